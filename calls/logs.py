@@ -1,0 +1,105 @@
+"""structlog JSON logs for every process, with phone numbers masked and secrets removed.
+
+Standard-library records (``workflow.logger``, ``activity.logger``, uvicorn, temporalio) go
+through the same processors, so every line a process writes is one JSON object.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+from calls.phone import mask_numbers_in
+
+_SECRET_FIELDS = frozenset({"api_key", "authorization", "retell_api_key", "webhook_key", "key"})
+
+
+class _SecretRedactor:
+    """Replace known secret values and secret-named fields wherever they appear."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(s for s in secrets if s)
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, "[redacted]")
+            return mask_numbers_in(value)
+        if isinstance(value, dict):
+            return {k: self._clean_item(k, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        return value
+
+    def _clean_item(self, key: str, value: Any) -> Any:
+        return "[redacted]" if str(key).lower() in _SECRET_FIELDS else self._clean(value)
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key in list(event_dict):
+            event_dict[key] = self._clean_item(key, event_dict[key])
+        return event_dict
+
+
+def _flatten_temporal_extras(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Lift the ids that temporalio attaches to its records to top-level log keys."""
+    record = event_dict.get("_record")
+    if record is None:
+        return event_dict
+    for attr in ("temporal_workflow", "temporal_activity"):
+        info = getattr(record, attr, None)
+        if isinstance(info, dict):
+            event_dict.setdefault("workflow_id", info.get("workflow_id"))
+            if "attempt" in info:
+                event_dict.setdefault("attempt", info["attempt"])
+    for attr in ("call_id", "attempt"):
+        value = getattr(record, attr, None)
+        if value is not None:
+            event_dict.setdefault(attr, value)
+    return event_dict
+
+
+def configure_logging(
+    *, level: str = "INFO", secrets: Iterable[str] = (), stream: Any = None
+) -> None:
+    """Install JSON logging for this process. Call once at start."""
+    redactor = _SecretRedactor(secrets)
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _flatten_temporal_extras,
+    ]
+    final: list[structlog.typing.Processor] = [
+        structlog.processors.format_exc_info,
+        redactor,
+        structlog.processors.JSONRenderer(),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

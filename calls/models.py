@@ -1,0 +1,289 @@
+"""The shared data model: what callers send, what Retell answers, what a workflow returns.
+
+Workflows, activities, the bridge and the CLI all import these, and Temporal carries them
+with the pydantic data converter. Field names are part of the product's public interface.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Metadata keys we add to every Retell call; a caller's metadata may not use them.
+WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
+IDEMPOTENCY_METADATA_KEY = "idempotency_key"
+ATTEMPT_METADATA_KEY = "temporal_attempt"
+RESERVED_METADATA_KEYS = frozenset(
+    {WORKFLOW_ID_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, ATTEMPT_METADATA_KEY}
+)
+
+CallEventName = Literal["call_started", "call_ended", "call_analyzed"]
+CALL_EVENT_NAMES: tuple[CallEventName, ...] = ("call_started", "call_ended", "call_analyzed")
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OutcomeStatus(StrEnum):
+    """The closed set of results a call workflow ends with."""
+
+    COMPLETED = "completed"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    CALLBACK_REQUESTED = "callback_requested"
+    DO_NOT_CALL = "do_not_call"
+    INVALID_NUMBER = "invalid_number"
+    DIAL_FAILED = "dial_failed"
+    ACCOUNT_ERROR = "account_error"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
+    TIMED_OUT = "timed_out"
+
+
+class CallTimeouts(_Model):
+    """How long each wait of a call may last before the workflow polls Retell itself."""
+
+    ring_timeout_s: Seconds = Field(
+        default=90.0, description="After create, wait this long for the first event, then poll."
+    )
+    max_duration_s: Seconds = Field(
+        default=3600.0,
+        description="From create to end; past it a still-open call is hung up as timed_out.",
+    )
+    analysis_timeout_s: Seconds = Field(
+        default=300.0,
+        description="After the call ends, wait this long for call_analyzed, then poll once.",
+    )
+    poll_interval_s: Seconds = Field(
+        default=300.0,
+        description="While a call is open, poll get-call this often in case a webhook is lost.",
+    )
+
+    @property
+    def ring_timeout(self) -> timedelta:
+        return timedelta(seconds=self.ring_timeout_s)
+
+    @property
+    def max_duration(self) -> timedelta:
+        return timedelta(seconds=self.max_duration_s)
+
+    @property
+    def analysis_timeout(self) -> timedelta:
+        return timedelta(seconds=self.analysis_timeout_s)
+
+    @property
+    def poll_interval(self) -> timedelta:
+        return timedelta(seconds=self.poll_interval_s)
+
+
+class RedialPolicy(_Model):
+    """Opt-in redials: a plain request dials once. Each redial is a new Retell call."""
+
+    max_attempts: int = Field(default=1, ge=1, le=20)
+    retry_on: frozenset[OutcomeStatus] = Field(
+        default_factory=lambda: frozenset(
+            {
+                OutcomeStatus.NO_ANSWER,
+                OutcomeStatus.BUSY,
+                OutcomeStatus.VOICEMAIL,
+                OutcomeStatus.FAILED,
+                OutcomeStatus.CALLBACK_REQUESTED,
+                OutcomeStatus.DIAL_FAILED,
+            }
+        ),
+        description="Outcomes that are dialed again; others are final.",
+    )
+    initial_delay_s: Seconds = Field(default=600.0, description="Wait before the first redial.")
+    backoff: float = Field(default=2.0, ge=1.0, description="Each later wait is this much longer.")
+    max_delay_s: Seconds = Field(default=86400.0)
+    callback_delay_s: Seconds = Field(
+        default=3600.0, description="Wait before calling back a person who asked for it."
+    )
+    dial_failed_max_attempts: int = Field(
+        default=2, ge=1, description="Cap for dial_failed: bursts get a number marked as spam."
+    )
+
+
+class CallRequest(_Model):
+    """What a caller asks for: call this person with this agent, and tell me what happened.
+
+    Only shape is checked here; the number rules (``phonenumbers``) run in the validation
+    activity so that a metadata update of that library never changes a recorded history.
+    """
+
+    to_number: str = Field(min_length=1, max_length=32)
+    from_number: str = Field(min_length=1, max_length=32)
+    agent_id: str | None = Field(default=None, max_length=128)
+    agent_version: int | None = Field(default=None, ge=0)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    dynamic_variables: dict[str, str] = Field(default_factory=dict)
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
+    timeouts: CallTimeouts = Field(default_factory=CallTimeouts)
+    redial: RedialPolicy = Field(default_factory=RedialPolicy)
+
+    @field_validator("metadata")
+    @classmethod
+    def _no_reserved_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        clash = sorted(RESERVED_METADATA_KEYS & value.keys())
+        if clash:
+            raise ValueError(f"keys {clash} are reserved for routing and idempotency")
+        return value
+
+
+class ValidatedCall(_Model):
+    """A request after the validation activity: numbers normalised to E.164."""
+
+    to_number: str
+    from_number: str
+    to_number_masked: str
+    time_zones: tuple[str, ...]
+
+
+class CallAnalysis(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    call_summary: str | None = None
+    in_voicemail: bool | None = None
+    user_sentiment: str | None = None
+    call_successful: bool | None = None
+    custom_analysis_data: dict[str, Any] | None = None
+
+
+RetellCallStatus = Literal["registered", "not_connected", "ongoing", "ended", "error"]
+
+
+class RetellCall(BaseModel):
+    """The part of Retell's call object we keep.
+
+    Unknown fields are dropped on purpose: the full object (word-level transcripts, latency,
+    costs) would bloat every workflow history it passes through.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    call_id: str
+    call_status: RetellCallStatus | str = "registered"
+    agent_id: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    direction: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    start_timestamp: int | None = None
+    end_timestamp: int | None = None
+    duration_ms: int | None = None
+    disconnection_reason: str | None = None
+    transcript: str | None = None
+    call_analysis: CallAnalysis | None = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _none_metadata_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def workflow_id(self) -> str | None:
+        value = self.metadata.get(WORKFLOW_ID_METADATA_KEY)
+        return value if isinstance(value, str) else None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        value = self.metadata.get(IDEMPOTENCY_METADATA_KEY)
+        return value if isinstance(value, str) else None
+
+
+class CallEvent(_Model):
+    """One Retell webhook, as the bridge signals it into a workflow (signal ``call_event``)."""
+
+    event: CallEventName
+    call: RetellCall
+
+    @property
+    def dedupe_key(self) -> tuple[str, str]:
+        # Retell sends no event id and retries deliveries: (call id, event) is the identity.
+        return (self.call.call_id, self.event)
+
+
+class CreateCallInput(_Model):
+    """What the create-call activity needs for one attempt."""
+
+    workflow_id: str
+    attempt: int = Field(ge=1)
+    idempotency_key: str
+    to_number: str
+    from_number: str
+    agent_id: str | None = None
+    agent_version: int | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    dynamic_variables: dict[str, str] = Field(default_factory=dict)
+
+
+class AttemptRecord(_Model):
+    """One dial: one Retell call."""
+
+    attempt: int
+    idempotency_key: str
+    call_id: str | None = None
+    status: OutcomeStatus
+    disconnection_reason: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: int | None = None
+    detail: str | None = None
+
+
+class CallOutcome(_Model):
+    """The result of ``OutboundCallWorkflow``: what finally happened, and every attempt."""
+
+    workflow_id: str
+    status: OutcomeStatus
+    call_id: str | None = None
+    disconnection_reason: str | None = None
+    attempts: tuple[AttemptRecord, ...] = ()
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: int | None = None
+    transcript: str | None = None
+    call_analysis: CallAnalysis | None = None
+    detail: str | None = Field(
+        default=None, description="Why the call was rejected, failed or timed out."
+    )
+
+    @property
+    def attempt_count(self) -> int:
+        return len(self.attempts)
+
+
+CallPhaseName = Literal[
+    "validating",
+    "dialing",
+    "ringing",
+    "in_call",
+    "awaiting_analysis",
+    "waiting_to_redial",
+    "finished",
+]
+
+
+class CallSnapshot(_Model):
+    """What the ``status`` query answers: where the call stands right now."""
+
+    workflow_id: str
+    phase: CallPhaseName
+    attempt: int
+    call_id: str | None = None
+    retell_status: str | None = None
+    to_number_masked: str | None = None
+    events_seen: tuple[str, ...] = ()
+    ignored_events: int = 0
+    duplicate_events: int = 0
+    waiting_until: datetime | None = None
+    cancel_requested: bool = False
+    outcome: CallOutcome | None = None

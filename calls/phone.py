@@ -1,0 +1,83 @@
+"""Phone number rules (``phonenumbers``, Google's libphonenumber) and masking.
+
+The seed guide checks numbers with a regex; a regex accepts numbers that no carrier can ring
+(unassigned ranges, wrong lengths for the country) and premium-rate lines that cost the
+caller money. ``is_valid_number`` and ``number_type`` know each country's plan.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from phonenumbers import timezone as phone_timezone
+
+# Lines an automated caller never wants to ring: they charge the caller or lead nowhere.
+REJECTED_NUMBER_TYPES: dict[int, str] = {
+    PhoneNumberType.PREMIUM_RATE: "premium-rate",
+    PhoneNumberType.SHARED_COST: "shared-cost",
+    PhoneNumberType.UNKNOWN: "unknown-type",
+}
+
+_E164_SHAPE = re.compile(r"\+[1-9]\d{6,14}")
+# Only "+"-prefixed runs: bare digit runs in logs are mostly timestamps and ids.
+_PHONE_LIKE = re.compile(r"\+\d[\d\s().-]{5,}\d")
+
+
+class InvalidPhoneNumber(ValueError):
+    """A number breaks a rule; the message names the field and the rule."""
+
+    def __init__(self, field: str, rule: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail} (rule: {rule})")
+        self.field = field
+        self.rule = rule
+
+
+def normalize_e164(field: str, raw: str) -> str:
+    """Return ``raw`` as a valid, callable E.164 number, or raise :class:`InvalidPhoneNumber`.
+
+    Input must already be E.164 (``+`` and country code): Retell dials exactly what it is
+    given, and guessing a default country turns a typo into a call to another country.
+    """
+    candidate = raw.strip()
+    if not _E164_SHAPE.fullmatch(candidate):
+        raise InvalidPhoneNumber(
+            field, "e164", "must be E.164: '+', country code and number, digits only"
+        )
+    try:
+        parsed = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(field, "parse", f"cannot be parsed ({exc._msg})") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber(
+            field, "is_valid_number", "is not a valid number in its country's numbering plan"
+        )
+    kind = REJECTED_NUMBER_TYPES.get(phonenumbers.number_type(parsed))
+    if kind is not None:
+        raise InvalidPhoneNumber(field, "number_type", f"is a {kind} number, which is not dialed")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def time_zones_for(e164: str) -> tuple[str, ...]:
+    """IANA zones a valid number may ring in (several for some numbering plans)."""
+    zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164, None))
+    return tuple(zone for zone in zones if zone != phone_timezone.UNKNOWN_TIMEZONE)
+
+
+def mask_number(number: str) -> str:
+    """Keep the country code and last two digits: enough to tell calls apart, not to dial."""
+    digits = re.sub(r"\D", "", number)
+    if len(digits) < 4:
+        return "*" * len(digits)
+    try:
+        country = str(phonenumbers.parse("+" + digits, None).country_code)
+    except phonenumbers.NumberParseException:
+        country = ""
+    hidden = len(digits) - len(country) - 2
+    return f"+{country}{'*' * hidden}{digits[-2:]}"
+
+
+def mask_numbers_in(text: str) -> str:
+    """Mask every phone-number-like run in free text (log lines, error messages)."""
+    return _PHONE_LIKE.sub(lambda m: mask_number(m.group(0)), text)

@@ -1,0 +1,64 @@
+"""Start a call workflow from outside a workflow, deduplicated by the caller's key."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from calls.models import CallOutcome, CallRequest
+from calls.phone import mask_number
+from calls.settings import DEFAULT_TASK_QUEUE
+from calls.validation import validate_request
+
+WORKFLOW_TYPE = "OutboundCallWorkflow"
+
+# A running workflow with the same id: attach to it. A closed one: do not start again (the
+# handle then reads the first run's outcome). Together: one request key, one call.
+ID_CONFLICT_POLICY = WorkflowIDConflictPolicy.USE_EXISTING
+ID_REUSE_POLICY = WorkflowIDReusePolicy.REJECT_DUPLICATE
+
+
+def workflow_id_for(request: CallRequest) -> str:
+    """``call-<dedupe_key>``; without a key each request is a new call with a random id."""
+    if request.dedupe_key is not None:
+        return f"call-{request.dedupe_key}"
+    return f"call-{uuid.uuid4().hex}"
+
+
+def call_summary(request: CallRequest) -> str:
+    """The static summary the Temporal UI shows for a call: no raw number."""
+    agent = f" with agent {request.agent_id}" if request.agent_id else ""
+    return f"Call {mask_number(request.to_number)}{agent}"
+
+
+async def start_call(
+    client: Client,
+    request: CallRequest,
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    workflow_id: str | None = None,
+) -> WorkflowHandle[Any, CallOutcome]:
+    """Start (or attach to) the call workflow for ``request``.
+
+    The number rules run here first so a caller learns of a bad number at once; the
+    workflow checks again, since it may be started by other means.
+    """
+    validate_request(request)
+    wid = workflow_id or workflow_id_for(request)
+    try:
+        return await client.start_workflow(
+            WORKFLOW_TYPE,
+            request,
+            id=wid,
+            task_queue=task_queue,
+            result_type=CallOutcome,
+            id_conflict_policy=ID_CONFLICT_POLICY,
+            id_reuse_policy=ID_REUSE_POLICY,
+            static_summary=call_summary(request),
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(wid, result_type=CallOutcome)

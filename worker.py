@@ -1,0 +1,101 @@
+"""The Temporal worker process: call workflows and their activities on one task queue.
+
+Run with ``python worker.py`` (settings from the environment; see ``.env.example``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.retell import RetellActivities
+from activities.validation import validate_call_request
+from calls.logs import configure_logging, get_logger
+from calls.retell_client import RetellClient
+from calls.settings import WorkerSettings
+from calls.temporal_client import connect_temporal
+from workflows.outbound_call import OutboundCallWorkflow
+
+log = get_logger("worker")
+
+WORKFLOWS: Sequence[type] = (OutboundCallWorkflow,)
+
+
+def retell_client_for(settings: WorkerSettings) -> RetellClient:
+    return RetellClient(
+        settings.retell_base_url,
+        settings.api_key(),
+        connect_timeout_s=settings.retell_connect_timeout_s,
+        read_timeout_s=settings.retell_read_timeout_s,
+        max_connections=settings.max_concurrent_activities,
+    )
+
+
+def build_worker(
+    client: Client, retell: RetellClient, *, task_queue: str, max_concurrent_activities: int = 100
+) -> Worker:
+    """A worker with every workflow and activity of the product registered."""
+    retell_activities = RetellActivities(retell)
+    activities: list[Any] = [
+        validate_call_request,
+        retell_activities.create_call,
+        retell_activities.get_call,
+        retell_activities.stop_call,
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities,
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def run_worker(settings: WorkerSettings) -> None:
+    client = await connect_temporal(settings)
+    async with retell_client_for(settings) as retell:
+        worker = build_worker(
+            client,
+            retell,
+            task_queue=settings.temporal_task_queue,
+            max_concurrent_activities=settings.max_concurrent_activities,
+        )
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "worker started",
+            task_queue=settings.temporal_task_queue,
+            temporal_address=settings.temporal_address,
+            retell_base_url=settings.retell_base_url,
+        )
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight tasks")
+    log.info("worker stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description="Run the Temporal worker for outbound calls (settings from the environment).",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    settings = WorkerSettings()
+    secrets = [settings.api_key()] if settings.retell_api_key else []
+    configure_logging(level=args.log_level, secrets=secrets)
+    if settings.retell_api_key is None:
+        raise SystemExit("RETELL_API_KEY is not set (the simulator accepts 'simulator-key')")
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""OutboundCallWorkflow: call one person through Retell, durably, and say what happened.
+
+validate → (per attempt) create call → follow its webhooks until a deadline, polling Retell
+when one passes → classify → redial per policy → CallOutcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from calls import search_attributes as sa
+    from calls.lifecycle import CallPhase, CallState, apply, observe
+    from calls.models import (
+        AttemptRecord,
+        CallEvent,
+        CallOutcome,
+        CallPhaseName,
+        CallRequest,
+        CallSnapshot,
+        CreateCallInput,
+        OutcomeStatus,
+        RetellCall,
+        ValidatedCall,
+    )
+    from calls.outcomes import classify_disconnection
+    from calls.phone import mask_number
+    from calls.redial import next_redial_delay
+
+VALIDATE_RETRY = RetryPolicy(maximum_attempts=3)
+# Retell is given Temporal's retries and nothing else: backoff on 5xx and timeouts, the
+# Retry-After of a 429 (the activity sets next_retry_delay), no retry on a rejected request.
+CREATE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=12,
+)
+POLL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+def _ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _failure_text(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+
+
+@workflow.defn(name="OutboundCallWorkflow")
+class OutboundCallWorkflow:
+    @workflow.init
+    def __init__(self, request: CallRequest) -> None:
+        # Handlers may run before run(): all state they touch is set here.
+        self._request = request
+        self._workflow_id = workflow.info().workflow_id
+        self._phase: CallPhaseName = "validating"
+        self._attempt = 0
+        self._idempotency_key: str | None = None
+        self._state: CallState | None = None
+        self._seen: set[tuple[str, str]] = set()
+        self._unmatched: list[CallEvent] = []
+        self._duplicates = 0
+        self._waiting_until: datetime | None = None
+        self._cancel_reason: str | None = None
+        self._attempts: list[AttemptRecord] = []
+        self._outcome: CallOutcome | None = None
+        self._to_masked = mask_number(request.to_number)
+
+    # ----- handlers -------------------------------------------------------------------------
+
+    @workflow.signal(name="call_event")
+    def call_event(self, event: CallEvent) -> None:
+        """A Retell webhook, forwarded by the bridge. Duplicates and reordering are expected."""
+        if event.dedupe_key in self._seen:
+            self._duplicates += 1
+            return
+        self._seen.add(event.dedupe_key)
+        if self._state is not None and event.call.call_id == self._state.call_id:
+            self._fold(event)
+        else:
+            # Before create_call returns we do not know the call id yet; an event of another
+            # (earlier) call stays here for the record.
+            self._unmatched.append(event)
+        workflow.logger.info(
+            "call event received",
+            extra={"call_id": event.call.call_id, "event": event.event, "attempt": self._attempt},
+        )
+
+    @workflow.query(name="status")
+    def status(self) -> CallSnapshot:
+        state = self._state
+        return CallSnapshot(
+            workflow_id=self._workflow_id,
+            phase=self._phase,
+            attempt=self._attempt,
+            call_id=state.call_id if state else None,
+            retell_status=state.call.call_status if state and state.call else None,
+            to_number_masked=self._to_masked,
+            events_seen=tuple(sorted(f"{c}:{e}" for c, e in self._seen)),
+            ignored_events=len(self._unmatched),
+            duplicate_events=self._duplicates,
+            waiting_until=self._waiting_until,
+            cancel_requested=self._cancel_reason is not None,
+            outcome=self._outcome,
+        )
+
+    @workflow.update(name="cancel")
+    async def cancel(self, reason: str) -> CallOutcome:
+        """Stop redials, hang up an open call, end as canceled; answers the final outcome."""
+        self._cancel_reason = reason or "canceled"
+        await workflow.wait_condition(lambda: self._outcome is not None)
+        assert self._outcome is not None
+        return self._outcome
+
+    @cancel.validator
+    def _validate_cancel(self, reason: str) -> None:
+        if self._outcome is not None:
+            raise ApplicationError(
+                f"call already finished as {self._outcome.status.value}; nothing to cancel",
+                type="CallAlreadyFinished",
+            )
+
+    # ----- main line ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: CallRequest) -> CallOutcome:
+        workflow.upsert_search_attributes(
+            [
+                sa.CALL_STATUS.value_set(self._phase),
+                sa.TO_NUMBER_MASKED.value_set(self._to_masked),
+                sa.CALL_ATTEMPT.value_set(0),
+            ]
+        )
+        try:
+            validated = await workflow.execute_activity(
+                "validate_call_request",
+                request,
+                result_type=ValidatedCall,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=VALIDATE_RETRY,
+                summary="validate numbers",
+            )
+        except ActivityError as err:
+            return await self._finish(OutcomeStatus.REJECTED, detail=_failure_text(err))
+
+        for attempt in range(1, request.redial.max_attempts + 1):
+            if self._cancel_reason is not None:
+                break
+            record = await self._dial(validated, attempt)
+            self._attempts.append(record)
+            delay = next_redial_delay(request.redial, self._attempts)
+            if delay is None or attempt == request.redial.max_attempts:
+                break
+            await self._wait_for_redial(delay)
+
+        last = self._attempts[-1] if self._attempts else None
+        if self._cancel_reason is not None and (
+            last is None or last.status != OutcomeStatus.COMPLETED
+        ):
+            return await self._finish(OutcomeStatus.CANCELED, detail=self._cancel_reason)
+        assert last is not None
+        return await self._finish(last.status, detail=last.detail)
+
+    async def _dial(self, validated: ValidatedCall, attempt: int) -> AttemptRecord:
+        self._attempt = attempt
+        self._idempotency_key = f"{self._workflow_id}:{attempt}"
+        self._state = None
+        self._set_phase("dialing")
+        workflow.upsert_search_attributes([sa.CALL_ATTEMPT.value_set(attempt)])
+        request = self._request
+        try:
+            call = await workflow.execute_activity(
+                "create_call",
+                CreateCallInput(
+                    workflow_id=self._workflow_id,
+                    attempt=attempt,
+                    idempotency_key=self._idempotency_key,
+                    to_number=validated.to_number,
+                    from_number=validated.from_number,
+                    agent_id=request.agent_id,
+                    agent_version=request.agent_version,
+                    metadata=request.metadata,
+                    dynamic_variables=request.dynamic_variables,
+                ),
+                result_type=RetellCall,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=timedelta(minutes=15),
+                retry_policy=CREATE_RETRY,
+                summary=f"create call, attempt {attempt}",
+            )
+        except ActivityError as err:
+            return AttemptRecord(
+                attempt=attempt,
+                idempotency_key=self._idempotency_key,
+                status=OutcomeStatus.FAILED,
+                detail=f"create call failed: {_failure_text(err)}",
+            )
+
+        self._state = observe(CallState(call_id=call.call_id), call)
+        matching = [e for e in self._unmatched if e.call.call_id == call.call_id]
+        self._unmatched = [e for e in self._unmatched if e.call.call_id != call.call_id]
+        for event in matching:
+            self._fold(event)
+        workflow.upsert_search_attributes([sa.RETELL_CALL_ID.value_set(call.call_id)])
+        workflow.logger.info("call created", extra={"call_id": call.call_id, "attempt": attempt})
+        timed_out = await self._follow_call(call.call_id)
+        return self._attempt_record(attempt, timed_out)
+
+    async def _follow_call(self, call_id: str) -> bool:
+        """Feed events until the call is analysed; True when it had to be hung up as late."""
+        timeouts = self._request.timeouts
+        created = workflow.now()
+        hard_deadline = created + timeouts.max_duration
+        next_poll = created + timeouts.ring_timeout
+        analysis_deadline: datetime | None = None
+        while self._phase_now() < CallPhase.ANALYZED:
+            if self._cancel_reason is not None:
+                await self._stop_call(call_id, "cancel requested")
+                return False
+            phase_before = self._phase_now()
+            if phase_before >= CallPhase.ENDED:
+                if analysis_deadline is None:
+                    analysis_deadline = workflow.now() + timeouts.analysis_timeout
+                deadline = analysis_deadline
+            else:
+                deadline = min(next_poll, hard_deadline)
+            if await self._wait_for_change(phase_before, deadline):
+                if phase_before < CallPhase.ONGOING <= self._phase_now():
+                    # Webhooks are flowing; the next poll is a safety net, not a schedule.
+                    next_poll = workflow.now() + timeouts.poll_interval
+                continue
+            polled = await self._poll(call_id)
+            if polled is not None and self._state is not None:
+                self._state = observe(self._state, polled)
+                self._sync_phase()
+            now = workflow.now()
+            if (
+                self._phase_now() >= CallPhase.ENDED
+                and analysis_deadline
+                and now >= analysis_deadline
+            ):
+                workflow.logger.info("analysis never came; finishing without it")
+                return False
+            if self._phase_now() < CallPhase.ENDED and now >= hard_deadline:
+                await self._stop_call(call_id, "max duration passed")
+                return True
+            next_poll = now + timeouts.poll_interval
+        return False
+
+    async def _wait_for_change(self, phase_before: CallPhase, deadline: datetime) -> bool:
+        self._waiting_until = deadline
+        timeout = max(deadline - workflow.now(), timedelta(milliseconds=1))
+        try:
+            await workflow.wait_condition(
+                lambda: self._phase_now() > phase_before or self._cancel_reason is not None,
+                timeout=timeout,
+                timeout_summary=f"wait for call events ({phase_before.name.lower()})",
+            )
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting_until = None
+
+    async def _wait_for_redial(self, delay: timedelta) -> None:
+        self._state = None
+        self._set_phase("waiting_to_redial")
+        self._waiting_until = workflow.now() + delay
+        workflow.set_current_details(
+            f"attempt {self._attempt} ended as {self._attempts[-1].status.value}; "
+            f"redial at {self._waiting_until.isoformat()}"
+        )
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._cancel_reason is not None,
+                timeout=delay,
+                timeout_summary="wait to redial",
+            )
+        self._waiting_until = None
+
+    async def _poll(self, call_id: str) -> RetellCall | None:
+        """Ask Retell; a failed poll is no news, not a failed call (the next deadline retries)."""
+        try:
+            polled: RetellCall = await workflow.execute_activity(
+                "get_call",
+                call_id,
+                result_type=RetellCall,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="poll get-call (webhook overdue)",
+            )
+            return polled
+        except ActivityError as err:
+            workflow.logger.warning(
+                "poll failed", extra={"call_id": call_id, "error": _failure_text(err)}
+            )
+            return None
+
+    async def _stop_call(self, call_id: str, why: str) -> None:
+        try:
+            await workflow.execute_activity(
+                "stop_call",
+                call_id,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary=f"hang up: {why}",
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "hang-up failed", extra={"call_id": call_id, "error": _failure_text(err)}
+            )
+
+    # ----- state ----------------------------------------------------------------------------
+
+    def _fold(self, event: CallEvent) -> None:
+        assert self._state is not None
+        before = self._state.phase
+        self._state = apply(self._state, event)
+        if self._state.phase != before:
+            workflow.logger.info(
+                "call transition",
+                extra={
+                    "call_id": event.call.call_id,
+                    "attempt": self._attempt,
+                    "from_phase": before.name,
+                    "to_phase": self._state.phase.name,
+                },
+            )
+        self._sync_phase()
+
+    def _phase_now(self) -> CallPhase:
+        return self._state.phase if self._state is not None else CallPhase.REGISTERED
+
+    def _sync_phase(self) -> None:
+        names: dict[CallPhase, CallPhaseName] = {
+            CallPhase.REGISTERED: "ringing",
+            CallPhase.ONGOING: "in_call",
+            CallPhase.ENDED: "awaiting_analysis",
+            CallPhase.ANALYZED: "awaiting_analysis",
+        }
+        self._set_phase(names[self._phase_now()])
+
+    def _set_phase(self, phase: CallPhaseName) -> None:
+        if phase == self._phase:
+            return
+        self._phase = phase
+        workflow.upsert_search_attributes([sa.CALL_STATUS.value_set(phase)])
+        workflow.set_current_details(f"attempt {self._attempt}: {phase.replace('_', ' ')}")
+
+    def _attempt_record(self, attempt: int, timed_out: bool) -> AttemptRecord:
+        assert self._state is not None
+        assert self._idempotency_key is not None
+        call = self._state.call
+        detail: str | None = None
+        if timed_out:
+            status, detail = OutcomeStatus.TIMED_OUT, "still open after max_duration_s; hung up"
+        elif self._cancel_reason is not None and not self._state.is_ended:
+            status, detail = OutcomeStatus.CANCELED, self._cancel_reason
+        else:
+            reason = call.disconnection_reason if call else None
+            rule = classify_disconnection(reason)
+            status = rule.status
+            if reason is None:
+                detail = f"call {self._state.phase.name.lower()} without a disconnection reason"
+        return AttemptRecord(
+            attempt=attempt,
+            idempotency_key=self._idempotency_key,
+            call_id=self._state.call_id,
+            status=status,
+            disconnection_reason=call.disconnection_reason if call else None,
+            started_at=_ms_to_datetime(call.start_timestamp if call else None),
+            ended_at=_ms_to_datetime(call.end_timestamp if call else None),
+            duration_ms=call.duration_ms if call else None,
+            detail=detail,
+        )
+
+    async def _finish(self, status: OutcomeStatus, *, detail: str | None) -> CallOutcome:
+        last = self._attempts[-1] if self._attempts else None
+        call = self._state.call if self._state is not None else None
+        self._outcome = CallOutcome(
+            workflow_id=self._workflow_id,
+            status=status,
+            call_id=last.call_id if last else None,
+            disconnection_reason=last.disconnection_reason if last else None,
+            attempts=tuple(self._attempts),
+            started_at=last.started_at if last else None,
+            ended_at=last.ended_at if last else None,
+            duration_ms=last.duration_ms if last else None,
+            transcript=call.transcript if call else None,
+            call_analysis=call.call_analysis if call else None,
+            detail=detail,
+        )
+        self._set_phase("finished")
+        workflow.upsert_search_attributes([sa.CALL_OUTCOME.value_set(status.value)])
+        workflow.set_current_details(f"finished: {status.value}")
+        workflow.logger.info(
+            "call finished",
+            extra={
+                "call_id": self._outcome.call_id,
+                "attempt": self._attempt,
+                "outcome": status.value,
+            },
+        )
+        # Let a pending cancel update answer before the run closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._outcome
