@@ -199,8 +199,11 @@ class RetellCall(BaseModel):
         return value if isinstance(value, str) else None
 
 
-class CallEvent(_Model):
+class CallEvent(BaseModel):
     """One Retell webhook, as the bridge signals it into a workflow (signal ``call_event``)."""
+
+    # Retell may add top-level fields to its webhooks; they must not make an event unreadable.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     event: CallEventName
     call: RetellCall

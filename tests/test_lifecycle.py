@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from functools import reduce
 
 from hypothesis import given
@@ -29,10 +30,10 @@ def _fold(events: list[CallEvent]) -> CallState:
 
 @given(st.lists(st.sampled_from(ALL), min_size=1, max_size=12), st.randoms())
 def test_any_order_and_repetition_ends_in_the_same_state(
-    events: list[CallEvent], rnd: object
+    events: list[CallEvent], rnd: random.Random
 ) -> None:
     shuffled = list(events)
-    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    rnd.shuffle(shuffled)
     distinct = list({e.event: e for e in events}.values())
     assert _fold(shuffled) == _fold(events) == _fold(distinct)
 

@@ -213,6 +213,7 @@ class OutboundCallWorkflow:
         self._unmatched = [e for e in self._unmatched if e.call.call_id != call.call_id]
         for event in matching:
             self._fold(event)
+        self._sync_phase()
         workflow.upsert_search_attributes([sa.RETELL_CALL_ID.value_set(call.call_id)])
         workflow.logger.info("call created", extra={"call_id": call.call_id, "attempt": attempt})
         timed_out = await self._follow_call(call.call_id)

@@ -1,0 +1,135 @@
+"""Helpers for tests that run call workflows against the Retell simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from calls.models import CallEvent, CallEventName, CallRequest, CallSnapshot
+from calls.retell_client import RetellClient
+from worker import build_worker
+
+SIM_KEY = "simulator-key"
+TO_NUMBER = "+14155550123"
+FROM_NUMBER = "+12125550199"
+
+T = TypeVar("T")
+
+
+def call_request(scenario: str = "answered", **overrides: Any) -> CallRequest:
+    fields: dict[str, Any] = {
+        "to_number": TO_NUMBER,
+        "from_number": FROM_NUMBER,
+        "agent_id": "agent_test",
+        "metadata": {"simulator_scenario": scenario},
+        "dynamic_variables": {"customer_name": "Ada"},
+        "dedupe_key": f"test-{uuid.uuid4().hex[:12]}",
+    }
+    fields.update(overrides)
+    return CallRequest.model_validate(fields)
+
+
+@asynccontextmanager
+async def call_worker(
+    client: Client,
+    retell_base_url: str,
+    *,
+    api_key: str = SIM_KEY,
+    read_timeout_s: float = 2.0,
+) -> AsyncIterator[str]:
+    """A worker with every workflow and activity on a fresh task queue; yields the queue."""
+    task_queue = f"calls-{uuid.uuid4().hex[:8]}"
+    async with RetellClient(retell_base_url, api_key, read_timeout_s=read_timeout_s) as retell:
+        worker: Worker = build_worker(client, retell, task_queue=task_queue)
+        async with worker:
+            yield task_queue
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 10.0, what: str = "condition"
+) -> T:
+    """Poll ``probe`` in real time until it answers something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def snapshot(handle: WorkflowHandle[Any, Any]) -> CallSnapshot:
+    result: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+    return result
+
+
+async def call_id_of(handle: WorkflowHandle[Any, Any]) -> str:
+    async def probe() -> str | None:
+        return (await snapshot(handle)).call_id
+
+    return await eventually(probe, what="the call to be created")
+
+
+class SimulatorAdmin:
+    """The simulator's record of what it was asked and what it would send."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=5)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def calls(self, to_number: str | None = None) -> list[dict[str, Any]]:
+        params = {"to_number": to_number} if to_number else None
+        response = await self._http.get("/_sim/calls", params=params)
+        response.raise_for_status()
+        calls: list[dict[str, Any]] = response.json()
+        return calls
+
+    async def requests(self, path_part: str = "") -> list[dict[str, Any]]:
+        response = await self._http.get("/_sim/requests")
+        response.raise_for_status()
+        return [r for r in response.json() if path_part in r["path"]]
+
+    async def forget_idempotency(self) -> None:
+        """As if Retell's one-hour idempotency window had passed."""
+        (await self._http.post("/_sim/forget-idempotency")).raise_for_status()
+
+    async def webhook_bodies(self, call_id: str) -> dict[str, str]:
+        response = await self._http.get(f"/_sim/calls/{call_id}/webhooks")
+        response.raise_for_status()
+        return {hook["event"]: hook["body"] for hook in response.json()}
+
+    async def finished_events(self, call_id: str) -> dict[str, str]:
+        """The call's webhook bodies, once the simulated call has been analysed."""
+
+        async def probe() -> dict[str, str] | None:
+            bodies = await self.webhook_bodies(call_id)
+            return bodies if "call_analyzed" in bodies else None
+
+        return await eventually(probe, what=f"simulated call {call_id} to finish")
+
+
+async def deliver(
+    handle: WorkflowHandle[Any, Any],
+    bodies: dict[str, str],
+    order: Sequence[CallEventName] = ("call_started", "call_ended", "call_analyzed"),
+    *,
+    times: int = 1,
+) -> None:
+    """Signal the events as the bridge would: parsed from the exact webhook bodies."""
+    for name in order:
+        if name not in bodies:
+            continue
+        event = CallEvent.model_validate_json(bodies[name])
+        for _ in range(times):
+            await handle.signal("call_event", event)
