@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
 # Lines an automated caller never wants to ring: they charge the caller or lead nowhere.
@@ -65,15 +65,24 @@ def time_zones_for(e164: str) -> tuple[str, ...]:
     return tuple(zone for zone in zones if zone != phone_timezone.UNKNOWN_TIMEZONE)
 
 
+def _country_code_of(digits: str) -> str:
+    # A plain table lookup (calling codes are prefix-free): parse() would lazily import
+    # region metadata, which the workflow sandbox forbids.
+    for length in (1, 2, 3):
+        if int(digits[:length]) in COUNTRY_CODE_TO_REGION_CODE:
+            return digits[:length]
+    return ""
+
+
 def mask_number(number: str) -> str:
-    """Keep the country code and last two digits: enough to tell calls apart, not to dial."""
+    """Keep the country code and last two digits: enough to tell calls apart, not to dial.
+
+    Pure and safe inside workflow code.
+    """
     digits = re.sub(r"\D", "", number)
     if len(digits) < 4:
         return "*" * len(digits)
-    try:
-        country = str(phonenumbers.parse("+" + digits, None).country_code)
-    except phonenumbers.NumberParseException:
-        country = ""
+    country = _country_code_of(digits)
     hidden = len(digits) - len(country) - 2
     return f"+{country}{'*' * hidden}{digits[-2:]}"
 
