@@ -12,7 +12,9 @@ DEFAULT_TASK_QUEUE = "outbound-calls"
 
 
 class _EnvSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
 
 class TemporalSettings(_EnvSettings):

