@@ -1,0 +1,65 @@
+"""A local Retell AI: the call API we use, its call lifecycle and its signed webhooks.
+
+Run it with ``python -m simulator`` (settings: ``SimulatorSettings``), or inside a test's
+event loop with :func:`simulator.server.running_simulator`.
+
+API (as Retell; ``Authorization: Bearer <RETELL_API_KEY>``, errors as
+``{"error_message": ...}``): ``POST /v2/create-phone-call`` (201 with the call object),
+``GET /v2/get-call/{call_id}``, ``POST /v2/stop-call/{call_id}`` (204; a no-op on an ended
+call), ``POST /v3/list-calls`` (``{"items", "has_more", "pagination_key"}``). An
+``idempotency_key`` returns the same call for an hour (``POST /_sim/forget-idempotency``
+makes that hour pass). ``honor_internal_dnc`` rejects numbers on the simulator's
+do-not-call list, which a call ending in ``user_requested_dnc`` adds its number to.
+
+A call lives on a clock: ``registered`` → ring (1 s) → ``ongoing`` (``call_started``) →
+talk (2 s) → ``ended`` (``call_ended``) → analysis (0.5 s) → ``call_analyzed``. Every delay
+is multiplied by ``SIMULATOR_TIME_SCALE``. A call that never connects gets no
+``call_started`` and ends with ``call_status`` ``"ended"`` (never ``"not_connected"``)
+and a ``dial_*``/``invalid_destination`` reason; it has no ``start_timestamp`` and a
+``duration_ms`` of 0. Webhooks go to ``SIMULATOR_WEBHOOK_URL`` (none: only recorded) as
+``{"event", "call"}`` signed with ``x-retell-signature``; a delivery waits up to 10 s
+(scaled, at least 0.5 s) for a 2xx and is retried up to 3 times, 1 s apart (scaled). One
+call's webhooks are sent in order; different calls' are independent.
+
+Scenarios, picked by the call's ``metadata["simulator_scenario"]`` (none: ``answered``;
+an unknown name answers 400 naming ``metadata.simulator_scenario``):
+
+==================== =====================================================================
+answered             started, ended ``user_hangup``, analysed with ``call_successful`` true
+no_answer            ended ``dial_no_answer``; no ``call_started``
+busy                 ended ``dial_busy``; no ``call_started``
+dial_failed          ended ``dial_failed``; no ``call_started``
+invalid_destination  ended ``invalid_destination``; no ``call_started``
+voicemail            started, ended ``voicemail_reached``, analysis ``in_voicemail`` true
+dnc_requested        started, ended ``user_requested_dnc``; the number goes on the DNC list
+callback_requested   started, ended ``user_requested_callback``
+webhooks_lost        plays as answered (get-call shows it) but no webhook is delivered;
+                     each is still recorded, marked suppressed
+duplicate_webhooks   as answered, every webhook delivered 3 times
+out_of_order         as answered, but the three webhooks are delivered only after the
+                     analysis, newest first: call_analyzed, call_ended, call_started
+rate_limited         the first create request answers 429 with ``Retry-After: 1`` and
+                     creates nothing; the next one succeeds (then as answered)
+server_errors        the first two create requests answer 500, then 503, and create
+                     nothing; the third succeeds (then as answered)
+lost_response        the first create request dials (the call plays as answered) but its
+                     answer is held ``metadata["simulator_hold_s"]`` seconds (default 30,
+                     not scaled) so the client times out; a retry with the same
+                     idempotency key gets the same call
+hangs_ongoing        started, then stays ongoing until stop-call (``manual_stopped``)
+==================== =====================================================================
+
+"The same request" for rate_limited, server_errors and lost_response is one
+``idempotency_key`` (without a key: an identical body). Metadata ``simulator_ring_ms`` and
+``simulator_talk_ms`` (integers as strings, not scaled) override one call's phases.
+``POST /v2/stop-call`` ends any unfinished call with ``manual_stopped``.
+
+Records for tests, without a key: ``GET /_sim/calls[?to_number=]``,
+``GET /_sim/calls/{call_id}/webhooks``, ``GET /_sim/requests``, ``GET|POST /_sim/dnc``,
+``POST /_sim/reset``, ``POST /_sim/forget-idempotency[?idempotency_key=]``,
+``GET /_sim/healthz``.
+"""
+
+from simulator.scenarios import SCENARIOS
+
+__all__ = ["SCENARIOS"]

@@ -1,0 +1,334 @@
+"""The simulated Retell account: calls, idempotency keys, do-not-call list, request log.
+
+HTTP-free on purpose: :mod:`simulator.app` maps routes onto these methods, and raises what
+they raise (:class:`ApiError`) as Retell's error JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import phonenumbers
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from calls.phone import mask_number
+from calls.settings import SimulatorSettings
+from simulator.call_record import SimulatedCall, now_ms
+from simulator.errors import ApiError
+from simulator.lifecycle import play_call
+from simulator.listing import ListCallsRequest, list_calls
+from simulator.scenarios import ScenarioError, scenario_for, timing_for
+from simulator.webhooks import WebhookOutbox, WebhookPolicy, WebhookRecord, WebhookSender
+
+log = structlog.get_logger("simulator.calls")
+
+IDEMPOTENCY_WINDOW_S = 3600.0
+DEFAULT_AGENT_ID = "agent_simulator"
+DEFAULT_AGENT_VERSION = 1
+# How long stop-call waits for the call task to record the end before answering.
+STOP_WAIT_S = 1.0
+
+
+class CreatePhoneCallRequest(BaseModel):
+    """The fields of ``POST /v2/create-phone-call`` the simulator uses; others are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    from_number: str
+    to_number: str
+    override_agent_id: str | None = None
+    override_agent_version: int | str | None = None
+    metadata: dict[str, Any] | None = None
+    retell_llm_dynamic_variables: dict[str, str] | None = None
+    custom_sip_headers: dict[str, str] | None = None
+    honor_internal_dnc: bool = False
+    idempotency_key: str | None = None
+
+    @field_validator("from_number", "to_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        # Any country, as Retell with custom telephony; but strictly E.164 as written.
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if (
+            parsed is None
+            or not phonenumbers.is_valid_number(parsed)
+            or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != value
+        ):
+            raise ValueError("must be a valid phone number in E.164 format, e.g. +14155550123")
+        return value
+
+
+def validation_message(error: ValidationError) -> str:
+    """One line naming each offending field, e.g. ``to_number: must be ...``."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "body"
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    received_ms: int
+    status_code: int | None = None
+    idempotency_key: str | None = None
+    call_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "received_ms": self.received_ms,
+            "status_code": self.status_code,
+            "idempotency_key": self.idempotency_key,
+            "call_id": self.call_id,
+        }
+
+
+@dataclass(frozen=True)
+class CreatedCall:
+    call: SimulatedCall
+    # Seconds to sit on the answer before sending it (lost_response), else 0.
+    hold_s: float = 0.0
+
+
+def _request_identity(body: dict[str, Any], request: CreatePhoneCallRequest) -> str:
+    """Who "the same request" is, for scenarios that fail the first tries of a request."""
+    if request.idempotency_key is not None:
+        return "key:" + request.idempotency_key
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return "body:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _agent_version(raw: int | str | None) -> int:
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.isdigit():
+        return int(raw)
+    # Tags and "latest" resolve to some version on Retell; any fixed one will do here.
+    return DEFAULT_AGENT_VERSION
+
+
+class SimulatedRetell:
+    def __init__(self, settings: SimulatorSettings) -> None:
+        self.settings = settings
+        self._api_key = settings.retell_api_key.get_secret_value().encode()
+        self._policy = WebhookPolicy.scaled(
+            settings.simulator_webhook_url, settings.webhook_key(), settings.simulator_time_scale
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._calls: dict[str, SimulatedCall] = {}
+        self._idempotency: dict[str, tuple[str, float]] = {}
+        self._create_attempts: Counter[str] = Counter()
+        self._dnc: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = asyncio.Event()
+        self.requests: list[RequestRecord] = []
+
+    # -- process life -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # One client for every webhook; proxies from the environment must not see them.
+        # Pool limits well above httpx's defaults: a delivery waiting for a pooled connection
+        # would count against its timeout and look like a slow receiver.
+        self._client = httpx.AsyncClient(
+            trust_env=False,
+            timeout=self._policy.attempt_timeout_s + 1.0,
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        )
+
+    def begin_shutdown(self) -> None:
+        """Release held answers and stop every call, so the HTTP server can drain."""
+        self._closing.set()
+        for task in self._tasks:
+            task.cancel()
+
+    async def aclose(self) -> None:
+        self.begin_shutdown()
+        await self._cancel_tasks()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- API ----------------------------------------------------------------------------
+
+    def is_authorized(self, authorization: str | None) -> bool:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(token.strip().encode(), self._api_key)
+
+    async def create_phone_call(self, body: Any) -> CreatedCall:
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        try:
+            request = CreatePhoneCallRequest.model_validate(body)
+            scenario = scenario_for(request.metadata)
+            timing = timing_for(request.metadata, self.settings.simulator_time_scale)
+        except ValidationError as exc:
+            raise ApiError(400, validation_message(exc)) from None
+        except ScenarioError as exc:
+            raise ApiError(400, str(exc)) from None
+
+        existing = self._lookup_idempotency(request.idempotency_key)
+        if existing is not None:
+            return CreatedCall(existing)
+
+        identity = _request_identity(body, request)
+        attempt = self._create_attempts[identity]
+        self._create_attempts[identity] += 1
+        if attempt < len(scenario.create_failures):
+            status = scenario.create_failures[attempt]
+            if status == 429:
+                raise ApiError(429, "rate limited, retry later", {"Retry-After": "1"})
+            raise ApiError(status, "simulated server error")
+
+        if request.honor_internal_dnc and request.to_number in self._dnc:
+            raise ApiError(400, "to_number: the contact is marked do-not-call")
+
+        if self._client is None:
+            raise RuntimeError("SimulatedRetell.start() was not awaited (app lifespan not run)")
+        call_id = "call_" + uuid.uuid4().hex
+        call = SimulatedCall(
+            call_id=call_id,
+            agent_id=request.override_agent_id or DEFAULT_AGENT_ID,
+            agent_version=_agent_version(request.override_agent_version),
+            from_number=request.from_number,
+            to_number=request.to_number,
+            scenario=scenario,
+            timing=timing,
+            outbox=WebhookOutbox(
+                call_id, WebhookSender(self._client, self._policy), scenario.delivery
+            ),
+            metadata=request.metadata,
+            dynamic_variables=request.retell_llm_dynamic_variables,
+            custom_sip_headers=request.custom_sip_headers,
+            idempotency_key=request.idempotency_key,
+        )
+        self._calls[call_id] = call
+        if request.idempotency_key is not None:
+            self._idempotency[request.idempotency_key] = (call_id, time.monotonic())
+        self._spawn(call.outbox.run())
+        self._spawn(play_call(call, self._on_ended))
+        log.info(
+            "call_created",
+            call_id=call_id,
+            to_number=mask_number(call.to_number),
+            scenario=scenario.name,
+        )
+        hold_s = timing.hold_s if scenario.holds_first_response and attempt == 0 else 0.0
+        return CreatedCall(call, hold_s)
+
+    async def hold(self, seconds: float) -> None:
+        """Sit on an answer (lost_response) unless the simulator shuts down first."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+
+    def _lookup_idempotency(self, key: str | None) -> SimulatedCall | None:
+        if key is None or key not in self._idempotency:
+            return None
+        call_id, created = self._idempotency[key]
+        if time.monotonic() - created > IDEMPOTENCY_WINDOW_S:
+            del self._idempotency[key]
+            return None
+        return self._calls.get(call_id)
+
+    def _on_ended(self, call: SimulatedCall) -> None:
+        if call.disconnection_reason == "user_requested_dnc":
+            self._dnc.add(call.to_number)
+
+    def get_call(self, call_id: str) -> SimulatedCall:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise ApiError(404, "call not found")
+        return call
+
+    async def stop_call(self, call_id: str) -> None:
+        """Hang up; stopping a call that already ended is a no-op."""
+        call = self.get_call(call_id)
+        if call.ended.is_set():
+            return
+        call.stop_requested.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await call.ended.wait()
+
+    def list_calls(self, body: Any) -> dict[str, Any]:
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        try:
+            request = ListCallsRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, validation_message(exc)) from None
+        return list_calls([c.to_api() for c in self._calls.values()], request)
+
+    # -- records for tests --------------------------------------------------------------
+
+    def calls(self, to_number: str | None = None) -> list[SimulatedCall]:
+        return [c for c in self._calls.values() if to_number in (None, c.to_number)]
+
+    def webhooks(self, call_id: str) -> list[WebhookRecord]:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise ApiError(404, "call not found")
+        return list(call.outbox.records)
+
+    def record_request(self, method: str, path: str) -> RequestRecord:
+        record = RequestRecord(method=method, path=path, received_ms=now_ms())
+        self.requests.append(record)
+        return record
+
+    def forget_idempotency(self, key: str | None = None) -> int:
+        """Forget one key or all (as if their hour had passed); returns how many."""
+        if key is None:
+            count = len(self._idempotency)
+            self._idempotency.clear()
+            return count
+        return 1 if self._idempotency.pop(key, None) is not None else 0
+
+    def dnc_numbers(self) -> list[str]:
+        return sorted(self._dnc)
+
+    def add_dnc(self, number: str) -> None:
+        self._dnc.add(number)
+
+    async def reset(self) -> None:
+        await self._cancel_tasks()
+        self._calls.clear()
+        self._idempotency.clear()
+        self._create_attempts.clear()
+        self._dnc.clear()
+        self.requests.clear()

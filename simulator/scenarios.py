@@ -1,0 +1,219 @@
+"""What a simulated call does, picked by its metadata.
+
+A scenario is plain data; :mod:`simulator.lifecycle` plays it and
+:mod:`simulator.webhooks` delivers its events the way the scenario says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+SCENARIO_KEY = "simulator_scenario"
+RING_MS_KEY = "simulator_ring_ms"
+TALK_MS_KEY = "simulator_talk_ms"
+HOLD_S_KEY = "simulator_hold_s"
+
+DEFAULT_SCENARIO = "answered"
+
+# Retell's pace for an ordinary short call, before SimulatorSettings.simulator_time_scale.
+RING_S = 1.0
+TALK_S = 2.0
+ANALYSIS_S = 0.5
+# A lost answer must outlast any sane client timeout, so this one is not scaled.
+DEFAULT_HOLD_S = 30.0
+
+MANUAL_STOPPED = "manual_stopped"
+
+
+class Delivery(StrEnum):
+    """How a scenario's webhooks reach the receiver."""
+
+    NORMAL = "normal"
+    LOST = "lost"
+    DUPLICATED = "duplicated"
+    REVERSED = "reversed"
+
+
+class ScenarioError(ValueError):
+    """Metadata asks for something the simulator cannot play; names the field."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    connects: bool = True
+    # None only for a call that never ends by itself (hangs_ongoing).
+    disconnection_reason: str | None = "user_hangup"
+    call_successful: bool = True
+    in_voicemail: bool = False
+    user_sentiment: str = "Positive"
+    delivery: Delivery = Delivery.NORMAL
+    # Status codes answered to the first create requests of one request identity.
+    create_failures: tuple[int, ...] = ()
+    holds_first_response: bool = False
+    summary: str = "The user answered, listened to the agent and hung up."
+
+
+SCENARIOS: Mapping[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("answered"),
+        Scenario(
+            "no_answer",
+            connects=False,
+            disconnection_reason="dial_no_answer",
+            call_successful=False,
+            user_sentiment="Unknown",
+            summary="Nobody picked up.",
+        ),
+        Scenario(
+            "busy",
+            connects=False,
+            disconnection_reason="dial_busy",
+            call_successful=False,
+            user_sentiment="Unknown",
+            summary="The line was busy.",
+        ),
+        Scenario(
+            "dial_failed",
+            connects=False,
+            disconnection_reason="dial_failed",
+            call_successful=False,
+            user_sentiment="Unknown",
+            summary="The call could not be placed.",
+        ),
+        Scenario(
+            "invalid_destination",
+            connects=False,
+            disconnection_reason="invalid_destination",
+            call_successful=False,
+            user_sentiment="Unknown",
+            summary="The destination cannot be reached.",
+        ),
+        Scenario(
+            "voicemail",
+            disconnection_reason="voicemail_reached",
+            call_successful=False,
+            in_voicemail=True,
+            user_sentiment="Unknown",
+            summary="The call reached voicemail.",
+        ),
+        Scenario(
+            "dnc_requested",
+            disconnection_reason="user_requested_dnc",
+            call_successful=False,
+            user_sentiment="Negative",
+            summary="The user asked never to be called again.",
+        ),
+        Scenario(
+            "callback_requested",
+            disconnection_reason="user_requested_callback",
+            call_successful=False,
+            user_sentiment="Neutral",
+            summary="The user asked to be called back later.",
+        ),
+        Scenario("webhooks_lost", delivery=Delivery.LOST),
+        Scenario("duplicate_webhooks", delivery=Delivery.DUPLICATED),
+        Scenario("out_of_order", delivery=Delivery.REVERSED),
+        Scenario("rate_limited", create_failures=(429,)),
+        Scenario("server_errors", create_failures=(500, 503)),
+        Scenario("lost_response", holds_first_response=True),
+        Scenario("hangs_ongoing", disconnection_reason=None),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds each phase lasts, scale already applied."""
+
+    ring_s: float
+    talk_s: float
+    analysis_s: float
+    hold_s: float
+
+
+def scenario_for(metadata: Mapping[str, Any] | None) -> Scenario:
+    name = (metadata or {}).get(SCENARIO_KEY, DEFAULT_SCENARIO)
+    field = f"metadata.{SCENARIO_KEY}"
+    if not isinstance(name, str):
+        raise ScenarioError(field, "must be a string")
+    scenario = SCENARIOS.get(name)
+    if scenario is None:
+        known = ", ".join(sorted(SCENARIOS))
+        raise ScenarioError(field, f"unknown scenario {name!r}; known: {known}")
+    return scenario
+
+
+def _override_s(metadata: Mapping[str, Any], key: str, *, unit_s: float) -> float | None:
+    raw = metadata.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value >= 0:  # also rejects NaN
+        raise ScenarioError(f"metadata.{key}", f"must be a non-negative number, got {raw!r}")
+    return value * unit_s
+
+
+def timing_for(metadata: Mapping[str, Any] | None, time_scale: float) -> Timing:
+    """Phase lengths: the scaled defaults unless metadata overrides one (unscaled)."""
+    meta = metadata or {}
+    ring = _override_s(meta, RING_MS_KEY, unit_s=0.001)
+    talk = _override_s(meta, TALK_MS_KEY, unit_s=0.001)
+    hold = _override_s(meta, HOLD_S_KEY, unit_s=1.0)
+    return Timing(
+        ring_s=RING_S * time_scale if ring is None else ring,
+        talk_s=TALK_S * time_scale if talk is None else talk,
+        analysis_s=ANALYSIS_S * time_scale,
+        hold_s=DEFAULT_HOLD_S if hold is None else hold,
+    )
+
+
+def transcript_for(reason: str, connected: bool) -> str:
+    if not connected:
+        return ""
+    # The em dash and accent make the body non-ASCII, so a receiver that re-encodes the JSON
+    # before checking the signature fails here as it would with Retell.
+    lines = ["Agent: Hello, this is Zoë from the simulator — do you have a minute?"]
+    if reason == "voicemail_reached":
+        lines = ["Voicemail: Please leave a message after the tone."]
+    elif reason == "user_requested_dnc":
+        lines.append("User: Please do not call me again.")
+    elif reason == "user_requested_callback":
+        lines.append("User: Not now, call me back tomorrow.")
+    elif reason == MANUAL_STOPPED:
+        lines.append("User: Hello?")
+    else:
+        lines += ["User: Sure.", "Agent: Thank you, goodbye."]
+    return "\n".join(lines) + "\n"
+
+
+def analysis_for(scenario: Scenario, reason: str, connected: bool) -> dict[str, Any]:
+    if reason == scenario.disconnection_reason:
+        return {
+            "call_summary": scenario.summary,
+            "in_voicemail": scenario.in_voicemail,
+            "user_sentiment": scenario.user_sentiment,
+            "call_successful": scenario.call_successful,
+            "custom_analysis_data": {},
+        }
+    summary = "The call was stopped before it connected."
+    if connected:
+        summary = "The call was stopped while the user was on the line."
+    return {
+        "call_summary": summary,
+        "in_voicemail": False,
+        "user_sentiment": "Unknown",
+        "call_successful": False,
+        "custom_analysis_data": {},
+    }
