@@ -1,0 +1,95 @@
+"""The Retell client against the simulator over loopback: answers parsed, failures classified."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from calls.retell_client import (
+    RetellClient,
+    RetellRateLimited,
+    RetellRequestRejected,
+    RetellUnavailable,
+)
+from calls.settings import SimulatorSettings
+from simulator.server import RunningSimulator, running_simulator
+from tests.call_harness import FROM_NUMBER, SIM_KEY, TO_NUMBER
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with running_simulator(SimulatorSettings(simulator_time_scale=0.01)) as running:
+        yield running
+
+
+def _body(scenario: str = "answered", key: str = "wf:1") -> dict[str, object]:
+    return {
+        "from_number": FROM_NUMBER,
+        "to_number": TO_NUMBER,
+        "metadata": {"simulator_scenario": scenario, "idempotency_key": key},
+        "idempotency_key": key,
+    }
+
+
+async def test_create_get_list_and_stop(sim: RunningSimulator) -> None:
+    async with RetellClient(sim.base_url, SIM_KEY) as client:
+        created = await client.create_phone_call(_body("hangs_ongoing"))
+        assert created.call_status == "registered"
+        assert created.idempotency_key == "wf:1"
+        assert (await client.get_call(created.call_id)).call_id == created.call_id
+        found = await client.list_calls_by_metadata("idempotency_key", "wf:1")
+        assert [c.call_id for c in found] == [created.call_id]
+        assert await client.list_calls_by_metadata("idempotency_key", "wf:2") == []
+        await client.stop_call(created.call_id)
+
+
+async def test_bad_key_is_a_rejection_that_never_shows_the_key(sim: RunningSimulator) -> None:
+    async with RetellClient(sim.base_url, "secret-wrong-key") as client:
+        with pytest.raises(RetellRequestRejected) as info:
+            await client.create_phone_call(_body())
+    assert info.value.status_code == 401
+    assert not info.value.retryable
+    assert "secret-wrong-key" not in str(info.value)
+
+
+async def test_rate_limit_carries_retry_after(sim: RunningSimulator) -> None:
+    async with RetellClient(sim.base_url, SIM_KEY) as client:
+        with pytest.raises(RetellRateLimited) as info:
+            await client.create_phone_call(_body("rate_limited"))
+    assert info.value.retry_after_s == 1.0
+
+
+async def test_server_error_is_retryable(sim: RunningSimulator) -> None:
+    async with RetellClient(sim.base_url, SIM_KEY) as client:
+        with pytest.raises(RetellUnavailable) as info:
+            await client.create_phone_call(_body("server_errors"))
+    assert info.value.status_code == 500
+    assert info.value.retryable
+
+
+async def test_unknown_call_and_bad_number_are_rejections(sim: RunningSimulator) -> None:
+    async with RetellClient(sim.base_url, SIM_KEY) as client:
+        with pytest.raises(RetellRequestRejected) as missing:
+            await client.get_call("call_nope")
+        assert missing.value.status_code == 404
+        with pytest.raises(RetellRequestRejected) as bad:
+            await client.create_phone_call({**_body(), "to_number": "+1415555"})
+    assert bad.value.status_code == 400
+    assert "to_number" in str(bad.value)
+    assert "+1415555" not in str(bad.value)
+
+
+async def test_timeouts_and_refused_connections_are_retryable(sim: RunningSimulator) -> None:
+    async with RetellClient(sim.base_url, SIM_KEY, read_timeout_s=0.2) as client:
+        body = _body("lost_response")
+        body["metadata"] = {"simulator_scenario": "lost_response", "simulator_hold_s": "2"}
+        with pytest.raises(RetellUnavailable, match="timed out"):
+            await client.create_phone_call(body)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with RetellClient(dead, SIM_KEY) as client:
+        with pytest.raises(RetellUnavailable, match="connection failed"):
+            await client.get_call("call_x")
