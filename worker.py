@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.call_lookup import CallLookupActivities
 from activities.retell import RetellActivities
 from activities.validation import validate_call_request
 from calls.logs import configure_logging, get_logger
@@ -47,11 +48,13 @@ def build_worker(
 ) -> Worker:
     """A worker with every workflow and activity of the product registered."""
     retell_activities = RetellActivities(retell)
+    lookup = CallLookupActivities(client)
     activities: list[Any] = [
         validate_call_request,
         retell_activities.create_call,
         retell_activities.get_call,
         retell_activities.stop_call,
+        lookup.await_call_outcome,
     ]
     return Worker(
         client,

@@ -1,0 +1,74 @@
+"""Place a call from inside another workflow, with the same dedupe rules as ``start_call``.
+
+    from workflows.child_calls import call_as_child
+
+    outcome = await call_as_child(CallRequest(..., dedupe_key="reminder-8812"))
+
+The child's id is ``call-<dedupe_key>`` (without a key: ``<parent id>-call-<random>``), started
+with ``REJECT_DUPLICATE``: if a call with that id already ran or runs (another parent, a
+CLI start), no second call is placed and the existing call's outcome is awaited instead.
+A parent that closes asks its open calls to cancel (they hang up) rather than killing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from calls.models import CallOutcome, CallRequest
+    from calls.phone import mask_number
+
+CALL_WORKFLOW = "OutboundCallWorkflow"
+
+
+def child_call_id(request: CallRequest) -> str:
+    if request.dedupe_key is not None:
+        return f"call-{request.dedupe_key}"
+    # workflow.uuid4 is deterministic: a replay derives the same id.
+    return f"{workflow.info().workflow_id}-call-{workflow.uuid4().hex[:12]}"
+
+
+async def call_as_child(
+    request: CallRequest,
+    *,
+    workflow_id: str | None = None,
+    search_attributes: Sequence[SearchAttributePair[str] | SearchAttributePair[int]] = (),
+) -> CallOutcome:
+    """Run the call as a child workflow (or await the existing one) and return its outcome."""
+    wid = workflow_id or child_call_id(request)
+    try:
+        handle = await workflow.start_child_workflow(
+            CALL_WORKFLOW,
+            request,
+            id=wid,
+            result_type=CallOutcome,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+            search_attributes=TypedSearchAttributes(list(search_attributes))
+            if search_attributes
+            else None,
+            static_summary=f"Call {mask_number(request.to_number)}",
+        )
+    except WorkflowAlreadyStartedError:
+        outcome: CallOutcome = await workflow.execute_activity(
+            "await_call_outcome",
+            wid,
+            result_type=CallOutcome,
+            start_to_close_timeout=timedelta(days=7),
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            summary=f"await existing call {wid}",
+        )
+        return outcome
+    result: CallOutcome = await handle
+    return result
