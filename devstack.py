@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client, WorkflowHandle
 
-from calls.models import CallOutcome, CallRequest, CallSnapshot, CallTimeouts
+from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
 from calls.search_attributes import dev_server_flags, register_search_attributes
 from calls.settings import TemporalSettings
 from calls.start import start_call
@@ -247,6 +247,8 @@ def _demo_requests(config: StackConfig, run_id: str) -> list[CallRequest]:
             dynamic_variables={"customer_name": "Ada"},
             dedupe_key=f"demo-{run_id}-{scenario}",
             timeouts=DEMO_TIMEOUTS,
+            # Nobody real is called here, so the tour runs at any hour: no calling window.
+            calling_window=CallingWindow(enabled=False),
         )
         for scenario in TOUR
     ]

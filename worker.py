@@ -16,8 +16,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.call_lookup import CallLookupActivities
+from activities.do_not_call import DoNotCallActivities
+from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import validate_call_request
+from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.logs import configure_logging, get_logger
 from calls.retell_client import RetellClient
 from calls.settings import WorkerSettings
@@ -44,22 +47,39 @@ def retell_client_for(settings: WorkerSettings) -> RetellClient:
 
 
 def build_worker(
-    client: Client, retell: RetellClient, *, task_queue: str, max_concurrent_activities: int = 100
+    client: Client,
+    retell: RetellClient,
+    *,
+    task_queue: str,
+    do_not_call: DoNotCallList | None = None,
+    outcome_signing_key: str | None = None,
+    max_concurrent_activities: int = 100,
+    extra_workflows: Sequence[type] = (),
 ) -> Worker:
-    """A worker with every workflow and activity of the product registered."""
+    """A worker with every workflow and activity of the product registered.
+
+    ``do_not_call`` defaults to the SQLite list at ``DO_NOT_CALL_DB``; ``extra_workflows``
+    adds your own workflows (for instance parents that start calls) to the same worker.
+    """
+    store = do_not_call or SqliteDoNotCallList(WorkerSettings().do_not_call_db)
     retell_activities = RetellActivities(retell)
     lookup = CallLookupActivities(client)
+    dnc = DoNotCallActivities(store)
+    delivery = OutcomeDeliveryActivities(outcome_signing_key)
     activities: list[Any] = [
         validate_call_request,
         retell_activities.create_call,
         retell_activities.get_call,
         retell_activities.stop_call,
         lookup.await_call_outcome,
+        dnc.check_do_not_call,
+        dnc.add_to_do_not_call,
+        delivery.deliver_outcome,
     ]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=[*WORKFLOWS, *extra_workflows],
         activities=activities,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
@@ -75,6 +95,10 @@ async def run_worker(settings: WorkerSettings) -> None:
             client,
             retell,
             task_queue=settings.temporal_task_queue,
+            do_not_call=SqliteDoNotCallList(settings.do_not_call_db),
+            outcome_signing_key=settings.outcome_signing_key.get_secret_value()
+            if settings.outcome_signing_key
+            else None,
             max_concurrent_activities=settings.max_concurrent_activities,
         )
         loop = asyncio.get_running_loop()
@@ -101,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     settings = WorkerSettings()
-    secrets = [settings.api_key()] if settings.retell_api_key else []
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.retell_api_key, settings.outcome_signing_key)
+        if secret is not None
+    ]
     configure_logging(level=args.log_level, secrets=secrets)
     if settings.retell_api_key is None:
         raise SystemExit("RETELL_API_KEY is not set (the simulator accepts 'simulator-key')")

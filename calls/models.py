@@ -6,11 +6,12 @@ with the pydantic data converter. Field names are part of the product's public i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 # Metadata keys we add to every Retell call; a caller's metadata may not use them.
 WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
@@ -112,6 +113,33 @@ class RedialPolicy(_Model):
     )
 
 
+class CallingWindow(_Model):
+    """When a person may be called, in their local time (US law allows 08:00-21:00)."""
+
+    enabled: bool = True
+    start: time = time(9, 0)
+    end: time = time(20, 0)
+    days: frozenset[int] = Field(
+        default=frozenset(range(1, 8)), description="ISO weekdays: 1 Monday ... 7 Sunday"
+    )
+    time_zone: str | None = Field(
+        default=None, description="IANA zone; overrides the zones derived from the number"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CallingWindow:
+        if not self.start < self.end:
+            raise ValueError("start must be before end (windows do not cross midnight)")
+        if not self.days or not self.days <= set(range(1, 8)):
+            raise ValueError("days must be a non-empty set of ISO weekdays 1..7")
+        if self.time_zone is not None:
+            try:
+                ZoneInfo(self.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"time_zone {self.time_zone!r} is not an IANA zone") from None
+        return self
+
+
 class CallRequest(_Model):
     """What a caller asks for: call this person with this agent, and tell me what happened.
 
@@ -128,6 +156,10 @@ class CallRequest(_Model):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     timeouts: CallTimeouts = Field(default_factory=CallTimeouts)
     redial: RedialPolicy = Field(default_factory=RedialPolicy)
+    calling_window: CallingWindow = Field(default_factory=CallingWindow)
+    outcome_url: HttpUrl | None = Field(
+        default=None, description="Receives the final CallOutcome as signed JSON."
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -214,6 +246,12 @@ class CallEvent(BaseModel):
         return (self.call.call_id, self.event)
 
 
+class DoNotCallEntry(_Model):
+    number: str
+    reason: str
+    workflow_id: str | None = None
+
+
 class CreateCallInput(_Model):
     """What the create-call activity needs for one attempt."""
 
@@ -236,6 +274,7 @@ class AttemptRecord(_Model):
     call_id: str | None = None
     status: OutcomeStatus
     disconnection_reason: str | None = None
+    dialed_at: datetime | None = Field(default=None, description="When the create was sent.")
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration_ms: int | None = None
@@ -271,6 +310,7 @@ CallPhaseName = Literal[
     "in_call",
     "awaiting_analysis",
     "waiting_to_redial",
+    "waiting_for_window",
     "finished",
 ]
 
@@ -290,3 +330,10 @@ class CallSnapshot(_Model):
     waiting_until: datetime | None = None
     cancel_requested: bool = False
     outcome: CallOutcome | None = None
+
+
+class OutcomeDelivery(_Model):
+    """The outcome-delivery activity's input: where to post which outcome."""
+
+    url: str
+    outcome: CallOutcome

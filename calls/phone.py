@@ -13,6 +13,8 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
+from calls.errors import InvalidCallRequest
+
 # Lines an automated caller never wants to ring: they charge the caller or lead nowhere.
 REJECTED_NUMBER_TYPES: dict[int, str] = {
     PhoneNumberType.PREMIUM_RATE: "premium-rate",
@@ -25,13 +27,8 @@ _E164_SHAPE = re.compile(r"\+[1-9]\d{6,14}")
 _PHONE_LIKE = re.compile(r"\+\d[\d\s().-]{5,}\d")
 
 
-class InvalidPhoneNumber(ValueError):
+class InvalidPhoneNumber(InvalidCallRequest):
     """A number breaks a rule; the message names the field and the rule."""
-
-    def __init__(self, field: str, rule: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail} (rule: {rule})")
-        self.field = field
-        self.rule = rule
 
 
 def normalize_e164(field: str, raw: str) -> str:

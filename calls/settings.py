@@ -5,6 +5,8 @@ Names are the product's public interface: see ``.env.example`` and the README ta
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,6 +48,11 @@ class RetellSettings(_EnvSettings):
 
 class WorkerSettings(TemporalSettings, RetellSettings):
     max_concurrent_activities: int = Field(default=100, ge=1)
+    # The default do-not-call store; replace the store itself through build_worker.
+    do_not_call_db: Path = Path("do_not_call.sqlite3")
+    # Signs outcomes posted to a request's outcome_url (x-outcome-signature).
+    outcome_signing_key: SecretStr | None = None
+    outcome_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class BridgeSettings(TemporalSettings, RetellSettings):

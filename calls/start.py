@@ -44,7 +44,7 @@ async def start_call(
 ) -> WorkflowHandle[Any, CallOutcome]:
     """Start (or attach to) the call workflow for ``request``.
 
-    The number rules run here first so a caller learns of a bad number at once; the
+    The request rules run here first so a caller learns of a bad request at once; the
     workflow checks again, since it may be started by other means.
     """
     validate_request(request)

@@ -30,6 +30,7 @@ no_answer            ended ``dial_no_answer``; no ``call_started``
 busy                 ended ``dial_busy``; no ``call_started``
 dial_failed          ended ``dial_failed``; no ``call_started``
 invalid_destination  ended ``invalid_destination``; no ``call_started``
+account_problem      ended ``credit_exhausted``; no ``call_started``
 voicemail            started, ended ``voicemail_reached``, analysis ``in_voicemail`` true
 dnc_requested        started, ended ``user_requested_dnc``; the number goes on the DNC list
 callback_requested   started, ended ``user_requested_callback``
@@ -52,6 +53,9 @@ hangs_ongoing        started, then stays ongoing until stop-call (``manual_stopp
 "The same request" for rate_limited, server_errors and lost_response is one
 ``idempotency_key`` (without a key: an identical body). Metadata ``simulator_ring_ms`` and
 ``simulator_talk_ms`` (integers as strings, not scaled) override one call's phases.
+A comma-separated list (``"no_answer,busy,answered"``) plays one scenario per dial of a
+redialing workflow, picked by the ``temporal_attempt`` metadata key (1-based; the last
+one repeats).
 ``POST /v2/stop-call`` ends any unfinished call with ``manual_stopped``.
 
 Records for tests, without a key: ``GET /_sim/calls[?to_number=]``,

@@ -15,6 +15,8 @@ SCENARIO_KEY = "simulator_scenario"
 RING_MS_KEY = "simulator_ring_ms"
 TALK_MS_KEY = "simulator_talk_ms"
 HOLD_S_KEY = "simulator_hold_s"
+# Set by the call workflow on every dial (1-based); picks the step of a scenario list.
+ATTEMPT_KEY = "temporal_attempt"
 
 DEFAULT_SCENARIO = "answered"
 
@@ -98,6 +100,14 @@ SCENARIOS: Mapping[str, Scenario] = {
             summary="The destination cannot be reached.",
         ),
         Scenario(
+            "account_problem",
+            connects=False,
+            disconnection_reason="credit_exhausted",
+            call_successful=False,
+            user_sentiment="Unknown",
+            summary="The account has no credit left.",
+        ),
+        Scenario(
             "voicemail",
             disconnection_reason="voicemail_reached",
             call_successful=False,
@@ -141,10 +151,19 @@ class Timing:
 
 
 def scenario_for(metadata: Mapping[str, Any] | None) -> Scenario:
-    name = (metadata or {}).get(SCENARIO_KEY, DEFAULT_SCENARIO)
+    meta = metadata or {}
+    name = meta.get(SCENARIO_KEY, DEFAULT_SCENARIO)
     field = f"metadata.{SCENARIO_KEY}"
     if not isinstance(name, str):
         raise ScenarioError(field, "must be a string")
+    if "," in name:
+        # A list plays one scenario per dial of a redialing workflow: "no_answer,answered".
+        steps = [step.strip() for step in name.split(",")]
+        try:
+            attempt = int(meta.get(ATTEMPT_KEY, "1"))
+        except (TypeError, ValueError):
+            raise ScenarioError(f"metadata.{ATTEMPT_KEY}", "must be an integer") from None
+        name = steps[min(max(attempt, 1), len(steps)) - 1]
     scenario = SCENARIOS.get(name)
     if scenario is None:
         known = ", ".join(sorted(SCENARIOS))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.models import CallEvent, CallEventName, CallRequest, CallSnapshot
 from calls.retell_client import RetellClient
 from worker import build_worker
@@ -31,6 +34,8 @@ def call_request(scenario: str = "answered", **overrides: Any) -> CallRequest:
         "metadata": {"simulator_scenario": scenario},
         "dynamic_variables": {"customer_name": "Ada"},
         "dedupe_key": f"test-{uuid.uuid4().hex[:12]}",
+        # Tests run at any hour: the window is tested on its own, with a chosen clock.
+        "calling_window": {"enabled": False},
     }
     fields.update(overrides)
     return CallRequest.model_validate(fields)
@@ -43,13 +48,28 @@ async def call_worker(
     *,
     api_key: str = SIM_KEY,
     read_timeout_s: float = 2.0,
+    do_not_call: DoNotCallList | None = None,
+    outcome_signing_key: str | None = None,
+    extra_workflows: Sequence[type] = (),
 ) -> AsyncIterator[str]:
-    """A worker with every workflow and activity on a fresh task queue; yields the queue."""
+    """A worker with every workflow and activity on a fresh task queue; yields the queue.
+
+    Each worker gets its own empty do-not-call list unless one is given.
+    """
     task_queue = f"calls-{uuid.uuid4().hex[:8]}"
-    async with RetellClient(retell_base_url, api_key, read_timeout_s=read_timeout_s) as retell:
-        worker: Worker = build_worker(client, retell, task_queue=task_queue)
-        async with worker:
-            yield task_queue
+    with tempfile.TemporaryDirectory() as tmp:
+        store = do_not_call or SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
+        async with RetellClient(retell_base_url, api_key, read_timeout_s=read_timeout_s) as retell:
+            worker: Worker = build_worker(
+                client,
+                retell,
+                task_queue=task_queue,
+                do_not_call=store,
+                outcome_signing_key=outcome_signing_key,
+                extra_workflows=extra_workflows,
+            )
+            async with worker:
+                yield task_queue
 
 
 async def eventually(

@@ -6,6 +6,7 @@ when one passes → classify → redial per policy → CallOutcome.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from calls import search_attributes as sa
+    from calls.calling_window import describe, next_allowed_time
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.models import (
         AttemptRecord,
@@ -24,11 +26,13 @@ with workflow.unsafe.imports_passed_through():
         CallRequest,
         CallSnapshot,
         CreateCallInput,
+        DoNotCallEntry,
+        OutcomeDelivery,
         OutcomeStatus,
         RetellCall,
         ValidatedCall,
     )
-    from calls.outcomes import classify_disconnection
+    from calls.outcomes import FollowUp, classify_disconnection
     from calls.phone import mask_number
     from calls.redial import next_redial_delay
 
@@ -45,6 +49,12 @@ POLL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
+)
+# Deliveries and list updates must land eventually: keep retrying, slower and slower.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
@@ -68,6 +78,7 @@ class OutboundCallWorkflow:
         self._phase: CallPhaseName = "validating"
         self._attempt = 0
         self._idempotency_key: str | None = None
+        self._dialed_at: datetime | None = None
         self._state: CallState | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unmatched: list[CallEvent] = []
@@ -144,24 +155,47 @@ class OutboundCallWorkflow:
             ]
         )
         try:
+            status, detail = await self._call_until_final(request)
+        except asyncio.CancelledError:
+            # Cancelled through Temporal (for instance a parent workflow closed): hang up first.
+            if self._state is not None and not self._state.is_ended:
+                await self._stop_call(self._state.call_id, "workflow canceled")
+            raise
+        outcome = self._finish(status, detail=detail)
+        if request.outcome_url is not None:
+            await self._deliver_outcome(str(request.outcome_url), outcome)
+        # Let a pending cancel update answer before the run closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    async def _call_until_final(self, request: CallRequest) -> tuple[OutcomeStatus, str | None]:
+        """Validate, then dial (and redial per policy) until an outcome is final."""
+        try:
             validated = await workflow.execute_activity(
                 "validate_call_request",
                 request,
                 result_type=ValidatedCall,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=VALIDATE_RETRY,
-                summary="validate numbers",
+                summary="validate request",
             )
         except ActivityError as err:
-            return await self._finish(OutcomeStatus.REJECTED, detail=_failure_text(err))
+            return OutcomeStatus.REJECTED, _failure_text(err)
 
         for attempt in range(1, request.redial.max_attempts + 1):
-            if self._cancel_reason is not None:
-                break
+            # Checked before every dial: an earlier attempt, or another workflow, may have
+            # put the number on the list since.
+            if await self._on_do_not_call_list(validated.to_number):
+                return OutcomeStatus.DO_NOT_CALL, "to_number is on the do-not-call list"
+            if not await self._wait_for_calling_window(validated):
+                break  # canceled while waiting
             record = await self._dial(validated, attempt)
             self._attempts.append(record)
+            rule = classify_disconnection(record.disconnection_reason)
+            if record.call_id is not None and rule.follow_up == FollowUp.NEVER_AGAIN:
+                await self._add_to_do_not_call(validated.to_number, record)
             delay = next_redial_delay(request.redial, self._attempts)
-            if delay is None or attempt == request.redial.max_attempts:
+            if delay is None or self._cancel_reason is not None:
                 break
             await self._wait_for_redial(delay)
 
@@ -169,13 +203,77 @@ class OutboundCallWorkflow:
         if self._cancel_reason is not None and (
             last is None or last.status != OutcomeStatus.COMPLETED
         ):
-            return await self._finish(OutcomeStatus.CANCELED, detail=self._cancel_reason)
+            return OutcomeStatus.CANCELED, self._cancel_reason
         assert last is not None
-        return await self._finish(last.status, detail=last.detail)
+        return last.status, last.detail
+
+    async def _on_do_not_call_list(self, number: str) -> bool:
+        listed: bool = await workflow.execute_activity(
+            "check_do_not_call",
+            number,
+            result_type=bool,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=POLL_RETRY,
+            summary="check do-not-call list",
+        )
+        return listed
+
+    async def _add_to_do_not_call(self, number: str, record: AttemptRecord) -> None:
+        await workflow.execute_activity(
+            "add_to_do_not_call",
+            DoNotCallEntry(
+                number=number,
+                reason=record.disconnection_reason or record.status.value,
+                workflow_id=self._workflow_id,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DELIVERY_RETRY,
+            summary=f"add to do-not-call list ({record.disconnection_reason})",
+        )
+
+    async def _wait_for_calling_window(self, validated: ValidatedCall) -> bool:
+        """Sleep (durably) until the callee's local time is inside the window; False if
+        canceled meanwhile."""
+        window = self._request.calling_window
+        now = workflow.now()
+        opens = next_allowed_time(now, validated.time_zones, window)
+        if opens > now:
+            self._set_phase("waiting_for_window")
+            self._waiting_until = opens
+            workflow.set_current_details(
+                f"outside calling hours ({describe(window)} in "
+                f"{', '.join(validated.time_zones)}); next dial at {opens.isoformat()}"
+            )
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._cancel_reason is not None,
+                    timeout=opens - now,
+                    timeout_summary="wait for calling hours",
+                )
+            self._waiting_until = None
+        return self._cancel_reason is None
+
+    async def _deliver_outcome(self, url: str, outcome: CallOutcome) -> None:
+        try:
+            await workflow.execute_activity(
+                "deliver_outcome",
+                OutcomeDelivery(url=url, outcome=outcome),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=DELIVERY_RETRY,
+                summary="deliver outcome",
+            )
+        except ActivityError as err:
+            # The call's outcome stands; the receiver's failure is recorded, not fatal.
+            workflow.logger.warning("outcome not delivered", extra={"error": _failure_text(err)})
+            workflow.set_current_details(
+                f"finished: {outcome.status.value}; outcome delivery failed"
+            )
 
     async def _dial(self, validated: ValidatedCall, attempt: int) -> AttemptRecord:
         self._attempt = attempt
         self._idempotency_key = f"{self._workflow_id}:{attempt}"
+        self._dialed_at = workflow.now()
         self._state = None
         self._set_phase("dialing")
         workflow.upsert_search_attributes([sa.CALL_ATTEMPT.value_set(attempt)])
@@ -204,6 +302,7 @@ class OutboundCallWorkflow:
             return AttemptRecord(
                 attempt=attempt,
                 idempotency_key=self._idempotency_key,
+                dialed_at=self._dialed_at,
                 status=OutcomeStatus.FAILED,
                 detail=f"create call failed: {_failure_text(err)}",
             )
@@ -378,6 +477,7 @@ class OutboundCallWorkflow:
         return AttemptRecord(
             attempt=attempt,
             idempotency_key=self._idempotency_key,
+            dialed_at=self._dialed_at,
             call_id=self._state.call_id,
             status=status,
             disconnection_reason=call.disconnection_reason if call else None,
@@ -387,7 +487,7 @@ class OutboundCallWorkflow:
             detail=detail,
         )
 
-    async def _finish(self, status: OutcomeStatus, *, detail: str | None) -> CallOutcome:
+    def _finish(self, status: OutcomeStatus, *, detail: str | None) -> CallOutcome:
         last = self._attempts[-1] if self._attempts else None
         call = self._state.call if self._state is not None else None
         self._outcome = CallOutcome(
@@ -414,6 +514,4 @@ class OutboundCallWorkflow:
                 "outcome": status.value,
             },
         )
-        # Let a pending cancel update answer before the run closes.
-        await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome

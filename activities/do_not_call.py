@@ -1,0 +1,31 @@
+"""Check and extend the do-not-call list."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from calls.do_not_call import DoNotCallList
+from calls.logs import get_logger
+from calls.models import DoNotCallEntry
+from calls.phone import mask_number
+
+log = get_logger(__name__)
+
+
+class DoNotCallActivities:
+    def __init__(self, store: DoNotCallList) -> None:
+        self._store = store
+
+    @activity.defn(name="check_do_not_call")
+    async def check_do_not_call(self, number: str) -> bool:
+        return await self._store.contains(number)
+
+    @activity.defn(name="add_to_do_not_call")
+    async def add_to_do_not_call(self, entry: DoNotCallEntry) -> None:
+        await self._store.add(entry.number, entry.reason)
+        log.info(
+            "number added to do-not-call list",
+            to_number=mask_number(entry.number),
+            reason=entry.reason,
+            workflow_id=entry.workflow_id,
+        )

@@ -1,0 +1,63 @@
+"""Deliver a finished call's outcome to the caller's URL, signed like Retell's webhooks."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from calls.logs import get_logger
+from calls.models import OutcomeDelivery
+from calls.signatures import sign_retell_body
+
+log = get_logger(__name__)
+
+# Same scheme as Retell's x-retell-signature: v=<unix ms>,d=<hex HMAC-SHA256(key, body+ms)>,
+# so a receiver that already verifies Retell's webhooks verifies ours with the same code.
+OUTCOME_SIGNATURE_HEADER = "x-outcome-signature"
+
+# Answers that will not change on a retry; 408 and 429 may, and so may every 5xx.
+_FINAL_CLIENT_ERRORS = frozenset(range(400, 500)) - {408, 425, 429}
+
+
+class OutcomeDeliveryActivities:
+    def __init__(self, signing_key: str | None, *, timeout_s: float = 10.0) -> None:
+        self._key = signing_key
+        self._timeout_s = timeout_s
+
+    @activity.defn(name="deliver_outcome")
+    async def deliver_outcome(self, delivery: OutcomeDelivery) -> None:
+        if not self._key:
+            raise ApplicationError(
+                "OUTCOME_SIGNING_KEY is not set on the worker; outcomes are only sent signed",
+                type="OutcomeSigningKeyMissing",
+                non_retryable=True,
+            )
+        body = delivery.outcome.model_dump_json().encode()
+        headers = {
+            "content-type": "application/json",
+            OUTCOME_SIGNATURE_HEADER: sign_retell_body(self._key, body),
+        }
+        bound = log.bind(
+            workflow_id=delivery.outcome.workflow_id,
+            call_id=delivery.outcome.call_id,
+            attempt=activity.info().attempt,
+        )
+        try:
+            # One delivery per finished call: a client per delivery keeps no idle pool around.
+            async with httpx.AsyncClient(timeout=self._timeout_s) as http:
+                response = await http.post(delivery.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            bound.warning("outcome delivery failed", error=type(exc).__name__)
+            raise ApplicationError(
+                f"outcome delivery failed: {type(exc).__name__}", type="OutcomeReceiverUnavailable"
+            ) from None
+        if response.status_code < 300:
+            bound.info("outcome delivered", status_code=response.status_code)
+            return
+        bound.warning("outcome delivery refused", status_code=response.status_code)
+        raise ApplicationError(
+            f"outcome receiver answered HTTP {response.status_code}",
+            type="OutcomeReceiverRefused",
+            non_retryable=response.status_code in _FINAL_CLIENT_ERRORS,
+        )

@@ -1,0 +1,23 @@
+"""An example parent workflow: an appointment reminder that calls the patient.
+
+Shows how another workflow places a call: ``call_as_child`` with the request's dedupe key.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from calls.models import CallOutcome, CallRequest, OutcomeStatus
+
+from workflows.child_calls import call_as_child
+
+
+@workflow.defn(name="AppointmentReminderWorkflow")
+class AppointmentReminderWorkflow:
+    @workflow.run
+    async def run(self, request: CallRequest) -> str:
+        outcome: CallOutcome = await call_as_child(request)
+        if outcome.status == OutcomeStatus.COMPLETED:
+            return f"reminded by call {outcome.call_id}"
+        return f"not reached ({outcome.status.value}); send a text instead"
