@@ -341,6 +341,7 @@ async def test_connected_scenarios_send_started_ended_analyzed(
         ("busy", "dial_busy"),
         ("dial_failed", "dial_failed"),
         ("invalid_destination", "invalid_destination"),
+        ("account_problem", "credit_exhausted"),
     ],
 )
 async def test_calls_that_never_connect_get_no_call_started(
@@ -820,3 +821,19 @@ def test_module_entry_point_has_help() -> None:
     assert result.returncode == 0, result.stderr
     assert "usage: python -m simulator" in result.stdout
     assert "SIMULATOR_WEBHOOK_URL" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("attempt", "reason"),
+    [("1", "dial_no_answer"), ("2", "dial_busy"), ("3", "user_hangup"), ("9", "user_hangup")],
+)
+async def test_a_scenario_list_plays_one_step_per_attempt(
+    client: httpx.AsyncClient, attempt: str, reason: str
+) -> None:
+    metadata = scenario("no_answer,busy,answered", temporal_attempt=attempt)
+    call = await create(client, metadata=metadata)
+
+    async def ended() -> bool:
+        return (await get_call(client, call["call_id"])).get("disconnection_reason") == reason
+
+    await eventually(ended)
