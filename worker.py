@@ -25,15 +25,23 @@ from calls.logs import configure_logging, get_logger
 from calls.retell_client import RetellClient
 from calls.settings import WorkerSettings
 from calls.temporal_client import connect_temporal
+from workflows.campaign import CampaignWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 log = get_logger("worker")
 
-WORKFLOWS: Sequence[type] = (OutboundCallWorkflow,)
+WORKFLOWS: Sequence[type] = (OutboundCallWorkflow, CampaignWorkflow)
 
 # Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
 # and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
 SANDBOX_PASSTHROUGH = ("calls", "phonenumbers", "pydantic", "pydantic_core")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer of this project runs workflows in."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+    )
 
 
 def retell_client_for(settings: WorkerSettings) -> RetellClient:
