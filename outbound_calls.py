@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.models import CallOutcome, CallRequest, CallSnapshot, RedialPolicy
-from calls.phone import InvalidPhoneNumber
-from calls.search_attributes import register_search_attributes
+from calls.errors import InvalidCallRequest
+from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, RedialPolicy
+from calls.search_attributes import CALL_OUTCOME, register_search_attributes
 from calls.settings import TemporalSettings
 from calls.start import start_call
 from calls.temporal_client import connect_temporal
@@ -56,8 +63,14 @@ async def _print_progress(handle: WorkflowHandle[Any, CallOutcome]) -> CallOutco
     result = asyncio.ensure_future(handle.result())
     last = ""
     while not result.done():
-        snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
-        line = f"{snapshot.phase} (attempt {snapshot.attempt}, call {snapshot.call_id or '-'})"
+        try:
+            snapshot: CallSnapshot = await handle.query(
+                "status", result_type=CallSnapshot, rpc_timeout=timedelta(seconds=5)
+            )
+        except RPCError:
+            line = "no answer to the status query: is a worker polling the task queue?"
+        else:
+            line = f"{snapshot.phase} (attempt {snapshot.attempt}, call {snapshot.call_id or '-'})"
         if line != last:
             print(line, file=sys.stderr)
             last = line
@@ -79,15 +92,16 @@ async def cmd_start(args: argparse.Namespace) -> int:
             dynamic_variables=_pairs(args.var, "--var"),
             dedupe_key=args.dedupe_key,
             redial=RedialPolicy(max_attempts=args.max_attempts),
+            calling_window=CallingWindow(enabled=not args.no_calling_window),
         )
     except ValidationError as exc:
         raise CommandError(_validation_text(exc), code=2) from None
     client = await _client()
     try:
         handle = await start_call(
-            client, request, task_queue=TemporalSettings().temporal_task_queue
+            client, request, task_queue=args.task_queue or TemporalSettings().temporal_task_queue
         )
-    except InvalidPhoneNumber as exc:
+    except InvalidCallRequest as exc:
         raise CommandError(str(exc), code=2) from None
     print(handle.id)
     if not args.wait:
@@ -113,13 +127,21 @@ async def cmd_status(args: argparse.Namespace) -> int:
 async def cmd_cancel(args: argparse.Namespace) -> int:
     handle = _handle(await _client(), args.workflow_id)
     try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CommandError(f"{args.workflow_id}: no such call") from None
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        closed = description.status.name if description.status else "closed"
+        outcome_attr = description.typed_search_attributes.get(CALL_OUTCOME)
+        raise CommandError(f"{args.workflow_id}: already finished ({outcome_attr or closed})")
+    try:
         outcome: CallOutcome = await handle.execute_update(
             "cancel", args.reason, result_type=CallOutcome
         )
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CommandError(f"{args.workflow_id}: no running call (already finished?)") from None
-        raise
+    except WorkflowUpdateFailedError as exc:
+        raise CommandError(f"{args.workflow_id}: {exc.cause or exc}") from None
     print(outcome.model_dump_json(indent=2))
     return 0
 
@@ -203,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--scenario", help="simulator scenario (simulator only)")
     start.add_argument("--max-attempts", type=int, default=1, help="redials (default 1: none)")
+    start.add_argument(
+        "--no-calling-window",
+        action="store_true",
+        help="dial at any hour (default: only 09:00-20:00 in the callee's time zone)",
+    )
+    start.add_argument("--task-queue", help="default: TEMPORAL_TASK_QUEUE")
     start.add_argument("--wait", action="store_true", help="show progress, print the outcome")
     start.set_defaults(run=cmd_start)
 
@@ -256,5 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def console_main() -> None:
+    """Entry point of the console script."""
+    code = main()
+    # temporalio's native runtime can crash while CPython finalizes (a Rust thread calls
+    # back into a dying interpreter), turning a clean exit into SIGSEGV; after flushing
+    # our output there is nothing left to finalize that matters, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from calls.calling_window import describe
 from calls.models import CallOutcome, CallRequest
 from calls.phone import mask_number
 from calls.settings import DEFAULT_TASK_QUEUE
@@ -35,6 +36,22 @@ def call_summary(request: CallRequest) -> str:
     return f"Call {mask_number(request.to_number)}{agent}"
 
 
+def call_memo(request: CallRequest) -> dict[str, Any]:
+    """The request's non-sensitive fields, for the UI's memo (Temporal does not encrypt it):
+    no number in clear, no metadata or dynamic variable values."""
+    window = request.calling_window
+    return {
+        "to_number_masked": mask_number(request.to_number),
+        "agent_id": request.agent_id,
+        "agent_version": request.agent_version,
+        "dedupe_key": request.dedupe_key,
+        "max_attempts": request.redial.max_attempts,
+        "calling_window": describe(window) if window.enabled else "off",
+        "metadata_keys": sorted(request.metadata),
+        "outcome_delivery": request.outcome_url is not None,
+    }
+
+
 async def start_call(
     client: Client,
     request: CallRequest,
@@ -59,6 +76,7 @@ async def start_call(
             id_conflict_policy=ID_CONFLICT_POLICY,
             id_reuse_policy=ID_REUSE_POLICY,
             static_summary=call_summary(request),
+            memo=call_memo(request),
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(wid, result_type=CallOutcome)

@@ -7,6 +7,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,3 +154,31 @@ async def deliver(
         event = CallEvent.model_validate_json(bodies[name])
         for _ in range(times):
             await handle.signal("call_event", event)
+
+
+@asynccontextmanager
+async def live_stack(client: Client, *, time_scale: float = 0.05) -> AsyncIterator[LiveStack]:
+    """Simulator → bridge → Temporal → worker, all real, in this process, over loopback."""
+    from bridge.app import create_app
+    from calls.settings import BridgeSettings, SimulatorSettings
+    from simulator.server import running_simulator, serve_asgi_app
+
+    bridge_app = create_app(BridgeSettings(retell_api_key=SIM_KEY), client=client)
+    async with serve_asgi_app(bridge_app) as bridge:
+        settings = SimulatorSettings(
+            simulator_time_scale=time_scale,
+            simulator_webhook_url=f"{bridge.base_url}/webhooks/retell",
+        )
+        async with running_simulator(settings) as sim, call_worker(client, sim.base_url) as queue:
+            admin = SimulatorAdmin(sim.base_url)
+            try:
+                yield LiveStack(queue, admin, bridge.base_url)
+            finally:
+                await admin.aclose()
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    task_queue: str
+    sim: SimulatorAdmin
+    bridge_url: str

@@ -26,7 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from calls.models import CallOutcome, CallRequest
-    from calls.phone import mask_number
+    from calls.start import call_memo, call_summary
 
 CALL_WORKFLOW = "OutboundCallWorkflow"
 
@@ -57,7 +57,8 @@ async def call_as_child(
             search_attributes=TypedSearchAttributes(list(search_attributes))
             if search_attributes
             else None,
-            static_summary=f"Call {mask_number(request.to_number)}",
+            static_summary=call_summary(request),
+            memo=call_memo(request),
         )
     except WorkflowAlreadyStartedError:
         outcome: CallOutcome = await workflow.execute_activity(

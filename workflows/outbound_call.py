@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -275,8 +276,7 @@ class OutboundCallWorkflow:
         self._idempotency_key = f"{self._workflow_id}:{attempt}"
         self._dialed_at = workflow.now()
         self._state = None
-        self._set_phase("dialing")
-        workflow.upsert_search_attributes([sa.CALL_ATTEMPT.value_set(attempt)])
+        self._set_phase("dialing", sa.CALL_ATTEMPT.value_set(attempt))
         request = self._request
         try:
             call = await workflow.execute_activity(
@@ -312,8 +312,7 @@ class OutboundCallWorkflow:
         self._unmatched = [e for e in self._unmatched if e.call.call_id != call.call_id]
         for event in matching:
             self._fold(event)
-        self._sync_phase()
-        workflow.upsert_search_attributes([sa.RETELL_CALL_ID.value_set(call.call_id)])
+        self._sync_phase(sa.RETELL_CALL_ID.value_set(call.call_id))
         workflow.logger.info("call created", extra={"call_id": call.call_id, "attempt": attempt})
         timed_out = await self._follow_call(call.call_id)
         return self._attempt_record(attempt, timed_out)
@@ -443,21 +442,25 @@ class OutboundCallWorkflow:
     def _phase_now(self) -> CallPhase:
         return self._state.phase if self._state is not None else CallPhase.REGISTERED
 
-    def _sync_phase(self) -> None:
+    def _sync_phase(self, *also: SearchAttributeUpdate[Any]) -> None:
         names: dict[CallPhase, CallPhaseName] = {
             CallPhase.REGISTERED: "ringing",
             CallPhase.ONGOING: "in_call",
             CallPhase.ENDED: "awaiting_analysis",
             CallPhase.ANALYZED: "awaiting_analysis",
         }
-        self._set_phase(names[self._phase_now()])
+        self._set_phase(names[self._phase_now()], *also)
 
-    def _set_phase(self, phase: CallPhaseName) -> None:
-        if phase == self._phase:
-            return
-        self._phase = phase
-        workflow.upsert_search_attributes([sa.CALL_STATUS.value_set(phase)])
-        workflow.set_current_details(f"attempt {self._attempt}: {phase.replace('_', ' ')}")
+    def _set_phase(self, phase: CallPhaseName, *also: SearchAttributeUpdate[Any]) -> None:
+        """Record the phase for the query, the UI's details and the CallStatus attribute;
+        ``also`` rides along in the same upsert (each upsert is one history event)."""
+        updates = list(also)
+        if phase != self._phase:
+            self._phase = phase
+            updates.append(sa.CALL_STATUS.value_set(phase))
+            workflow.set_current_details(f"attempt {self._attempt}: {phase.replace('_', ' ')}")
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     def _attempt_record(self, attempt: int, timed_out: bool) -> AttemptRecord:
         assert self._state is not None
@@ -503,8 +506,7 @@ class OutboundCallWorkflow:
             call_analysis=call.call_analysis if call else None,
             detail=detail,
         )
-        self._set_phase("finished")
-        workflow.upsert_search_attributes([sa.CALL_OUTCOME.value_set(status.value)])
+        self._set_phase("finished", sa.CALL_OUTCOME.value_set(status.value))
         workflow.set_current_details(f"finished: {status.value}")
         workflow.logger.info(
             "call finished",

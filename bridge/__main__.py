@@ -1,0 +1,75 @@
+"""``python -m bridge``: serve the webhook bridge with uvicorn, settings from the environment.
+
+uvicorn's access log is off and its logging config is left alone: the bridge writes one JSON
+line per webhook itself (with outcome and ids), and a second, unstructured line per request
+would only double the volume and leak paths into a different format.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import uvicorn
+
+from bridge.app import create_app
+from calls.logs import configure_logging
+from calls.settings import BridgeSettings
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port")
+    return port
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bridge",
+        description=(
+            "Receive Retell webhooks on POST /webhooks/retell and signal each call's workflow. "
+            "Settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, "
+            "RETELL_WEBHOOK_KEY or RETELL_API_KEY, BRIDGE_SIGNAL_TIMEOUT_S, ...)."
+        ),
+    )
+    parser.add_argument("--host", help="interface to listen on (default: BRIDGE_HOST, 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=_port, help="TCP port to listen on (default: BRIDGE_PORT, 8000)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="INFO (default), DEBUG, WARNING, ...")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    overrides = {
+        name: value
+        for name, value in (("bridge_host", args.host), ("bridge_port", args.port))
+        if value is not None
+    }
+    settings = BridgeSettings().model_copy(update=overrides)
+    try:
+        webhook_key = settings.webhook_key()
+    except RuntimeError:
+        raise SystemExit(
+            "set RETELL_WEBHOOK_KEY (or RETELL_API_KEY): webhooks cannot be verified"
+        ) from None
+    secrets = [webhook_key]
+    if settings.retell_api_key is not None:
+        secrets.append(settings.api_key())
+    configure_logging(level=args.log_level, secrets=secrets)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.bridge_host,
+        port=settings.bridge_port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        # In-flight webhooks finish within the signal timeout; then uvicorn may stop.
+        timeout_graceful_shutdown=int(settings.bridge_signal_timeout_s) + 2,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The bridge as an ASGI app: Retell's signed webhooks in, ``call_event`` signals out.
+
+One Temporal client per process, opened in the lifespan (or injected by tests). A request
+is answered 2xx only once Temporal has accepted its signal, or once it is clear that no
+retry could ever deliver it; everything transient answers 503, so that Retell retries and
+no event is lost. Each request writes exactly one JSON log line saying what became of it.
+
+Checks run cheapest first and before anything is believed: size (without reading an
+oversize body), signature over the raw bytes, shape, then routing and the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webhook_openapi_extra
+from bridge.routing import Delivery, EventRouter, Outcome
+from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
+from calls.logs import get_logger
+from calls.phone import mask_number
+from calls.settings import BridgeSettings
+from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
+from calls.temporal_client import connect_temporal
+
+WEBHOOK_PATH = "/webhooks/retell"
+# One message for every signature failure: which check failed is for our log, not a forger.
+UNAUTHORIZED_DETAIL = "invalid webhook signature"
+UNAVAILABLE_DETAIL = "Temporal is unavailable; retry this delivery later"
+READINESS_TIMEOUT_S = 2.0
+# Retell retries on its own schedule; the header helps any other sender back off.
+RETRY_AFTER_S = "1"
+
+log = get_logger("bridge")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing one over ``limit`` bytes as early as its size is known."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"content-length {declared} exceeds {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(f"body exceeds {limit} bytes")
+    return bytes(body)
+
+
+@dataclass
+class _RequestLine:
+    """The one log line of a webhook request, filled in as the request goes."""
+
+    started: float = field(default_factory=time.perf_counter)
+    outcome: Outcome | None = None
+    status: int | None = None
+    workflow_id: str | None = None
+    call_id: str | None = None
+    retell_event: str | None = None
+    to_number: str | None = None
+    routed_by: str | None = None
+    reason: str | None = None
+    failed_unexpectedly: bool = False
+
+    def emit(self) -> None:
+        outcome = self.outcome or Outcome.UNAVAILABLE
+        fields: dict[str, Any] = {
+            "outcome": outcome.value,
+            "status": self.status,
+            "elapsed_ms": round((time.perf_counter() - self.started) * 1000, 1),
+            "workflow_id": self.workflow_id,
+            "call_id": self.call_id,
+            # structlog's "event" is the message itself; Retell's event name gets its own key.
+            "retell_event": self.retell_event,
+        }
+        for name in ("to_number", "routed_by", "reason"):
+            value = getattr(self, name)
+            if value is not None:
+                fields[name] = value
+        if self.failed_unexpectedly:
+            log.exception("webhook", **fields)
+        elif outcome is Outcome.UNAVAILABLE:
+            log.error("webhook", **fields)
+        elif outcome is Outcome.REJECTED:
+            log.warning("webhook", **fields)
+        else:
+            log.info("webhook", **fields)
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _answer(delivery: Delivery) -> Response:
+    if delivery.outcome is Outcome.UNAVAILABLE:
+        return _problem(503, UNAVAILABLE_DETAIL, {"Retry-After": RETRY_AFTER_S})
+    return Response(status_code=204)
+
+
+class _Temporal:
+    """The process's Temporal client, set at construction (tests) or in the lifespan."""
+
+    def __init__(self, client: Client | None, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self.client: Client | None = None
+        self.router: EventRouter | None = None
+        if client is not None:
+            self.attach(client)
+
+    def attach(self, client: Client) -> None:
+        self.client = client
+        self.router = EventRouter(client, timeout_s=self._timeout_s)
+
+    def require(self) -> tuple[Client, EventRouter]:
+        if self.client is None or self.router is None:
+            raise RuntimeError("no Temporal client: the app's lifespan did not run")
+        return self.client, self.router
+
+
+class _WebhookHandler:
+    def __init__(self, settings: BridgeSettings, temporal: _Temporal) -> None:
+        # Read once at start: a missing key fails the process, not the first webhook.
+        self._key = settings.webhook_key()
+        self._max_body = settings.bridge_max_body_bytes
+        self._temporal = temporal
+
+    async def __call__(self, request: Request) -> Response:
+        line = _RequestLine()
+        try:
+            response = await self._handle(request, line)
+        except Exception as err:
+            # A bug or an unforeseen failure: still retryable from Retell's side. The
+            # traceback rides on the request's one log line (emitted inside this except).
+            line.outcome = Outcome.UNAVAILABLE
+            line.reason = f"unexpected {type(err).__name__}: {err}"
+            line.failed_unexpectedly = True
+            response = _problem(503, UNAVAILABLE_DETAIL, {"Retry-After": RETRY_AFTER_S})
+            line.status = response.status_code
+            line.emit()
+            return response
+        except BaseException:
+            # Cancelled (client gone, shutdown): still one line for the request.
+            line.reason = line.reason or "request cancelled before an answer"
+            line.emit()
+            raise
+        line.status = response.status_code
+        line.emit()
+        return response
+
+    async def _handle(self, request: Request, line: _RequestLine) -> Response:
+        try:
+            body = await read_limited_body(request, self._max_body)
+        except BodyTooLarge as err:
+            line.outcome, line.reason = Outcome.REJECTED, str(err)
+            return _problem(413, f"body larger than {self._max_body} bytes")
+        try:
+            verify_retell_signature(self._key, body, request.headers.get(SIGNATURE_HEADER))
+        except InvalidSignature as err:
+            line.outcome, line.reason = Outcome.REJECTED, err.reason
+            return _problem(401, UNAUTHORIZED_DETAIL)
+        try:
+            parsed = parse_webhook(body)
+        except MalformedWebhook as err:
+            line.outcome, line.reason = Outcome.REJECTED, str(err)
+            return _problem(400, str(err))
+        if isinstance(parsed, IgnoredEvent):
+            line.outcome, line.retell_event = Outcome.IGNORED, parsed.name
+            line.call_id = parsed.call_id
+            line.reason = "event type not followed by call workflows"
+            return Response(status_code=204)
+
+        call = parsed.call
+        line.retell_event, line.call_id = parsed.event, call.call_id
+        line.workflow_id = call.workflow_id
+        if call.to_number:
+            line.to_number = mask_number(call.to_number)
+        _, router = self._temporal.require()
+        delivery = await router.deliver(parsed)
+        line.outcome, line.reason = delivery.outcome, delivery.reason
+        line.workflow_id, line.routed_by = delivery.workflow_id, delivery.routed_by
+        return _answer(delivery)
+
+
+async def _readiness(client: Client, timeout_s: float) -> str | None:
+    """None when Temporal answers for our namespace, else why not."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=client.namespace),
+                retry=False,
+                timeout=timedelta(seconds=timeout_s),
+            )
+    except TimeoutError:
+        return f"no answer within {timeout_s:g}s"
+    except RPCError as err:
+        return f"{err.status.name if err.status else 'UNKNOWN'}: {err.message}"
+    except (RuntimeError, OSError) as err:
+        return str(err)
+    return None
+
+
+def create_app(settings: BridgeSettings, *, client: Client | None = None) -> FastAPI:
+    """The bridge app; with ``client`` None it connects to Temporal when it starts."""
+    temporal = _Temporal(client, settings.bridge_signal_timeout_s)
+    handler = _WebhookHandler(settings, temporal)
+    readiness_timeout_s = min(READINESS_TIMEOUT_S, settings.bridge_signal_timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if temporal.client is None:
+            temporal.attach(await connect_temporal(settings))
+            log.info(
+                "bridge connected to Temporal",
+                temporal_address=settings.temporal_address,
+                namespace=settings.temporal_namespace,
+            )
+        yield
+
+    app = FastAPI(
+        title="Retell webhook bridge",
+        version="0.1.0",
+        description="Verifies Retell's signed webhooks and signals each call's workflow.",
+        lifespan=lifespan,
+    )
+
+    @app.post(
+        WEBHOOK_PATH,
+        status_code=204,
+        response_class=Response,
+        responses=WEBHOOK_RESPONSES,
+        openapi_extra=webhook_openapi_extra(),
+        summary="Receive a Retell webhook",
+        description=(
+            "Verifies the signature over the raw body, then signals `call_event` to the "
+            "workflow named in `call.metadata.temporal_workflow_id` (or found by its "
+            "`RetellCallId` search attribute). 2xx only after Temporal accepted the signal "
+            "or when no retry could deliver it; 503 means retry."
+        ),
+    )
+    async def retell_webhook(request: Request) -> Response:
+        return await handler(request)
+
+    @app.get("/healthz", response_model=Health, summary="The process is alive")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        responses=READINESS_RESPONSES,
+        summary="Temporal is reachable: webhooks can be delivered",
+    )
+    async def readyz() -> Response:
+        current, _ = temporal.require()
+        problem = await _readiness(current, readiness_timeout_s)
+        if problem is not None:
+            log.warning("not ready", reason=problem)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return app
