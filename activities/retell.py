@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from calls.logs import get_logger
 from calls.models import (
@@ -42,7 +42,13 @@ async def _as_temporal_errors() -> AsyncIterator[None]:
         ) from None
     except RetellRateLimited as exc:
         delay = timedelta(seconds=exc.retry_after_s) if exc.retry_after_s is not None else None
-        raise ApplicationError(str(exc), type=type(exc).__name__, next_retry_delay=delay) from None
+        # Retell asked us to slow down: expected, retried after its delay, not worth a traceback.
+        raise ApplicationError(
+            str(exc),
+            type=type(exc).__name__,
+            next_retry_delay=delay,
+            category=ApplicationErrorCategory.BENIGN,
+        ) from None
     except RetellError as exc:
         raise ApplicationError(str(exc), type=type(exc).__name__) from None
 

@@ -125,7 +125,7 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
         # The answer is the call as created, even when it is sent late (lost_response).
         answer = created.call.to_api()
         if created.hold_s > 0:
-            await backend.hold(created.hold_s)
+            await backend.hold(created.hold_s, client_gone=request.is_disconnected)
         return JSONResponse(answer, status_code=201)
 
     @router.get("/v2/get-call/{call_id}")

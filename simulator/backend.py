@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,11 +249,20 @@ class SimulatedRetell:
         hold_s = timing.hold_s if scenario.holds_first_response and attempt == 0 else 0.0
         return CreatedCall(call, hold_s)
 
-    async def hold(self, seconds: float) -> None:
-        """Sit on an answer (lost_response) unless the simulator shuts down first."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._closing.wait()
+    async def hold(
+        self, seconds: float, client_gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> None:
+        """Sit on an answer (lost_response) until the time is up, the simulator shuts down,
+        or the client has given up (then nobody is left to answer, and a shutdown need not
+        wait for this request)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self._closing.is_set() and loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(0.1, max(0.0, deadline - loop.time()))):
+                    await self._closing.wait()
+            if client_gone is not None and await client_gone():
+                return
 
     def _lookup_idempotency(self, key: str | None) -> SimulatedCall | None:
         if key is None or key not in self._idempotency:

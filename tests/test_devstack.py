@@ -1,0 +1,86 @@
+"""The main job end to end: ``devstack.py`` as a user runs it, every process real."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from devstack import TOUR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.integration
+
+EXPECTED = {
+    "answered": "completed",
+    "no_answer": "no_answer",
+    "busy": "busy",
+    "voicemail": "voicemail",
+    "duplicate_webhooks": "completed",
+    "out_of_order": "completed",
+    "webhooks_lost": "completed",
+    "rate_limited": "completed",
+    "lost_response": "completed",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
+    assert set(EXPECTED) == set(TOUR)
+    ports = {name: _free_port() for name in ("temporal", "ui", "bridge", "simulator")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("RETELL_", "TEMPORAL_", "BRIDGE_", "SIMULATOR_"))
+    }
+    env.update(
+        TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
+        TEMPORAL_UI_PORT=str(ports["ui"]),
+        BRIDGE_PORT=str(ports["bridge"]),
+        SIMULATOR_PORT=str(ports["simulator"]),
+        # lost_response holds the first create answer for 30 s; do not wait 20 s for it here.
+        RETELL_READ_TIMEOUT_S="3",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "devstack.py"),
+        "--once",
+        "--data-dir",
+        str(tmp_path / "stack"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output_bytes, _ = await asyncio.wait_for(proc.communicate(), timeout=180)
+    output = output_bytes.decode()
+    assert proc.returncode == 0, output
+    outcomes = dict(re.findall(r"^  (\w+)\s+(\w+)\s+reason=", output, re.MULTILINE))
+    assert outcomes == EXPECTED, output
+    assert f"Temporal UI: http://localhost:{ports['ui']}/namespaces/default/workflows" in output
+    for name in ("worker", "bridge", "simulator", "temporal"):
+        assert f"stopped {name}" in output
+    assert (tmp_path / "stack" / "temporal.db").exists()
+    # Every process's log is JSON lines without a raw number or the key, and no errors
+    # (retried activity failures are warnings).
+    for log in ("worker", "bridge", "simulator"):
+        text = (tmp_path / "stack" / f"{log}.log").read_text()
+        assert "+14155550123" not in text, log
+        assert "simulator-key" not in text, log
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        assert lines, log
+        errors = [line for line in lines if line.get("level") in ("error", "critical")]
+        assert errors == [], (log, errors)
