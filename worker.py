@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.call_lookup import CallLookupActivities
+from activities.call_slots import CallSlotActivities
 from activities.do_not_call import DoNotCallActivities
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
@@ -25,12 +26,13 @@ from calls.logs import configure_logging, get_logger
 from calls.retell_client import RetellClient
 from calls.settings import WorkerSettings
 from calls.temporal_client import connect_temporal
+from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 log = get_logger("worker")
 
-WORKFLOWS: Sequence[type] = (OutboundCallWorkflow, CampaignWorkflow)
+WORKFLOWS: Sequence[type] = (OutboundCallWorkflow, CampaignWorkflow, CallSlotsWorkflow)
 
 # Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
 # and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
@@ -62,10 +64,13 @@ def build_worker(
     do_not_call: DoNotCallList | None = None,
     outcome_signing_key: str | None = None,
     max_concurrent_activities: int = 100,
+    max_concurrent_calls: int = 20,
     extra_workflows: Sequence[type] = (),
 ) -> Worker:
     """A worker with every workflow and activity of the product registered.
 
+    ``max_concurrent_calls`` is the account-wide cap (MAX_CONCURRENT_CALLS) the call slots
+    enforce across every worker of the task queue.
     ``do_not_call`` defaults to the SQLite list at ``DO_NOT_CALL_DB``; ``extra_workflows``
     adds your own workflows (for instance parents that start calls) to the same worker.
     """
@@ -74,6 +79,7 @@ def build_worker(
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
     delivery = OutcomeDeliveryActivities(outcome_signing_key)
+    slots = CallSlotActivities(client, task_queue=task_queue, capacity=max_concurrent_calls)
     activities: list[Any] = [
         validate_call_request,
         retell_activities.create_call,
@@ -83,15 +89,14 @@ def build_worker(
         dnc.check_do_not_call,
         dnc.add_to_do_not_call,
         delivery.deliver_outcome,
+        slots.request_call_slot,
     ]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=activities,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
     )
 
@@ -108,6 +113,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             if settings.outcome_signing_key
             else None,
             max_concurrent_activities=settings.max_concurrent_activities,
+            max_concurrent_calls=settings.max_concurrent_calls,
         )
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()

@@ -311,6 +311,7 @@ CallPhaseName = Literal[
     "awaiting_analysis",
     "waiting_to_redial",
     "waiting_for_window",
+    "waiting_for_slot",
     "finished",
 ]
 

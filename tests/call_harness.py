@@ -52,12 +52,14 @@ async def call_worker(
     do_not_call: DoNotCallList | None = None,
     outcome_signing_key: str | None = None,
     extra_workflows: Sequence[type] = (),
+    max_concurrent_calls: int = 20,
+    task_queue: str | None = None,
 ) -> AsyncIterator[str]:
     """A worker with every workflow and activity on a fresh task queue; yields the queue.
 
     Each worker gets its own empty do-not-call list unless one is given.
     """
-    task_queue = f"calls-{uuid.uuid4().hex[:8]}"
+    task_queue = task_queue or f"calls-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         store = do_not_call or SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
         async with RetellClient(retell_base_url, api_key, read_timeout_s=read_timeout_s) as retell:
@@ -68,6 +70,7 @@ async def call_worker(
                 do_not_call=store,
                 outcome_signing_key=outcome_signing_key,
                 extra_workflows=extra_workflows,
+                max_concurrent_calls=max_concurrent_calls,
             )
             async with worker:
                 yield task_queue

@@ -17,14 +17,14 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from tests.changed_workflow import OutboundCallWorkflowWithExtraStep
-from tests.histories.record import SCENARIOS, workflow_id_of
+from tests.histories.record import SCENARIOS, VERSION, workflow_id_of
 from worker import WORKFLOWS, workflow_runner
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
 async def _histories() -> AsyncIterator[WorkflowHistory]:
-    for path in sorted(HISTORIES.glob("*.json")):
+    for path in sorted(HISTORIES.glob("v*/*.json")):
         yield WorkflowHistory.from_json(workflow_id_of(path.stem), path.read_text())
 
 
@@ -37,8 +37,9 @@ def _replayer(*workflows: type) -> Replayer:
 
 
 def test_every_scenario_has_a_recorded_history() -> None:
-    recorded = {path.stem for path in HISTORIES.glob("*.json")}
-    assert {s.name for s in SCENARIOS} == recorded
+    for version in (HISTORIES / "v1", HISTORIES / VERSION):
+        recorded = {path.stem for path in version.glob("*.json")}
+        assert {s.name for s in SCENARIOS} == recorded, version
 
 
 async def test_recorded_histories_replay_on_current_code() -> None:
@@ -51,7 +52,7 @@ async def test_recorded_histories_replay_on_current_code() -> None:
 async def test_a_changed_workflow_fails_replay() -> None:
     replayer = _replayer(OutboundCallWorkflowWithExtraStep)
     history = WorkflowHistory.from_json(
-        workflow_id_of("answered"), (HISTORIES / "answered.json").read_text()
+        workflow_id_of("answered"), (HISTORIES / VERSION / "answered.json").read_text()
     )
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(history)

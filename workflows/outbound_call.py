@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from calls import search_attributes as sa
@@ -36,6 +36,12 @@ with workflow.unsafe.imports_passed_through():
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.phone import mask_number
     from calls.redial import next_redial_delay
+    from calls.slots import (
+        CONCURRENCY_REASONS,
+        SLOT_GRANTED_SIGNAL,
+        SlotRequest,
+        slots_workflow_id,
+    )
 
 VALIDATE_RETRY = RetryPolicy(maximum_attempts=3)
 # Retell is given Temporal's retries and nothing else: backoff on 5xx and timeouts, the
@@ -59,6 +65,12 @@ DELIVERY_RETRY = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
+CONCURRENCY_CAP_PATCH = "concurrency-cap"
+SLOT_LEASE_MARGIN_S = 20 * 60.0
+SLOT_REQUEST_REFRESH = timedelta(hours=1)
+MAX_BUSY_ACCOUNT_RETRIES = 10
+BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
+
 
 def _ms_to_datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
@@ -80,6 +92,8 @@ class OutboundCallWorkflow:
         self._attempt = 0
         self._idempotency_key: str | None = None
         self._dialed_at: datetime | None = None
+        self._slot_requested = False
+        self._slot_granted = False
         self._state: CallState | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unmatched: list[CallEvent] = []
@@ -109,6 +123,10 @@ class OutboundCallWorkflow:
             "call event received",
             extra={"call_id": event.call.call_id, "event": event.event, "attempt": self._attempt},
         )
+
+    @workflow.signal(name=SLOT_GRANTED_SIGNAL)
+    def slot_granted(self) -> None:
+        self._slot_granted = True
 
     @workflow.query(name="status")
     def status(self) -> CallSnapshot:
@@ -183,19 +201,45 @@ class OutboundCallWorkflow:
         except ActivityError as err:
             return OutcomeStatus.REJECTED, _failure_text(err)
 
-        for attempt in range(1, request.redial.max_attempts + 1):
+        attempt = 0
+        busy_account_retries = 0
+        while True:
+            attempt += 1
             # Checked before every dial: an earlier attempt, or another workflow, may have
             # put the number on the list since.
             if await self._on_do_not_call_list(validated.to_number):
                 return OutcomeStatus.DO_NOT_CALL, "to_number is on the do-not-call list"
             if not await self._wait_for_calling_window(validated):
                 break  # canceled while waiting
-            record = await self._dial(validated, attempt)
+            # Added after the first release: runs that started before take the old path
+            # (no slot), so their recorded histories still replay.
+            capped = workflow.patched(CONCURRENCY_CAP_PATCH)
+            if capped and not await self._acquire_slot():
+                break  # canceled while waiting for a slot
+            try:
+                record = await self._dial(validated, attempt)
+            finally:
+                if capped:
+                    await self._release_slot()
             self._attempts.append(record)
+            if (
+                capped
+                and record.disconnection_reason in CONCURRENCY_REASONS
+                and busy_account_retries < MAX_BUSY_ACCOUNT_RETRIES
+                and self._cancel_reason is None
+            ):
+                # Retell's own cap was hit after all: not the callee's doing, so it does not
+                # use up a redial; try again a little later.
+                busy_account_retries += 1
+                await self._wait_for_redial(BUSY_ACCOUNT_RETRY_DELAY * busy_account_retries)
+                continue
             rule = classify_disconnection(record.disconnection_reason)
             if record.call_id is not None and rule.follow_up == FollowUp.NEVER_AGAIN:
                 await self._add_to_do_not_call(validated.to_number, record)
-            delay = next_redial_delay(request.redial, self._attempts)
+            counted = [
+                a for a in self._attempts if a.disconnection_reason not in CONCURRENCY_REASONS
+            ]
+            delay = next_redial_delay(request.redial, counted)
             if delay is None or self._cancel_reason is not None:
                 break
             await self._wait_for_redial(delay)
@@ -207,6 +251,48 @@ class OutboundCallWorkflow:
             return OutcomeStatus.CANCELED, self._cancel_reason
         assert last is not None
         return last.status, last.detail
+
+    async def _acquire_slot(self) -> bool:
+        """Wait, first come first served, for one of the account's MAX_CONCURRENT_CALLS
+        slots; False when canceled meanwhile."""
+        self._slot_granted = False
+        self._slot_requested = True
+        self._set_phase("waiting_for_slot")
+        timeouts = self._request.timeouts
+        # The slot comes back by itself after the longest a call may take, should this
+        # workflow never release it (say, terminated by an operator).
+        lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + SLOT_LEASE_MARGIN_S
+        request = SlotRequest(holder=self._workflow_id, lease_s=lease_s, capacity=1)
+        while not self._slot_granted and self._cancel_reason is None:
+            await workflow.execute_activity(
+                "request_call_slot",
+                request,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary="ask for a call slot",
+            )
+            with contextlib.suppress(TimeoutError):
+                # Asking again after a long wait is harmless, and recovers a lost grant.
+                await workflow.wait_condition(
+                    lambda: self._slot_granted or self._cancel_reason is not None,
+                    timeout=SLOT_REQUEST_REFRESH,
+                    timeout_summary="wait for a call slot",
+                )
+        return self._slot_granted and self._cancel_reason is None
+
+    async def _release_slot(self) -> None:
+        if not self._slot_requested:
+            return
+        self._slot_requested = False
+        self._slot_granted = False
+        pool = slots_workflow_id(workflow.info().task_queue)
+        try:
+            await workflow.get_external_workflow_handle(pool).signal(
+                "release_slot", self._workflow_id
+            )
+        except FailureError as err:
+            # No pool to return to: its lease expiry covers it.
+            workflow.logger.warning("slot release failed", extra={"error": str(err)})
 
     async def _on_do_not_call_list(self, number: str) -> bool:
         listed: bool = await workflow.execute_activity(
@@ -325,6 +411,10 @@ class OutboundCallWorkflow:
         next_poll = created + timeouts.ring_timeout
         analysis_deadline: datetime | None = None
         while self._phase_now() < CallPhase.ANALYZED:
+            if self._phase_now() >= CallPhase.ENDED and self._slot_requested:
+                # Retell no longer counts an ended call: hand its slot on before the analysis.
+                await self._release_slot()
+                continue  # events may have come in while the release was sent
             if self._cancel_reason is not None:
                 await self._stop_call(call_id, "cancel requested")
                 return False

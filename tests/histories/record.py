@@ -31,6 +31,11 @@ from tests.call_harness import SIM_KEY, call_request, call_worker, eventually, s
 from tests.temporal_servers import server_binary
 
 HERE = Path(__file__).resolve().parent
+# One folder per workflow version: older folders stay, so the replay test proves that runs
+# started before a change (guarded by workflow.patched) still replay after it.
+# v1: before the account-wide concurrency cap; v2: with it.
+VERSION = "v2"
+OUT = HERE / VERSION
 OUTCOME_KEY = "history-outcome-key"
 # Short real-time deadlines: the dev server does not skip time.
 QUICK = CallTimeouts(ring_timeout_s=2, poll_interval_s=1, analysis_timeout_s=2, max_duration_s=4)
@@ -125,11 +130,12 @@ async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str)
         await scenario.action(handle)
     outcome = await asyncio.wait_for(handle.result(), timeout=60)
     history = await handle.fetch_history()
-    (HERE / f"{scenario.name}.json").write_text(history.to_json())
+    (OUT / f"{scenario.name}.json").write_text(history.to_json())
     return f"{scenario.name:<20} {outcome.status.value}"
 
 
 async def record() -> None:
+    OUT.mkdir(exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=server_binary("temporal"),
         data_converter=pydantic_data_converter,

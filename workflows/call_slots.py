@@ -1,0 +1,120 @@
+"""CallSlotsWorkflow: the account-wide cap on calls that are dialing or talking at once.
+
+A Retell account holds only so many calls at once; past that, calls end with
+``concurrency_limit_reached``. One workflow per namespace and task queue hands out slots,
+first come, first served: a call workflow asks with the ``request_slot`` signal (sent by
+signal-with-start, so the pool starts with the first request; it closes when idle), is told
+with its own ``slot_granted`` signal, and gives the slot back with ``release_slot`` when
+the call has ended. Each grant is a lease: a holder that never releases (terminated by an
+operator, say) loses its slot when the lease runs out, so no slot leaks. A crashed worker
+leaks nothing either: the call workflow resumes on another worker and releases as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from calls.slots import SLOT_GRANTED_SIGNAL, SlotPoolState, SlotRequest, SlotsSnapshot
+
+LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
+# Continue as new well before the history gets large; state is small and carried over.
+EVENTS_BEFORE_CONTINUE = 5_000
+
+
+@workflow.defn(name="CallSlotsWorkflow")
+class CallSlotsWorkflow:
+    @workflow.init
+    def __init__(self, state: SlotPoolState) -> None:
+        self._capacity = state.capacity
+        self._holders: dict[str, datetime] = dict(state.holders)
+        self._queue: deque[SlotRequest] = deque(state.queue)
+        self._changed = False
+
+    @workflow.signal(name="request_slot")
+    def request_slot(self, request: SlotRequest) -> None:
+        # The latest capacity wins, so MAX_CONCURRENT_CALLS can be changed on the workers.
+        self._capacity = request.capacity
+        queued = any(r.holder == request.holder for r in self._queue)
+        if request.holder not in self._holders and not queued:
+            self._queue.append(request)
+        self._changed = True
+
+    @workflow.signal(name="release_slot")
+    def release_slot(self, holder: str) -> None:
+        self._holders.pop(holder, None)
+        self._queue = deque(r for r in self._queue if r.holder != holder)
+        self._changed = True
+
+    @workflow.query(name="slots")
+    def slots(self) -> SlotsSnapshot:
+        return SlotsSnapshot(
+            capacity=self._capacity,
+            holders=tuple(sorted(self._holders)),
+            waiting=tuple(r.holder for r in self._queue),
+        )
+
+    @workflow.run
+    async def run(self, state: SlotPoolState) -> None:
+        while True:
+            # Reset before granting: a signal that lands while we grant must wake us again.
+            self._changed = False
+            await self._grant()
+            self._expire_leases()
+            workflow.set_current_details(
+                f"{len(self._holders)}/{self._capacity} slots in use, {len(self._queue)} waiting"
+            )
+            if not self._holders and not self._queue:
+                # Idle: close. The next request starts a fresh run (signal-with-start), and
+                # Temporal refuses to close a run while a new signal waits, so none is lost.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._queue:
+                    return
+                continue
+            if workflow.info().get_current_history_length() > EVENTS_BEFORE_CONTINUE or (
+                workflow.info().is_continue_as_new_suggested()
+            ):
+                break
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._changed, timeout=self._next_wakeup(), timeout_summary="leases"
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            SlotPoolState(
+                capacity=self._capacity,
+                holders=tuple(self._holders.items()),
+                queue=tuple(self._queue),
+            )
+        )
+
+    async def _grant(self) -> None:
+        while self._queue and len(self._holders) < self._capacity:
+            request = self._queue.popleft()
+            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+            try:
+                await workflow.get_external_workflow_handle(request.holder).signal(
+                    SLOT_GRANTED_SIGNAL
+                )
+            except FailureError:
+                # The holder is gone (finished or terminated while waiting): free the slot.
+                self._holders.pop(request.holder, None)
+                workflow.logger.info("slot holder gone", extra={"holder": request.holder})
+
+    def _expire_leases(self) -> None:
+        now = workflow.now()
+        for holder, deadline in list(self._holders.items()):
+            if deadline <= now:
+                del self._holders[holder]
+                workflow.logger.warning("slot lease expired", extra={"holder": holder})
+
+    def _next_wakeup(self) -> timedelta:
+        if not self._holders:  # only requests waiting: a release or a request wakes us
+            return LEASE_CHECK_WHEN_FULL
+        soonest = min(self._holders.values()) - workflow.now()
+        return max(soonest, timedelta(seconds=1))
