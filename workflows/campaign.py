@@ -185,6 +185,7 @@ class CampaignWorkflow:
         self._show()
         try:
             await self._start_calls()
+            await workflow.wait_condition(lambda: not self._in_flight)
         except asyncio.CancelledError:
             # A Temporal cancel (the UI's button, `temporal workflow cancel`) means the same
             # as the cancel update: hang up and report, rather than leave calls behind.
