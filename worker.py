@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.agents import AgentActivities
 from activities.call_lookup import CallLookupActivities
 from activities.call_slots import CallSlotActivities
 from activities.do_not_call import DoNotCallActivities
@@ -26,13 +27,19 @@ from calls.logs import configure_logging, get_logger
 from calls.retell_client import RetellClient
 from calls.settings import WorkerSettings
 from calls.temporal_client import connect_temporal
+from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 log = get_logger("worker")
 
-WORKFLOWS: Sequence[type] = (OutboundCallWorkflow, CampaignWorkflow, CallSlotsWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OutboundCallWorkflow,
+    CampaignWorkflow,
+    CallSlotsWorkflow,
+    AgentProvisioningWorkflow,
+)
 
 # Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
 # and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
@@ -80,6 +87,7 @@ def build_worker(
     dnc = DoNotCallActivities(store)
     delivery = OutcomeDeliveryActivities(outcome_signing_key)
     slots = CallSlotActivities(client, task_queue=task_queue, capacity=max_concurrent_calls)
+    agents = AgentActivities(client, retell, task_queue=task_queue)
     activities: list[Any] = [
         validate_call_request,
         retell_activities.create_call,
@@ -90,6 +98,8 @@ def build_worker(
         dnc.add_to_do_not_call,
         delivery.deliver_outcome,
         slots.request_call_slot,
+        agents.ensure_agent,
+        agents.find_or_create_agent,
     ]
     return Worker(
         client,

@@ -29,7 +29,7 @@ log = get_logger(__name__)
 
 
 @asynccontextmanager
-async def _as_temporal_errors() -> AsyncIterator[None]:
+async def as_temporal_errors() -> AsyncIterator[None]:
     """Tell Temporal's retry policy what each Retell failure means."""
     try:
         yield
@@ -93,7 +93,7 @@ class RetellActivities:
         bound = log.bind(
             workflow_id=request.workflow_id, attempt=request.attempt, activity_attempt=info.attempt
         )
-        async with _as_temporal_errors():
+        async with as_temporal_errors():
             if info.attempt > 1:
                 found = await self._client.list_calls_by_metadata(
                     IDEMPOTENCY_METADATA_KEY, request.idempotency_key, limit=1
@@ -107,7 +107,7 @@ class RetellActivities:
 
     @activity.defn(name="get_call")
     async def get_call(self, call_id: str) -> RetellCall:
-        async with _as_temporal_errors():
+        async with as_temporal_errors():
             call = await self._client.get_call(call_id)
         log.info("call polled", call_id=call_id, call_status=call.call_status)
         return call
@@ -115,7 +115,7 @@ class RetellActivities:
     @activity.defn(name="stop_call")
     async def stop_call(self, call_id: str) -> None:
         """Hang up. A call Retell no longer knows as open is already what we want."""
-        async with _as_temporal_errors():
+        async with as_temporal_errors():
             try:
                 await self._client.stop_call(call_id)
             except RetellRequestRejected as exc:

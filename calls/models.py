@@ -140,6 +140,46 @@ class CallingWindow(_Model):
         return self
 
 
+_ENGINE_KEYS = {
+    "retell-llm": "llm_id",
+    "custom-llm": "llm_websocket_url",
+    "conversation-flow": "conversation_flow_id",
+}
+
+
+class AgentConfig(_Model):
+    """An agent described by its configuration instead of its id: the fields of Retell's
+    create-agent. One agent is created per distinct configuration and reused."""
+
+    voice_id: str = Field(min_length=1)
+    response_engine: dict[str, Any] = Field(
+        description='e.g. {"type": "retell-llm", "llm_id": "llm_..."}'
+    )
+    agent_name: str = Field(default="outbound", min_length=1, max_length=60)
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any other create-agent field (language, begin_message, voice_speed...).",
+    )
+
+    @field_validator("response_engine")
+    @classmethod
+    def _known_engine(cls, value: dict[str, Any]) -> dict[str, Any]:
+        kind = value.get("type")
+        if kind not in _ENGINE_KEYS:
+            raise ValueError(f"type must be one of {sorted(_ENGINE_KEYS)}")
+        if not value.get(_ENGINE_KEYS[kind]):
+            raise ValueError(f"a {kind} engine needs {_ENGINE_KEYS[kind]}")
+        return value
+
+    @field_validator("settings")
+    @classmethod
+    def _no_overlap(cls, value: dict[str, Any]) -> dict[str, Any]:
+        clash = sorted({"voice_id", "response_engine", "agent_name"} & value.keys())
+        if clash:
+            raise ValueError(f"{clash} are fields of their own, not settings")
+        return value
+
+
 class CallRequest(_Model):
     """What a caller asks for: call this person with this agent, and tell me what happened.
 
@@ -151,6 +191,9 @@ class CallRequest(_Model):
     from_number: str = Field(min_length=1, max_length=32)
     agent_id: str | None = Field(default=None, max_length=128)
     agent_version: int | None = Field(default=None, ge=0)
+    agent: AgentConfig | None = Field(
+        default=None, description="Instead of agent_id: the agent's configuration."
+    )
     metadata: dict[str, str] = Field(default_factory=dict)
     dynamic_variables: dict[str, str] = Field(default_factory=dict)
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
@@ -160,6 +203,12 @@ class CallRequest(_Model):
     outcome_url: HttpUrl | None = Field(
         default=None, description="Receives the final CallOutcome as signed JSON."
     )
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_agent(self) -> CallRequest:
+        if self.agent is not None and self.agent_id is not None:
+            raise ValueError("give agent_id or agent (a configuration), not both")
+        return self
 
     @field_validator("metadata")
     @classmethod

@@ -143,6 +143,28 @@ class RetellClient:
     async def stop_call(self, call_id: str) -> None:
         await self._request("POST", f"/v2/stop-call/{call_id}", None)
 
+    async def create_agent(self, body: Mapping[str, Any]) -> str:
+        """Create an agent; answers its agent_id."""
+        answer = await self._request("POST", "/create-agent", body)
+        return str(answer["agent_id"])
+
+    async def find_agent_by_name(self, name: str) -> str | None:
+        """The agent_id of the agent named exactly ``name``, if one exists."""
+        body = {"filter_criteria": {"query": name}}
+        pagination_key: str | None = None
+        for _ in range(20):  # names are unique enough that one page nearly always suffices
+            path = "/v2/list-agents?limit=100"
+            if pagination_key:
+                path += f"&pagination_key={pagination_key}"
+            page = await self._request("POST", path, body)
+            for agent in page.get("items", []):
+                if agent.get("agent_name") == name:
+                    return str(agent["agent_id"])
+            pagination_key = page.get("pagination_key")
+            if not page.get("has_more") or not pagination_key:
+                return None
+        return None
+
     async def list_calls_by_metadata(
         self, key: str, value: str, *, limit: int = 10
     ) -> list[RetellCall]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TASK_QUEUE = "outbound-calls"
@@ -20,9 +20,50 @@ class _EnvSettings(BaseSettings):
 
 
 class TemporalSettings(_EnvSettings):
+    """Where Temporal is and how to reach it: plain for the dev server, TLS, mTLS or API key.
+
+    The names are those of Temporal's own CLI and environment configuration.
+    """
+
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = DEFAULT_TASK_QUEUE
+    # None: on when an API key or any TLS file or name is set; true/false forces it.
+    temporal_tls: bool | None = None
+    temporal_tls_client_cert_path: FilePath | None = None
+    temporal_tls_client_key_path: FilePath | None = None
+    temporal_tls_server_ca_cert_path: FilePath | None = None
+    # The name the server's certificate is checked against (and sent as SNI).
+    temporal_tls_server_name: str | None = None
+    # Temporal Cloud API key; sent as "Authorization: Bearer ...". Implies TLS.
+    temporal_api_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _tls_is_consistent(self) -> TemporalSettings:
+        cert, key = self.temporal_tls_client_cert_path, self.temporal_tls_client_key_path
+        if (cert is None) != (key is None):
+            raise ValueError(
+                "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together (mTLS)"
+            )
+        if self.temporal_tls is False and self._tls_material_given():
+            raise ValueError("TEMPORAL_TLS is false but TEMPORAL_TLS_* files or name are set")
+        return self
+
+    def _tls_material_given(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.temporal_tls_client_cert_path,
+                self.temporal_tls_server_ca_cert_path,
+                self.temporal_tls_server_name,
+            )
+        )
+
+    @property
+    def temporal_tls_enabled(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return self.temporal_api_key is not None or self._tls_material_given()
 
 
 class RetellSettings(_EnvSettings):

@@ -141,6 +141,17 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
     async def list_calls(request: Request) -> Response:
         return JSONResponse(backend.list_calls(await _json_body(request)))
 
+    @router.post("/create-agent")
+    async def create_agent(request: Request) -> Response:
+        return JSONResponse(backend.agents.create(await _json_body(request)), status_code=201)
+
+    @router.post("/v2/list-agents")
+    async def list_agents(
+        request: Request, limit: int = 100, pagination_key: str | None = None
+    ) -> Response:
+        page = backend.agents.page(await _json_body(request), limit, pagination_key)
+        return JSONResponse(page)
+
     return router
 
 
@@ -161,6 +172,10 @@ def _admin_router(backend: SimulatedRetell) -> APIRouter:
     @router.get("/calls/{call_id}/webhooks")
     async def webhooks(call_id: str) -> Response:
         return JSONResponse([w.to_json() for w in backend.webhooks(call_id)])
+
+    @router.get("/agents")
+    async def agents() -> Response:
+        return JSONResponse(backend.agents.all())
 
     @router.get("/requests")
     async def requests() -> Response:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from calls.phone import mask_number
 from calls.settings import SimulatorSettings
+from simulator.agents import AgentStore
 from simulator.call_record import SimulatedCall, now_ms
 from simulator.errors import ApiError
 from simulator.lifecycle import play_call
@@ -130,6 +131,7 @@ def _agent_version(raw: int | str | None) -> int:
 class SimulatedRetell:
     def __init__(self, settings: SimulatorSettings) -> None:
         self.settings = settings
+        self.agents = AgentStore()
         self._api_key = settings.retell_api_key.get_secret_value().encode()
         self._policy = WebhookPolicy.scaled(
             settings.simulator_webhook_url, settings.webhook_key(), settings.simulator_time_scale
@@ -340,4 +342,5 @@ class SimulatedRetell:
         self._idempotency.clear()
         self._create_attempts.clear()
         self._dnc.clear()
+        self.agents.clear()
         self.requests.clear()

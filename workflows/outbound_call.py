@@ -92,6 +92,7 @@ class OutboundCallWorkflow:
         self._attempt = 0
         self._idempotency_key: str | None = None
         self._dialed_at: datetime | None = None
+        self._agent_id: str | None = request.agent_id
         self._slot_requested = False
         self._slot_granted = False
         self._state: CallState | None = None
@@ -200,6 +201,19 @@ class OutboundCallWorkflow:
             )
         except ActivityError as err:
             return OutcomeStatus.REJECTED, _failure_text(err)
+
+        if request.agent is not None:
+            try:
+                self._agent_id = await workflow.execute_activity(
+                    "ensure_agent",
+                    request.agent,
+                    result_type=str,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=POLL_RETRY,
+                    summary="provision the agent (once per configuration)",
+                )
+            except ActivityError as err:
+                return OutcomeStatus.FAILED, f"agent: {_failure_text(err)}"
 
         attempt = 0
         busy_account_retries = 0
@@ -373,7 +387,7 @@ class OutboundCallWorkflow:
                     idempotency_key=self._idempotency_key,
                     to_number=validated.to_number,
                     from_number=validated.from_number,
-                    agent_id=request.agent_id,
+                    agent_id=self._agent_id,
                     agent_version=request.agent_version,
                     metadata=request.metadata,
                     dynamic_variables=request.dynamic_variables,
