@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean histories
+.PHONY: run test lint venv clean histories tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint
+# Tools the tests call that PyPI does not ship: docker-compose (Debian's v1 package) checks
+# docker-compose.yml with `docker-compose config`; no Docker engine is needed for that.
+tools:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+		echo "installing docker-compose (Debian package) to validate docker-compose.yml"; \
+		log=$$(mktemp); \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; } \
+			>"$$log" 2>&1 || { cat "$$log"; rm -f "$$log"; exit 1; }; \
+		rm -f "$$log"; }
+
+test: lint tools
 	$(BIN)/python -m pytest
 
 # Re-record tests/histories/ from real runs on the dev server (after an intended change).

@@ -112,7 +112,7 @@ def build_worker(
 
 
 async def run_worker(settings: WorkerSettings) -> None:
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, metrics_bind=settings.temporal_metrics_bind)
     async with retell_client_for(settings) as retell:
         worker = build_worker(
             client,
@@ -134,6 +134,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             task_queue=settings.temporal_task_queue,
             temporal_address=settings.temporal_address,
             retell_base_url=settings.retell_base_url,
+            metrics_bind=settings.temporal_metrics_bind,
         )
         async with worker:
             await stop.wait()
@@ -151,7 +152,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = WorkerSettings()
     secrets = [
         secret.get_secret_value()
-        for secret in (settings.retell_api_key, settings.outcome_signing_key)
+        for secret in (
+            settings.retell_api_key,
+            settings.outcome_signing_key,
+            settings.temporal_api_key,
+        )
         if secret is not None
     ]
     configure_logging(level=args.log_level, secrets=secrets)

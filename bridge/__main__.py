@@ -8,6 +8,8 @@ would only double the volume and leak paths into a different format.
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from collections.abc import Sequence
 
 import uvicorn
@@ -58,7 +60,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     secrets = [webhook_key]
     if settings.retell_api_key is not None:
         secrets.append(settings.api_key())
+    if settings.temporal_api_key is not None:
+        secrets.append(settings.temporal_api_key.get_secret_value())
     configure_logging(level=args.log_level, secrets=secrets)
+    # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=settings.bridge_host,

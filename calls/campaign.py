@@ -12,12 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from calls.models import CallRequest, OutcomeStatus
 from calls.search_attributes import CAMPAIGN_ID
 from calls.settings import DEFAULT_TASK_QUEUE
-from calls.start import ID_CONFLICT_POLICY, ID_REUSE_POLICY
+from calls.start import start_once
 
 WORKFLOW_TYPE = "CampaignWorkflow"
 
@@ -118,20 +117,15 @@ async def start_campaign(
     everyone again. The calls' numbers are checked by each call's own validation, so one
     bad entry ends as ``rejected`` rather than refusing the whole list.
     """
-    wid = campaign_workflow_id(request.campaign_id)
-    try:
-        return await client.start_workflow(
-            WORKFLOW_TYPE,
-            request,
-            id=wid,
-            task_queue=task_queue,
-            result_type=CampaignSummary,
-            id_conflict_policy=ID_CONFLICT_POLICY,
-            id_reuse_policy=ID_REUSE_POLICY,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(CAMPAIGN_ID, request.campaign_id)]
-            ),
-            static_summary=campaign_summary_text(request),
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(wid, result_type=CampaignSummary)
+    return await start_once(
+        client,
+        WORKFLOW_TYPE,
+        request,
+        id=campaign_workflow_id(request.campaign_id),
+        task_queue=task_queue,
+        result_type=CampaignSummary,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(CAMPAIGN_ID, request.campaign_id)]
+        ),
+        static_summary=campaign_summary_text(request),
+    )

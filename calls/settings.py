@@ -94,6 +94,8 @@ class WorkerSettings(TemporalSettings, RetellSettings):
     # Signs outcomes posted to a request's outcome_url (x-outcome-signature).
     outcome_signing_key: SecretStr | None = None
     outcome_timeout_s: float = Field(default=10.0, gt=0)
+    # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
+    temporal_metrics_bind: str | None = None
 
 
 class BridgeSettings(TemporalSettings, RetellSettings):

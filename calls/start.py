@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -17,10 +17,39 @@ from calls.validation import validate_request
 
 WORKFLOW_TYPE = "OutboundCallWorkflow"
 
+ResultT = TypeVar("ResultT")
+
 # A running workflow with the same id: attach to it. A closed one: do not start again (the
 # handle then reads the first run's outcome). Together: one request key, one call.
 ID_CONFLICT_POLICY = WorkflowIDConflictPolicy.USE_EXISTING
 ID_REUSE_POLICY = WorkflowIDReusePolicy.REJECT_DUPLICATE
+
+
+async def start_once(
+    client: Client,
+    workflow_type: str,
+    arg: Any,
+    *,
+    id: str,
+    task_queue: str,
+    result_type: type[ResultT],
+    **options: Any,
+) -> WorkflowHandle[Any, ResultT]:
+    """Start ``workflow_type`` under ``id`` unless it runs or ran already; either way answer
+    a handle to the one run (the dedupe rule of calls and campaigns)."""
+    try:
+        return await client.start_workflow(
+            workflow_type,
+            arg,
+            id=id,
+            task_queue=task_queue,
+            result_type=result_type,
+            id_conflict_policy=ID_CONFLICT_POLICY,
+            id_reuse_policy=ID_REUSE_POLICY,
+            **options,
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(id, result_type=result_type)
 
 
 def workflow_id_for(request: CallRequest) -> str:
@@ -65,18 +94,13 @@ async def start_call(
     workflow checks again, since it may be started by other means.
     """
     validate_request(request)
-    wid = workflow_id or workflow_id_for(request)
-    try:
-        return await client.start_workflow(
-            WORKFLOW_TYPE,
-            request,
-            id=wid,
-            task_queue=task_queue,
-            result_type=CallOutcome,
-            id_conflict_policy=ID_CONFLICT_POLICY,
-            id_reuse_policy=ID_REUSE_POLICY,
-            static_summary=call_summary(request),
-            memo=call_memo(request),
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(wid, result_type=CallOutcome)
+    return await start_once(
+        client,
+        WORKFLOW_TYPE,
+        request,
+        id=workflow_id or workflow_id_for(request),
+        task_queue=task_queue,
+        result_type=CallOutcome,
+        static_summary=call_summary(request),
+        memo=call_memo(request),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         webhook_url=settings.simulator_webhook_url,
         time_scale=settings.simulator_time_scale,
     )
+    # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=settings.simulator_host,

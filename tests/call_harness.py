@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -185,3 +187,50 @@ class LiveStack:
     task_queue: str
     sim: SimulatorAdmin
     bridge_url: str
+
+
+@asynccontextmanager
+async def simulator_admin(
+    *, time_scale: float = 0.01, webhook_url: str | None = None
+) -> AsyncIterator[SimulatorAdmin]:
+    """A simulator on loopback and its admin client. Without a webhook URL it only records
+    events: tests then deliver them, or let the poll fallback find the call's end."""
+    from calls.settings import SimulatorSettings
+    from simulator.server import running_simulator
+
+    settings = SimulatorSettings(simulator_time_scale=time_scale, simulator_webhook_url=webhook_url)
+    async with running_simulator(settings) as running:
+        admin = SimulatorAdmin(running.base_url)
+        try:
+            yield admin
+        finally:
+            await admin.aclose()
+
+
+def process_env(client: Client, **settings: str) -> dict[str, str]:
+    """The environment for a project process (worker.py, the CLI) talking to ``client``'s
+    server, plus ``settings``."""
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": client.namespace,
+        **settings,
+    }
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def start_worker_process(
+    env: dict[str, str], *, capture: bool = False
+) -> asyncio.subprocess.Process:
+    """``python worker.py`` as a user runs it; output captured (merged) or discarded."""
+    out = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "worker.py"),
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=asyncio.subprocess.STDOUT,
+    )

@@ -8,9 +8,7 @@ intervals than slots.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +24,15 @@ from calls.settings import BridgeSettings, SimulatorSettings
 from calls.slots import SlotsSnapshot, slots_workflow_id
 from calls.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
-from tests.call_harness import SIM_KEY, SimulatorAdmin, call_request, call_worker, eventually
+from tests.call_harness import (
+    SIM_KEY,
+    SimulatorAdmin,
+    call_request,
+    call_worker,
+    eventually,
+    process_env,
+    start_worker_process,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,27 +106,15 @@ async def test_slots_come_back_after_the_worker_is_killed(
     settings = SimulatorSettings(simulator_time_scale=0.3, simulator_webhook_url=webhooks_to)
     async with running_simulator(settings) as running:
         sim = SimulatorAdmin(running.base_url)
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-            "TEMPORAL_TASK_QUEUE": queue,
-            "RETELL_BASE_URL": running.base_url,
-            "RETELL_API_KEY": SIM_KEY,
-            "MAX_CONCURRENT_CALLS": "3",
-            "DO_NOT_CALL_DB": str(tmp_path / "dnc.sqlite3"),
-        }
-
-        async def start_worker() -> asyncio.subprocess.Process:
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(ROOT / "worker.py"),
-                cwd=ROOT,
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-
-        worker = await start_worker()
+        env = process_env(
+            dev_env.client,
+            TEMPORAL_TASK_QUEUE=queue,
+            RETELL_BASE_URL=running.base_url,
+            RETELL_API_KEY=SIM_KEY,
+            MAX_CONCURRENT_CALLS="3",
+            DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
+        )
+        worker = await start_worker_process(env)
         quick = CallTimeouts(ring_timeout_s=3, poll_interval_s=2, analysis_timeout_s=2)
         handles = await _start_all(dev_env, queue, 9, timeouts=quick)
 
@@ -132,7 +126,7 @@ async def test_slots_come_back_after_the_worker_is_killed(
         worker.send_signal(signal.SIGKILL)  # no shutdown, no release: the slots are held
         await worker.wait()
         await asyncio.sleep(1.0)
-        worker = await start_worker()
+        worker = await start_worker_process(env)
         try:
             outcomes = await asyncio.wait_for(
                 asyncio.gather(*(h.result() for h in handles)), timeout=120

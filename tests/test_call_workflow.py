@@ -15,9 +15,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from calls.models import CallOutcome, CallRequest, OutcomeStatus
-from calls.settings import SimulatorSettings
 from calls.start import start_call
-from simulator.server import running_simulator
 from tests.call_harness import (
     TO_NUMBER,
     SimulatorAdmin,
@@ -26,6 +24,7 @@ from tests.call_harness import (
     call_worker,
     deliver,
     eventually,
+    simulator_admin,
     snapshot,
 )
 
@@ -34,11 +33,8 @@ Handle = WorkflowHandle[object, CallOutcome]
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatorAdmin]:
-    settings = SimulatorSettings(simulator_time_scale=0.01, simulator_webhook_url=None)
-    async with running_simulator(settings) as running:
-        admin = SimulatorAdmin(running.base_url)
+    async with simulator_admin(time_scale=0.01) as admin:
         yield admin
-        await admin.aclose()
 
 
 @pytest.fixture

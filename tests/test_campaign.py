@@ -30,9 +30,13 @@ from calls.campaign import (
     start_campaign,
 )
 from calls.models import CallRequest, OutcomeStatus
-from calls.settings import SimulatorSettings
-from simulator.server import running_simulator
-from tests.call_harness import SimulatorAdmin, call_request, call_worker, eventually
+from tests.call_harness import (
+    SimulatorAdmin,
+    call_request,
+    call_worker,
+    eventually,
+    simulator_admin,
+)
 from workflows.campaign import campaign_call_id
 
 Handle = WorkflowHandle[Any, CampaignSummary]
@@ -58,11 +62,8 @@ _CHILD_CLOSED = {
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatorAdmin]:
-    settings = SimulatorSettings(simulator_time_scale=0.001, simulator_webhook_url=None)
-    async with running_simulator(settings) as running:
-        admin = SimulatorAdmin(running.base_url)
+    async with simulator_admin(time_scale=0.001) as admin:
         yield admin
-        await admin.aclose()
 
 
 @pytest.fixture

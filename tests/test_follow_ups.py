@@ -20,16 +20,16 @@ from temporalio.testing import WorkflowEnvironment
 from activities.outcome_delivery import OUTCOME_SIGNATURE_HEADER
 from calls.do_not_call import SqliteDoNotCallList
 from calls.models import CallOutcome, CallRequest, OutcomeStatus
-from calls.settings import SimulatorSettings
 from calls.signatures import InvalidSignature, verify_retell_signature
 from calls.start import start_call
-from simulator.server import running_simulator, serve_asgi_app
+from simulator.server import serve_asgi_app
 from tests.call_harness import (
     TO_NUMBER,
     SimulatorAdmin,
     call_request,
     call_worker,
     eventually,
+    simulator_admin,
     snapshot,
 )
 from tests.example_parent import AppointmentReminderWorkflow
@@ -41,11 +41,8 @@ REDIALS = {"max_attempts": 3, "initial_delay_s": 600, "backoff": 2}
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatorAdmin]:
     # Calls end within milliseconds of real time, so a poll after skipped time finds them ended.
-    settings = SimulatorSettings(simulator_time_scale=0.001, simulator_webhook_url=None)
-    async with running_simulator(settings) as running:
-        admin = SimulatorAdmin(running.base_url)
+    async with simulator_admin(time_scale=0.001) as admin:
         yield admin
-        await admin.aclose()
 
 
 @pytest.fixture

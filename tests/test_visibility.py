@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +19,15 @@ from temporalio.testing import WorkflowEnvironment
 from calls import search_attributes as sa
 from calls.models import CallOutcome, OutcomeStatus
 from calls.start import start_call
-from tests.call_harness import TO_NUMBER, LiveStack, call_request, eventually, live_stack
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.call_harness import (
+    ROOT,
+    TO_NUMBER,
+    LiveStack,
+    call_request,
+    eventually,
+    live_stack,
+    process_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +47,12 @@ async def finished(
 
 
 async def _cli(dev_env: WorkflowEnvironment, *args: str) -> tuple[int, str, str]:
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": dev_env.client.namespace,
-    }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "outbound_calls.py"),
         *args,
         cwd=ROOT,
-        env=env,
+        env=process_env(dev_env.client),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

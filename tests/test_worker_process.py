@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +16,13 @@ from calls.models import CallTimeouts, OutcomeStatus
 from calls.settings import SimulatorSettings
 from calls.start import start_call
 from simulator.server import running_simulator
-from tests.call_harness import SIM_KEY, TO_NUMBER, call_request
+from tests.call_harness import (
+    SIM_KEY,
+    TO_NUMBER,
+    call_request,
+    process_env,
+    start_worker_process,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,25 +37,17 @@ async def simulator_url() -> AsyncIterator[str]:
 
 
 async def test_worker_process_places_a_call_and_stops_cleanly(
-    dev_env: WorkflowEnvironment, simulator_url: str
+    dev_env: WorkflowEnvironment, simulator_url: str, tmp_path: Path
 ) -> None:
     queue = f"worker-proc-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": dev_env.client.namespace,
-        "TEMPORAL_TASK_QUEUE": queue,
-        "RETELL_BASE_URL": simulator_url,
-        "RETELL_API_KEY": SIM_KEY,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "worker.py"),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    env = process_env(
+        dev_env.client,
+        TEMPORAL_TASK_QUEUE=queue,
+        RETELL_BASE_URL=simulator_url,
+        RETELL_API_KEY=SIM_KEY,
+        DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
     )
+    proc = await start_worker_process(env, capture=True)
     try:
         # No bridge here: short timeouts make the poll fallback carry the call to its end.
         quick = CallTimeouts(ring_timeout_s=1, poll_interval_s=1, analysis_timeout_s=1)
