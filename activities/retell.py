@@ -60,6 +60,7 @@ def create_call_body(request: CreateCallInput) -> dict[str, Any]:
         "to_number": request.to_number,
         "metadata": {
             **request.metadata,
+            **request.privacy.metadata(),
             WORKFLOW_ID_METADATA_KEY: request.workflow_id,
             IDEMPOTENCY_METADATA_KEY: request.idempotency_key,
             ATTEMPT_METADATA_KEY: str(request.attempt),

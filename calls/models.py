@@ -17,8 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
 IDEMPOTENCY_METADATA_KEY = "idempotency_key"
 ATTEMPT_METADATA_KEY = "temporal_attempt"
+# Privacy choices ride along in Retell's metadata, so that every place that reads a call
+# object (bridge, activities) drops what the caller did not want kept, before Temporal sees it.
+KEEP_TRANSCRIPT_METADATA_KEY = "temporal_keep_transcript"
+ANALYSIS_FIELDS_METADATA_KEY = "temporal_analysis_fields"
 RESERVED_METADATA_KEYS = frozenset(
-    {WORKFLOW_ID_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, ATTEMPT_METADATA_KEY}
+    {
+        WORKFLOW_ID_METADATA_KEY,
+        IDEMPOTENCY_METADATA_KEY,
+        ATTEMPT_METADATA_KEY,
+        KEEP_TRANSCRIPT_METADATA_KEY,
+        ANALYSIS_FIELDS_METADATA_KEY,
+    }
 )
 
 CallEventName = Literal["call_started", "call_ended", "call_analyzed"]
@@ -180,6 +190,28 @@ class AgentConfig(_Model):
         return value
 
 
+class PrivacyOptions(_Model):
+    """What of a call is kept in workflow state (and so in Temporal's history)."""
+
+    keep_transcript: bool = Field(
+        default=True,
+        description="False: no transcript and no free-text summary ever reach Temporal.",
+    )
+    analysis_fields: tuple[str, ...] | None = Field(
+        default=None,
+        description="Keep only these keys of call_analysis.custom_analysis_data.",
+    )
+
+    def metadata(self) -> dict[str, str]:
+        """The Retell metadata that carries these choices to every reader of the call."""
+        extra: dict[str, str] = {}
+        if not self.keep_transcript:
+            extra[KEEP_TRANSCRIPT_METADATA_KEY] = "false"
+        if self.analysis_fields is not None:
+            extra[ANALYSIS_FIELDS_METADATA_KEY] = ",".join(self.analysis_fields)
+        return extra
+
+
 class CallRequest(_Model):
     """What a caller asks for: call this person with this agent, and tell me what happened.
 
@@ -203,6 +235,7 @@ class CallRequest(_Model):
     outcome_url: HttpUrl | None = Field(
         default=None, description="Receives the final CallOutcome as signed JSON."
     )
+    privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
 
     @model_validator(mode="after")
     def _one_way_to_name_the_agent(self) -> CallRequest:
@@ -269,6 +302,36 @@ class RetellCall(BaseModel):
     def _none_metadata_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_only_what_the_caller_wants(cls, data: Any) -> Any:
+        """Drop the transcript (and the free-text summary) and unwanted analysis fields when
+        the request said so; see ``PrivacyOptions``."""
+        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+            return data
+        metadata = data["metadata"]
+        keep_transcript = metadata.get(KEEP_TRANSCRIPT_METADATA_KEY) != "false"
+        fields = metadata.get(ANALYSIS_FIELDS_METADATA_KEY)
+        if keep_transcript and fields is None:
+            return data
+        data = dict(data)
+        analysis = data.get("call_analysis")
+        if not keep_transcript:
+            data.pop("transcript", None)
+            if isinstance(analysis, dict):
+                analysis = {k: v for k, v in analysis.items() if k != "call_summary"}
+        if isinstance(fields, str) and isinstance(analysis, dict):
+            wanted = {f for f in fields.split(",") if f}
+            custom = analysis.get("custom_analysis_data")
+            if isinstance(custom, dict):
+                analysis = {
+                    **analysis,
+                    "custom_analysis_data": {k: v for k, v in custom.items() if k in wanted},
+                }
+        if analysis is not None:
+            data["call_analysis"] = analysis
+        return data
+
     @property
     def workflow_id(self) -> str | None:
         value = self.metadata.get(WORKFLOW_ID_METADATA_KEY)
@@ -313,6 +376,7 @@ class CreateCallInput(_Model):
     agent_version: int | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     dynamic_variables: dict[str, str] = Field(default_factory=dict)
+    privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
 
 
 class AttemptRecord(_Model):

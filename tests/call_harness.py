@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import sys
 import tempfile
@@ -234,3 +236,22 @@ async def start_worker_process(
         stdout=out,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+def history_plaintext(history_json: str) -> str:
+    """Every payload of a history decoded from base64 and joined, so a test can search what a
+    history really holds (the JSON form keeps payload bytes base64-encoded)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str) and "metadata" in node:
+                found.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history_json))
+    return "\n".join(found)

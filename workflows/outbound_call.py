@@ -391,6 +391,7 @@ class OutboundCallWorkflow:
                     agent_version=request.agent_version,
                     metadata=request.metadata,
                     dynamic_variables=request.dynamic_variables,
+                    privacy=request.privacy,
                 ),
                 result_type=RetellCall,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
