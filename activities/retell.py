@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from structlog.stdlib import BoundLogger
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
@@ -76,6 +77,12 @@ def create_call_body(request: CreateCallInput) -> dict[str, Any]:
     return body
 
 
+def _call_log(call_id: str) -> BoundLogger:
+    """The module's logger bound to the running activity's workflow, call and attempt."""
+    info = activity.info()
+    return log.bind(workflow_id=info.workflow_id, call_id=call_id, attempt=info.attempt)
+
+
 class RetellActivities:
     """Activities bound to the worker's one shared :class:`RetellClient`."""
 
@@ -110,7 +117,7 @@ class RetellActivities:
     async def get_call(self, call_id: str) -> RetellCall:
         async with as_temporal_errors():
             call = await self._client.get_call(call_id)
-        log.info("call polled", call_id=call_id, call_status=call.call_status)
+        _call_log(call_id).info("call polled", call_status=call.call_status)
         return call
 
     @activity.defn(name="stop_call")
@@ -122,6 +129,6 @@ class RetellActivities:
             except RetellRequestRejected as exc:
                 if exc.status_code not in (400, 404, 409, 422):
                     raise
-                log.info("call already closed", call_id=call_id, status_code=exc.status_code)
+                _call_log(call_id).info("call already closed", status_code=exc.status_code)
                 return
-        log.info("call stopped", call_id=call_id)
+        _call_log(call_id).info("call stopped")
