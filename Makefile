@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint venv clean histories tools
+.PHONY: bench load bench-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +43,24 @@ histories: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .devstack
+
+# Benchmarks (not tests): each prints its figures and writes bench/results/<name>.json; sizes
+# here finish in a few minutes on 2 cores. bench/README.md has the full sizes and how to read them.
+bench: $(STAMP) bench-tools
+	$(BIN)/python -m bench.history_events
+	$(BIN)/python -m bench.bridge_throughput --receivers 100
+	$(BIN)/python -m bench.e2e_calls --calls 200
+	$(BIN)/python -m bench.worker_memory --calls 500
+
+# The bridge benchmark drives HTTP load with wrk (a C load generator; Debian's package).
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk (Debian package) for the benchmarks"; \
+		log=$$(mktemp); \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
+			>"$$log" 2>&1 || { cat "$$log"; rm -f "$$log"; exit 1; }; \
+		rm -f "$$log"; }
+
+# The load test at full size (CI runs 50 calls): LOAD_CALLS=5000 make load for more.
+load: $(STAMP)
+	LOAD_CALLS=$${LOAD_CALLS:-1000} $(BIN)/python -m pytest tests/test_load.py -s -q -p no:cacheprovider

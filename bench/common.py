@@ -1,0 +1,183 @@
+"""What every benchmark shares: the machine's description, percentiles, the results file,
+and the whole stack as processes (``tests/fault_stack.py``, the same one the fault tests
+break)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from calls.models import CallTimeouts
+from tests.fault_checks import PlacedCall, place_call
+from tests.fault_stack import ProcessStack, StackOptions
+from tests.temporal_servers import server_binary
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def _command_version(*argv: str) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0] if lines else None
+
+
+def _cpu_model() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures were taken: they mean little without it."""
+    wrk = shutil.which("wrk")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": metadata.version("temporalio"),
+        "temporal_cli": _command_version(server_binary("temporal"), "--version"),
+        "wrk": _command_version(wrk, "--version") if wrk else None,
+    }
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def write_result(name: str, parameters: Mapping[str, Any], figures: Mapping[str, Any]) -> Path:
+    """``bench/results/<name>.json``: parameters, figures and the machine, newest run only."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    document = {
+        "benchmark": name,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, "-m", f"bench.{name}", *sys.argv[1:]]),
+        "parameters": dict(parameters),
+        "figures": dict(figures),
+        "machine": machine(),
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwritten {path.relative_to(BENCH_DIR.parent)}")
+    return path
+
+
+def print_table(title: str, rows: Iterable[tuple[str, Any]]) -> None:
+    print(f"\n{title}")
+    for label, value in rows:
+        print(f"  {label:<44} {value}")
+
+
+def _default_data_dir() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=_default_data_dir(),
+        help="where the stack's directory (the dev server's SQLite file, logs) is made; "
+        "default /dev/shm (tmpfs), so that the disk's fsync latency does not hide the costs "
+        "compared; give a directory on disk to measure with it",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the stack's directory (logs) afterwards"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="worker and bridge log level (INFO, as deployed; WARNING measures without logs)",
+    )
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(
+    args: argparse.Namespace, *, time_scale: float, env: Mapping[str, str] | None = None
+) -> AsyncIterator[ProcessStack]:
+    """The stack as processes, in a fresh directory under ``--data-dir``."""
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.data_dir))
+    try:
+        options = StackOptions(time_scale=time_scale, env=dict(env or {}), log_level=args.log_level)
+        started = time.monotonic()
+        async with ProcessStack(data_dir, options).running() as stack:
+            print(f"stack up in {time.monotonic() - started:.1f}s in {data_dir}")
+            yield stack
+    finally:
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def stack_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    return {"data_dir": str(args.data_dir), "log_level": args.log_level}
+
+
+# Deadlines far beyond any run: a waiting call neither polls nor gives up meanwhile.
+LONG_WAIT = CallTimeouts(
+    ring_timeout_s=86_400, poll_interval_s=86_400, analysis_timeout_s=86_400, max_duration_s=86_400
+)
+
+
+async def start_waiting_calls(
+    stack: ProcessStack,
+    count: int,
+    label: str,
+    *,
+    expected_total: int | None = None,
+    concurrency: int = 50,
+    timeout_s: float = 1800,
+) -> list[PlacedCall]:
+    """``count`` OutboundCallWorkflows dialed and waiting in their ring phase for webhooks.
+
+    Scenario ``webhooks_lost``: the simulator plays each call but sends no webhook, and the
+    deadlines are a day away, so every workflow sits in ``wait_condition`` until the run ends.
+    Returns once Temporal lists ``expected_total`` (default ``count``) calls of the task queue
+    as ``ringing``.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> PlacedCall:
+        async with gate:
+            return await place_call(stack, label, "webhooks_lost", timeouts=LONG_WAIT)
+
+    started = time.monotonic()
+    placed = await asyncio.gather(*(one() for _ in range(count)))
+    query = f'TaskQueue = "{stack.task_queue}" AND CallStatus = "ringing"'
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if (await stack.client.count_workflows(query)).count >= (expected_total or count):
+                break
+            await asyncio.sleep(0.5)
+    elapsed = time.monotonic() - started
+    print(f"{count} calls dialed and waiting in {elapsed:.1f}s ({count / elapsed:.1f} calls/s)")
+    return list(placed)
