@@ -6,6 +6,11 @@ bridge and the worker, each as its own process with the same settings a deployme
 places a demo call and a short tour of scenarios; prints each outcome and where to see it
 in the UI. Ctrl-C (or SIGTERM) stops every process.
 
+Payloads are encrypted even here: on its first run the stack writes a key file
+(``.devstack/payload-keys.json``, mode 0600) and gives it to every process, and starts the
+codec server (``python -m codec_server``) that the dev server's UI decrypts through. Keys set
+in the environment (``PAYLOAD_KEYS`` or ``PAYLOAD_KEY_FILE``) are used instead.
+
 With ``RETELL_API_KEY`` set, no simulator is started and calls go to the real Retell: then
 ``DEMO_TO_NUMBER``/``DEMO_FROM_NUMBER`` choose the demo call, and Retell must reach the
 bridge at a public URL (see the README).
@@ -21,20 +26,24 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
 
+from calls.codec_keys import PayloadKeyError, create_key_file
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
+from calls.payload_codec import data_converter, describe_encryption
 from calls.search_attributes import dev_server_flags, register_search_attributes
-from calls.settings import TemporalSettings
+from calls.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
 from calls.start import start_call
 from calls.temporal_client import connect_temporal
 
 ROOT = Path(__file__).resolve().parent
 SIMULATOR_KEY = "simulator-key"
+KEY_FILE_NAME = "payload-keys.json"
 
 # Demo numbers: valid, ordinary numbers the simulator accepts; nothing real is dialed.
 DEMO_TO = "+14155550123"
@@ -63,10 +72,13 @@ class StackConfig:
     ui_port: int = 8233
     bridge_port: int = 8000
     simulator_port: int = 8100
+    codec_server_port: int = 8234
     namespace: str = "default"
     task_queue: str = "outbound-calls"
     retell_api_key: str | None = None
     retell_base_url: str | None = None
+    # False when PAYLOAD_KEYS or PAYLOAD_KEY_FILE come from the environment: those are used.
+    own_payload_keys: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -81,6 +93,24 @@ class StackConfig:
     def ui_url(self) -> str:
         return f"http://localhost:{self.ui_port}/namespaces/{self.namespace}/workflows"
 
+    @property
+    def codec_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.codec_server_port}"
+
+    @property
+    def payload_key_file(self) -> Path | None:
+        """The stack's own key file (None: keys come from the environment)."""
+        return self.data_dir / KEY_FILE_NAME if self.own_payload_keys else None
+
+    def client_settings(self) -> ClientSettings:
+        """The dev stack's own client: same server and payload keys as its processes."""
+        settings = ClientSettings(
+            temporal_address=self.temporal_address, temporal_namespace=self.namespace
+        )
+        if self.payload_key_file is None:
+            return settings
+        return settings.model_copy(update={"payload_key_file": self.payload_key_file})
+
     def component_env(self) -> dict[str, str]:
         env = {
             **os.environ,
@@ -89,8 +119,17 @@ class StackConfig:
             "TEMPORAL_TASK_QUEUE": self.task_queue,
             "BRIDGE_HOST": "127.0.0.1",
             "BRIDGE_PORT": str(self.bridge_port),
+            # The codec server listens on loopback for the dev server's UI, which cannot send
+            # a token (see codec_server/app.py); a CODEC_SERVER_TOKEN set here still applies.
+            "CODEC_SERVER_HOST": "127.0.0.1",
+            "CODEC_SERVER_PORT": str(self.codec_server_port),
+            "CODEC_SERVER_CORS_ORIGINS": (
+                f"http://localhost:{self.ui_port},http://127.0.0.1:{self.ui_port}"
+            ),
             **self.extra_env,
         }
+        if self.payload_key_file is not None:
+            env["PAYLOAD_KEY_FILE"] = str(self.payload_key_file)
         if self.simulated:
             env.update(
                 RETELL_API_KEY=SIMULATOR_KEY,
@@ -114,12 +153,15 @@ def _port_of(address: str, default: int) -> int:
 
 def config_from_env(data_dir: Path) -> StackConfig:
     temporal = TemporalSettings()
+    keys = PayloadCodecSettings()
     return StackConfig(
         data_dir=data_dir,
         temporal_port=_port_of(temporal.temporal_address, 7233),
         ui_port=int(os.environ.get("TEMPORAL_UI_PORT", "8233")),
         bridge_port=int(os.environ.get("BRIDGE_PORT", "8000")),
         simulator_port=int(os.environ.get("SIMULATOR_PORT", "8100")),
+        codec_server_port=int(os.environ.get("CODEC_SERVER_PORT", "8234")),
+        own_payload_keys=keys.payload_keys is None and keys.payload_key_file is None,
         namespace=temporal.temporal_namespace,
         task_queue=temporal.temporal_task_queue,
         retell_api_key=os.environ.get("RETELL_API_KEY") or None,
@@ -147,7 +189,7 @@ class Stack:
         )
         log.close()
         self._procs.append((name, proc))
-        print(f"  started {name:<10} pid {proc.pid:<7} log {log_path}")
+        print(f"  started {name:<12} pid {proc.pid:<7} log {log_path}")
 
     def _check_alive(self) -> None:
         for name, proc in self._procs:
@@ -157,9 +199,29 @@ class Stack:
                     f"see {self.config.data_dir / (name + '.log')}"
                 )
 
+    def ensure_payload_key_file(self) -> None:
+        """The stack's own payload key, made on the first run and kept (0600) after it:
+        histories written with it stay readable across restarts."""
+        path = self.config.payload_key_file
+        if path is None:
+            return
+        if path.exists():
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+            return
+        create_key_file(path, f"dev-{datetime.now(UTC):%Y%m%d}")
+        print(f"  created payload key file {path} (mode 0600; keep it: it reads old histories)")
+
     async def start(self) -> Client:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ensure_payload_key_file()
+        try:
+            data_converter(cfg.client_settings())  # unusable keys: stop before any process
+        except PayloadKeyError as err:
+            raise RuntimeError(f"payload encryption keys: {err}") from None
+        # First: the UI asks it to decrypt as soon as a page shows a payload.
+        await self._spawn("codec_server", sys.executable, "-m", "codec_server")
         bin_dir = Path(sys.executable).parent
         temporal = bin_dir / "temporal"
         await self._spawn(
@@ -173,6 +235,7 @@ class Stack:
             f"--namespace={cfg.namespace}",
             f"--db-filename={cfg.data_dir / 'temporal.db'}",
             "--log-level=warn",
+            f"--ui-codec-endpoint={cfg.codec_endpoint}",
             *dev_server_flags(),
         )
         client = await self._connect()
@@ -182,15 +245,13 @@ class Stack:
         await self._spawn("bridge", sys.executable, "-m", "bridge")
         await self._spawn("worker", sys.executable, "worker.py")
         await self._wait_http(f"http://127.0.0.1:{cfg.bridge_port}/readyz", "bridge")
+        await self._wait_http(f"{cfg.codec_endpoint}/healthz", "codec_server")
         if cfg.simulated:
             await self._wait_http(f"http://127.0.0.1:{cfg.simulator_port}/_sim/calls", "simulator")
         return client
 
     async def _connect(self) -> Client:
-        settings = TemporalSettings(
-            temporal_address=self.config.temporal_address,
-            temporal_namespace=self.config.namespace,
-        )
+        settings = self.config.client_settings()
         for _ in range(300):
             self._check_alive()
             try:
@@ -300,6 +361,10 @@ async def main_async(config: StackConfig, *, once: bool) -> int:
     try:
         client = await stack.start()
         print(f"\nTemporal UI: {config.ui_url}")
+        print(
+            f"Payload encryption: {describe_encryption(client.data_converter)}; "
+            f"the UI decrypts through the codec server at {config.codec_endpoint}"
+        )
         tour = asyncio.create_task(run_tour(client, config))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({tour, stopper}, return_when=asyncio.FIRST_COMPLETED)

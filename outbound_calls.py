@@ -23,10 +23,14 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from calls.codec_keys import PayloadKeyError
 from calls.errors import InvalidCallRequest
+from calls.logs import configure_logging, secret_values
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, RedialPolicy
+from calls.payload_codec import PayloadDecryptionError
+from calls.phone import mask_numbers_in
 from calls.search_attributes import CALL_OUTCOME, register_search_attributes
-from calls.settings import TemporalSettings
+from calls.settings import ClientSettings, TemporalSettings
 from calls.start import start_call
 from calls.temporal_client import connect_temporal
 
@@ -48,7 +52,9 @@ def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
 
 
 async def _client() -> Client:
-    settings = TemporalSettings()
+    # ClientSettings: Temporal's settings and the payload keys (PAYLOAD_KEYS, ...), so that
+    # what the CLI sends is encrypted and what it reads is decrypted like every process.
+    settings = ClientSettings()
     try:
         return await connect_temporal(settings)
     except RuntimeError as exc:
@@ -271,16 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "sync"):
-        code: int = args.sync(args)
+        code: int = args.sync(args)  # each component configures its own logging
         return code
     try:
+        # Library warnings (temporalio, httpx) as JSON lines on stderr, masked and redacted.
+        configure_logging(level="WARNING", secrets=secret_values(ClientSettings()))
         result: int = asyncio.run(args.run(args))
         return result
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {mask_numbers_in(str(exc))}", file=sys.stderr)
         return exc.code
+    except PayloadKeyError as exc:
+        print(f"error: payload encryption keys: {exc}", file=sys.stderr)
+        return 2
+    except PayloadDecryptionError as exc:
+        print(f"error: cannot decrypt what Temporal answered: {exc}", file=sys.stderr)
+        return 1
     except RPCError as exc:
-        print(f"error: Temporal said: {exc.message}", file=sys.stderr)
+        print(f"error: Temporal said: {mask_numbers_in(exc.message)}", file=sys.stderr)
         return 1
 
 

@@ -22,8 +22,10 @@ from activities.do_not_call import DoNotCallActivities
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import validate_call_request
+from calls.codec_keys import PayloadKeyError
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
-from calls.logs import configure_logging, get_logger
+from calls.logs import configure_logging, get_logger, secret_values
+from calls.payload_codec import describe_encryption
 from calls.retell_client import RetellClient
 from calls.settings import WorkerSettings
 from calls.temporal_client import connect_temporal
@@ -135,6 +137,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             temporal_address=settings.temporal_address,
             retell_base_url=settings.retell_base_url,
             metrics_bind=settings.temporal_metrics_bind,
+            payload_encryption=describe_encryption(client.data_converter),
         )
         async with worker:
             await stop.wait()
@@ -150,15 +153,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     settings = WorkerSettings()
-    secrets = [
-        secret.get_secret_value()
-        for secret in (
-            settings.retell_api_key,
-            settings.outcome_signing_key,
-            settings.temporal_api_key,
-        )
-        if secret is not None
-    ]
+    try:
+        # Every secret setting, payload keys included (their file is read and checked here).
+        secrets = secret_values(settings)
+    except PayloadKeyError as err:
+        raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
     if settings.retell_api_key is None:
         raise SystemExit("RETELL_API_KEY is not set (the simulator accepts 'simulator-key')")

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import uvicorn
 
 from bridge.app import create_app
-from calls.logs import configure_logging
+from calls.codec_keys import PayloadKeyError
+from calls.logs import configure_logging, secret_values
 from calls.settings import BridgeSettings
 
 
@@ -52,16 +53,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     settings = BridgeSettings().model_copy(update=overrides)
     try:
-        webhook_key = settings.webhook_key()
+        settings.webhook_key()
     except RuntimeError:
         raise SystemExit(
             "set RETELL_WEBHOOK_KEY (or RETELL_API_KEY): webhooks cannot be verified"
         ) from None
-    secrets = [webhook_key]
-    if settings.retell_api_key is not None:
-        secrets.append(settings.api_key())
-    if settings.temporal_api_key is not None:
-        secrets.append(settings.temporal_api_key.get_secret_value())
+    try:
+        # Every secret setting, payload keys included (their file is read and checked here).
+        secrets = secret_values(settings)
+    except PayloadKeyError as err:
+        raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
     # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

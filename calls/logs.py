@@ -12,10 +12,48 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from pydantic import BaseModel, SecretStr
 
+from calls.codec_keys import payload_keys_from
 from calls.phone import mask_numbers_in
+from calls.settings import PayloadCodecSettings
 
-_SECRET_FIELDS = frozenset({"api_key", "authorization", "retell_api_key", "webhook_key", "key"})
+# Fields whose value is never written, whatever it is.
+_SECRET_FIELDS = frozenset(
+    {
+        "api_key",
+        "authorization",
+        "retell_api_key",
+        "webhook_key",
+        "key",
+        "payload_keys",
+        "payload_key",
+        "encryption_key",
+        "codec_server_token",
+        "token",
+    }
+)
+
+
+def secret_values(*settings: BaseModel) -> list[str]:
+    """Every secret a process holds, for :func:`configure_logging`: each ``SecretStr``
+    setting, and each payload key in every text form (those of a key file included).
+
+    Raises :class:`calls.codec_keys.PayloadKeyError` when the payload keys are unusable, so
+    that a process stops at start, before its first log line.
+    """
+    found: list[str] = []
+    for model in settings:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+        if isinstance(model, PayloadCodecSettings):
+            keys = payload_keys_from(model)
+            if keys is not None:
+                found += keys.secret_texts()
+    # Longest first: a secret that contains another is replaced whole.
+    return sorted({s for s in found if s}, key=len, reverse=True)
 
 
 class _SecretRedactor:

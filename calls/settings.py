@@ -87,7 +87,27 @@ class RetellSettings(_EnvSettings):
         return self.api_key()
 
 
-class WorkerSettings(TemporalSettings, RetellSettings):
+class PayloadCodecSettings(_EnvSettings):
+    """Keys that encrypt every payload Temporal stores (``calls/payload_codec.py``).
+
+    None set: payloads are plain JSON, as before. Key values are never logged.
+    """
+
+    # "id1:base64key,id2:base64key": AES-256 keys (32 bytes, base64). Or PAYLOAD_KEY_FILE.
+    payload_keys: SecretStr | None = None
+    # A JSON file with the same keys: {"current": "id2", "keys": {"id1": "...", "id2": "..."}}
+    # (or just {"id1": "...", "id2": "..."}). Keep it readable by the service's user only.
+    payload_key_file: Path | None = None
+    # The key new payloads are encrypted with; the others only decrypt older payloads.
+    # Needed when several keys are listed (and the file names no "current").
+    payload_key_id: str | None = None
+
+
+class ClientSettings(TemporalSettings, PayloadCodecSettings):
+    """A process that only talks to Temporal: the CLI, the dev stack, your own code."""
+
+
+class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     max_concurrent_activities: int = Field(default=100, ge=1)
     # The default do-not-call store; replace the store itself through build_worker.
     do_not_call_db: Path = Path("do_not_call.sqlite3")
@@ -98,12 +118,30 @@ class WorkerSettings(TemporalSettings, RetellSettings):
     temporal_metrics_bind: str | None = None
 
 
-class BridgeSettings(TemporalSettings, RetellSettings):
+class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_host: str = "127.0.0.1"
     bridge_port: int = Field(default=8000, ge=0, le=65535)
     # Past this, Temporal is "slow": answer 503 so that Retell retries the delivery.
     bridge_signal_timeout_s: float = Field(default=5.0, gt=0)
     bridge_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+
+
+class CodecServerSettings(PayloadCodecSettings):
+    """``python -m codec_server``: decrypts payloads for the Temporal UI and CLI."""
+
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(default=8234, ge=0, le=65535)
+    # Required as "Authorization: Bearer <token>" on /encode and /decode when set. Without
+    # it the server only listens on loopback (the dev stack's UI cannot send a header).
+    codec_server_token: SecretStr | None = None
+    # Browser origins allowed to call the server (the Temporal UI), comma-separated.
+    codec_server_cors_origins: str = "http://localhost:8233"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [
+            o.strip().rstrip("/") for o in self.codec_server_cors_origins.split(",") if o.strip()
+        ]
 
 
 class SimulatorSettings(_EnvSettings):

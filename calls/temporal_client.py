@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from calls.payload_codec import data_converter
 from calls.settings import TemporalSettings
 
 
@@ -122,6 +122,6 @@ async def connect_temporal(
         namespace=options.namespace,
         api_key=options.api_key,
         tls=options.tls,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         runtime=metrics_runtime(metrics_bind) if metrics_bind else None,
     )

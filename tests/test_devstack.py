@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
     assert set(EXPECTED) == set(TOUR)
-    ports = {name: _free_port() for name in ("temporal", "ui", "bridge", "simulator")}
+    ports = {name: _free_port() for name in ("temporal", "ui", "bridge", "simulator", "codec")}
     env = {
         key: value
         for key, value in os.environ.items()
@@ -51,6 +51,7 @@ async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
         TEMPORAL_UI_PORT=str(ports["ui"]),
         BRIDGE_PORT=str(ports["bridge"]),
         SIMULATOR_PORT=str(ports["simulator"]),
+        CODEC_SERVER_PORT=str(ports["codec"]),
         # lost_response holds the first create answer for 30 s; do not wait 20 s for it here.
         RETELL_READ_TIMEOUT_S="3",
     )

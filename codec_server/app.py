@@ -1,0 +1,198 @@
+"""The codec server as an ASGI app: Temporal's codec-server protocol over our payload keys.
+
+``POST /decode`` and ``POST /encode`` take and answer ``{"payloads": [{"metadata": {k:
+base64}, "data": base64}]}`` (the protobuf JSON of ``temporal.api.common.v1.Payloads``), as
+the Temporal UI and ``temporal --codec-endpoint`` send it.
+
+Who may call it:
+
+- With ``CODEC_SERVER_TOKEN``, every encode and decode needs ``Authorization: Bearer
+  <token>``: none (or another scheme) is answered 401, a wrong token 403. For the
+  ``temporal`` CLI (``--codec-auth "Bearer <token>"``), scripts, and a UI behind a proxy
+  that adds the header. The Temporal UI itself sends no token of ours: its only option
+  (``codec.passAccessToken``) forwards the signed-in user's OIDC access token, over HTTPS.
+- Without a token the server refuses to listen beyond loopback, and answers only requests
+  addressed to a loopback name (so a web page cannot reach it through DNS rebinding). This is
+  how the dev stack runs it for the dev server's UI, which cannot send any header.
+
+Browsers get CORS for the configured UI origins only, and must send ``Content-Type:
+application/json`` (which a cross-origin page cannot do without a preflight). Each request
+writes one log line: path, status, payload count, namespace; never a payload.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from pydantic import BaseModel
+from temporalio.api.common.v1 import Payloads
+
+from calls.codec_keys import payload_keys_from
+from calls.logs import get_logger
+from calls.payload_codec import EncryptionCodec, PayloadDecryptionError
+from calls.settings import CodecServerSettings
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Namespace"]
+
+log = get_logger("codec_server")
+
+
+class CodecServerConfigError(ValueError):
+    """The settings would make an unusable or an exposed codec server."""
+
+
+class Health(BaseModel):
+    status: str
+
+
+def is_loopback(host: str) -> bool:
+    name = host.strip("[]").lower()
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host_header: str) -> str:
+    if host_header.startswith("["):  # [::1]:8234
+        return host_header[1 : host_header.find("]")] if "]" in host_header else host_header
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.reason = status, detail, reason
+
+
+class _Gate:
+    """Who may use the codec: the bearer token, or (without one) loopback only."""
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token.encode() if token else None
+
+    def check(self, request: Request) -> None:
+        if self._token is None:
+            host = _host_name(request.headers.get("host", ""))
+            if not is_loopback(host):
+                raise _Refused(403, "this codec server answers loopback only", "not loopback")
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _Refused(401, "bearer token required", "no bearer token")
+        if not hmac.compare_digest(value.strip().encode(), self._token):
+            raise _Refused(403, "wrong token", "wrong token")
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes", "body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes", "body too large")
+    return bytes(body)
+
+
+def _parse(body: bytes) -> Payloads:
+    try:
+        return json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
+    except (json_format.ParseError, UnicodeDecodeError, ValueError):
+        # The parser's message may quote the body: say what is wrong, not what it was.
+        raise _Refused(
+            400, 'expected {"payloads": [{"metadata": {...}, "data": "<base64>"}]}', "bad body"
+        ) from None
+
+
+def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None = None) -> FastAPI:
+    """The codec server. Raises :class:`CodecServerConfigError` without keys, or without a
+    token on a non-loopback host; :class:`calls.codec_keys.PayloadKeyError` for bad keys."""
+    if codec is None:
+        keys = payload_keys_from(settings)
+        if keys is None:
+            raise CodecServerConfigError("no payload keys: set PAYLOAD_KEYS or PAYLOAD_KEY_FILE")
+        codec = EncryptionCodec(keys)
+    token = settings.codec_server_token.get_secret_value() if settings.codec_server_token else None
+    if token is None and not is_loopback(settings.codec_server_host):
+        raise CodecServerConfigError(
+            f"CODEC_SERVER_TOKEN is required to listen on {settings.codec_server_host} "
+            "(without a token the codec server listens on loopback only)"
+        )
+    gate = _Gate(token)
+    the_codec = codec
+
+    app = FastAPI(
+        title="Payload codec server",
+        version="0.1.0",
+        description="Decrypts and encrypts Temporal payloads for the Temporal UI and CLI.",
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["POST"],
+        allow_headers=ALLOWED_HEADERS,
+        # The UI's codec.includeCredentials makes its requests "credentialed"; allowed for
+        # the listed origins only (never a wildcard).
+        allow_credentials=True,
+        max_age=600,
+    )
+
+    async def convert(request: Request, operation: str) -> Response:
+        started = time.perf_counter()
+        fields: dict[str, Any] = {
+            "operation": operation,
+            "namespace": request.headers.get("x-namespace"),
+            "origin": request.headers.get("origin"),
+        }
+        try:
+            gate.check(request)
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                raise _Refused(415, "Content-Type must be application/json", "not JSON")
+            payloads = _parse(await _read_body(request))
+            fields["payloads"] = len(payloads.payloads)
+            try:
+                if operation == "decode":
+                    converted = await the_codec.decode(payloads.payloads)
+                else:
+                    converted = await the_codec.encode(payloads.payloads)
+            except PayloadDecryptionError as err:
+                raise _Refused(400, str(err), f"undecryptable (key id {err.key_id})") from None
+        except _Refused as refused:
+            fields.update(status=refused.status, reason=refused.reason)
+            fields["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            log.warning("codec request refused", **fields)
+            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+            return JSONResponse({"detail": refused.detail}, refused.status, headers=headers)
+        answer = json_format.MessageToJson(Payloads(payloads=converted), indent=None)
+        fields.update(status=200, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+        log.info("codec request", **fields)
+        return Response(answer, media_type="application/json")
+
+    @app.post("/decode", summary="Decrypt payloads (Temporal codec-server protocol)")
+    async def decode(request: Request) -> Response:
+        return await convert(request, "decode")
+
+    @app.post("/encode", summary="Encrypt payloads with the current key")
+    async def encode(request: Request) -> Response:
+        return await convert(request, "encode")
+
+    @app.get("/healthz", response_model=Health, summary="The process is alive")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    return app
