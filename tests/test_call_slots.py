@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from bridge.app import create_app
@@ -173,4 +174,13 @@ async def test_pool_answers_its_state(dev_env: WorkflowEnvironment, webhooks_to:
             status = await handle.query("status")
             assert status["phase"] == "waiting_for_slot"
         for handle in handles:
-            await handle.execute_update("cancel", "test over", result_type=CallOutcome)
+            # Clean-up, not the subject: under load a workflow task can fail once and the
+            # server then refuses an update for a moment, so ask again until it lands.
+            async def canceled(h: WorkflowHandle[Any, CallOutcome] = handle) -> bool:
+                try:
+                    await h.execute_update("cancel", "test over", result_type=CallOutcome)
+                except RPCError:
+                    return False
+                return True
+
+            await eventually(canceled, timeout_s=30, what=f"{handle.id} to cancel")
