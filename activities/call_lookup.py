@@ -5,20 +5,49 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
-from calls.models import CallOutcome
+from calls.models import CallOutcome, OutcomeStatus
 
 HEARTBEAT_EVERY_S = 20.0
+
+# How a call workflow that did not complete is counted by whoever waited for it.
+_CLOSED_WITHOUT_OUTCOME = {
+    WorkflowExecutionStatus.CANCELED: OutcomeStatus.CANCELED,
+    WorkflowExecutionStatus.TERMINATED: OutcomeStatus.FAILED,
+    WorkflowExecutionStatus.FAILED: OutcomeStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: OutcomeStatus.FAILED,
+}
 
 
 class CallLookupActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
 
+    @activity.defn(name="call_outcome_if_done")
+    async def call_outcome_if_done(self, workflow_id: str) -> CallOutcome | None:
+        """The call workflow's outcome if it has closed, else None: one short look, so a
+        waiting parent holds no worker slot between looks (its timer waits instead)."""
+        handle = self._client.get_workflow_handle(workflow_id, result_type=CallOutcome)
+        status = (await handle.describe()).status
+        if status in (None, WorkflowExecutionStatus.RUNNING):
+            return None
+        if status == WorkflowExecutionStatus.COMPLETED:
+            outcome: CallOutcome = await handle.result()
+            return outcome
+        return CallOutcome(
+            workflow_id=workflow_id,
+            status=_CLOSED_WITHOUT_OUTCOME.get(status, OutcomeStatus.FAILED),
+            detail=f"call workflow closed as {status.name.lower()} without an outcome",
+        )
+
     @activity.defn(name="await_call_outcome")
     async def await_call_outcome(self, workflow_id: str) -> CallOutcome:
-        """Wait for the call workflow ``workflow_id`` to finish, heartbeating meanwhile."""
+        """Wait for the call workflow ``workflow_id`` to finish, heartbeating meanwhile.
+
+        Kept for parents whose histories already hold it; new parents look with
+        ``call_outcome_if_done`` between durable timers instead.
+        """
         handle = self._client.get_workflow_handle(workflow_id, result_type=CallOutcome)
         result: asyncio.Future[CallOutcome] = asyncio.ensure_future(handle.result())
         try:

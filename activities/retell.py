@@ -11,6 +11,7 @@ from structlog.stdlib import BoundLogger
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.heartbeats import heartbeating
 from calls.logs import get_logger
 from calls.models import (
     ATTEMPT_METADATA_KEY,
@@ -101,7 +102,7 @@ class RetellActivities:
         bound = log.bind(
             workflow_id=request.workflow_id, attempt=request.attempt, activity_attempt=info.attempt
         )
-        async with as_temporal_errors():
+        async with heartbeating(), as_temporal_errors():
             if info.attempt > 1:
                 found = await self._client.list_calls_by_metadata(
                     IDEMPOTENCY_METADATA_KEY, request.idempotency_key, limit=1
@@ -132,3 +133,17 @@ class RetellActivities:
                 _call_log(call_id).info("call already closed", status_code=exc.status_code)
                 return
         _call_log(call_id).info("call stopped")
+
+    @activity.defn(name="find_call")
+    async def find_call(self, idempotency_key: str) -> RetellCall | None:
+        """The call created under ``idempotency_key``, if any: for a create whose fate is
+        unknown (its answers were lost until Temporal gave up on it)."""
+        async with heartbeating(), as_temporal_errors():
+            found = await self._client.list_calls_by_metadata(
+                IDEMPOTENCY_METADATA_KEY, idempotency_key, limit=1
+            )
+        info = activity.info()
+        log.bind(workflow_id=info.workflow_id, attempt=info.attempt).info(
+            "call looked up by idempotency key", found=bool(found)
+        )
+        return found[0] if found else None

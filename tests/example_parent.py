@@ -5,6 +5,8 @@ Shows how another workflow places a call: ``call_as_child`` with the request's d
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -21,3 +23,13 @@ class AppointmentReminderWorkflow:
         if outcome.status == OutcomeStatus.COMPLETED:
             return f"reminded by call {outcome.call_id}"
         return f"not reached ({outcome.status.value}); send a text instead"
+
+
+@workflow.defn(name="CallBothWorkflow")
+class CallBothWorkflow:
+    """Calls two people at once and waits for both: a parent that may close with calls open."""
+
+    @workflow.run
+    async def run(self, requests: list[CallRequest]) -> list[str]:
+        outcomes = await asyncio.gather(*(call_as_child(r) for r in requests))
+        return [o.status.value for o in outcomes]

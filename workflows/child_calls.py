@@ -29,6 +29,11 @@ with workflow.unsafe.imports_passed_through():
     from calls.start import call_memo, call_summary
 
 CALL_WORKFLOW = "OutboundCallWorkflow"
+# Waiting on an existing call by durable timers instead of one days-long activity.
+POLL_EXISTING_CALL_PATCH = "poll-existing-call"
+FIRST_LOOK_AFTER = timedelta(seconds=5)
+LONGEST_LOOK_INTERVAL = timedelta(minutes=5)
+LOOK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
 def child_call_id(request: CallRequest) -> str:
@@ -61,15 +66,35 @@ async def call_as_child(
             memo=call_memo(request),
         )
     except WorkflowAlreadyStartedError:
+        if workflow.patched(POLL_EXISTING_CALL_PATCH):
+            return await _await_existing_call(wid)
         outcome: CallOutcome = await workflow.execute_activity(
             "await_call_outcome",
             wid,
             result_type=CallOutcome,
             start_to_close_timeout=timedelta(days=7),
             heartbeat_timeout=timedelta(seconds=60),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            retry_policy=LOOK_RETRY,
             summary=f"await existing call {wid}",
         )
         return outcome
     result: CallOutcome = await handle
     return result
+
+
+async def _await_existing_call(wid: str) -> CallOutcome:
+    """Look at the existing call now and then, sooner at first, until it has an outcome."""
+    interval = FIRST_LOOK_AFTER
+    while True:
+        outcome: CallOutcome | None = await workflow.execute_activity(
+            "call_outcome_if_done",
+            wid,
+            result_type=CallOutcome | None,  # type: ignore[arg-type]
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LOOK_RETRY,
+            summary=f"look at existing call {wid}",
+        )
+        if outcome is not None:
+            return outcome
+        await workflow.sleep(interval, summary=f"wait for existing call {wid}")
+        interval = min(interval * 2, LONGEST_LOOK_INTERVAL)

@@ -13,7 +13,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from calls import search_attributes as sa
@@ -52,6 +57,20 @@ CREATE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=12,
 )
+# Retell's own client gives a create 120 s and a list-calls 300 s; a create attempt may do
+# both (a retry that must reconcile), so its attempt timeout covers the two.
+CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=120 + 300 + 30)
+CREATE_TOTAL_TIMEOUT = timedelta(minutes=30)
+FIND_CALL_TIMEOUT = timedelta(seconds=300 + 30)
+# Both heartbeat (activities/heartbeats.py): a crashed worker's attempt is retried this soon.
+RETELL_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+# A hang-up must land: keep trying for a while, since a call left open talks on.
+STOP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+STOP_TOTAL_TIMEOUT = timedelta(minutes=15)
 POLL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
@@ -66,6 +85,19 @@ DELIVERY_RETRY = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 CONCURRENCY_CAP_PATCH = "concurrency-cap"
+# A create that failed for good may still have placed the call (answers lost on the way back):
+# look it up by its idempotency key before saying the attempt failed.
+RECONCILE_CREATE_PATCH = "reconcile-failed-create"
+TEMPORAL_CANCEL_REASON = "canceled through Temporal"
+# Webhooks of other calls (an earlier attempt, or a misrouted event) are kept only this far.
+MAX_UNMATCHED_EVENTS = 20
+MAX_SEEN_EVENTS = 200
+# Retell's answers that end an attempt with a meaning of their own (activities/retell.py
+# names the ApplicationError type after the Retell client's error class).
+CREATE_REFUSALS: dict[str, OutcomeStatus] = {
+    "RetellAccountProblem": OutcomeStatus.ACCOUNT_ERROR,
+    "RetellDoNotCall": OutcomeStatus.DO_NOT_CALL,
+}
 SLOT_LEASE_MARGIN_S = 20 * 60.0
 SLOT_REQUEST_REFRESH = timedelta(hours=1)
 MAX_BUSY_ACCOUNT_RETRIES = 10
@@ -79,6 +111,17 @@ def _ms_to_datetime(ms: int | None) -> datetime | None:
 def _failure_text(err: ActivityError) -> str:
     cause = err.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+
+
+def _failure_type(err: ActivityError) -> str | None:
+    cause = err.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _raise_if_cancelled(err: ActivityError) -> None:
+    """A cancel reaches an awaited activity as an ActivityError: never a business failure."""
+    if is_cancelled_exception(err):
+        raise err
 
 
 @workflow.defn(name="OutboundCallWorkflow")
@@ -98,6 +141,8 @@ class OutboundCallWorkflow:
         self._state: CallState | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unmatched: list[CallEvent] = []
+        self._dropped_unmatched = 0
+        self._delivery: asyncio.Task[None] | None = None
         self._duplicates = 0
         self._waiting_until: datetime | None = None
         self._cancel_reason: str | None = None
@@ -113,13 +158,18 @@ class OutboundCallWorkflow:
         if event.dedupe_key in self._seen:
             self._duplicates += 1
             return
-        self._seen.add(event.dedupe_key)
+        if len(self._seen) < MAX_SEEN_EVENTS:
+            self._seen.add(event.dedupe_key)
         if self._state is not None and event.call.call_id == self._state.call_id:
             self._fold(event)
         else:
             # Before create_call returns we do not know the call id yet; an event of another
-            # (earlier) call stays here for the record.
+            # (earlier) call stays here for the record, within a bound: a flood of events
+            # routed here must not grow the workflow's state.
             self._unmatched.append(event)
+            if len(self._unmatched) > MAX_UNMATCHED_EVENTS:
+                del self._unmatched[0]
+                self._dropped_unmatched += 1
         workflow.logger.info(
             "call event received",
             extra={"call_id": event.call.call_id, "event": event.event, "attempt": self._attempt},
@@ -140,7 +190,7 @@ class OutboundCallWorkflow:
             retell_status=state.call.call_status if state and state.call else None,
             to_number_masked=self._to_masked,
             events_seen=tuple(sorted(f"{c}:{e}" for c, e in self._seen)),
-            ignored_events=len(self._unmatched),
+            ignored_events=len(self._unmatched) + self._dropped_unmatched,
             duplicate_events=self._duplicates,
             waiting_until=self._waiting_until,
             cancel_requested=self._cancel_reason is not None,
@@ -174,16 +224,43 @@ class OutboundCallWorkflow:
                 sa.CALL_ATTEMPT.value_set(0),
             ]
         )
-        try:
-            status, detail = await self._call_until_final(request)
-        except asyncio.CancelledError:
-            # Cancelled through Temporal (for instance a parent workflow closed): hang up first.
-            if self._state is not None and not self._state.is_ended:
-                await self._stop_call(self._state.call_id, "workflow canceled")
-            raise
+        # The call runs in a task of its own, which a Temporal cancel does not reach: Temporal
+        # delivers a cancel (the UI's button, a parent closing, a campaign's cancel) as one
+        # exception at whatever the run awaits. Inside an activity that would look like a
+        # failure, and a create in flight would be abandoned with its call ringing. Instead a
+        # cancel becomes the same request as the ``cancel`` update: every wait ends, an open
+        # call is hung up (a create in flight lands first), the slot goes back after the
+        # hang-up, the outcome ``canceled`` is delivered, and the run completes with it.
+        work = asyncio.create_task(self._call_and_report(request))
+        while True:
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                if work.done():
+                    raise
+                self._on_temporal_cancel()
+
+    def _on_temporal_cancel(self) -> None:
+        workflow.logger.info(
+            "cancel requested through Temporal",
+            extra={"attempt": self._attempt, "phase": self._phase},
+        )
+        if self._outcome is None:
+            if self._cancel_reason is None:
+                self._cancel_reason = TEMPORAL_CANCEL_REASON
+        elif self._delivery is not None:
+            # The call is over and its outcome final: stop retrying the delivery.
+            self._delivery.cancel()
+
+    async def _call_and_report(self, request: CallRequest) -> CallOutcome:
+        status, detail = await self._call_until_final(request)
         outcome = self._finish(status, detail=detail)
         if request.outcome_url is not None:
-            await self._deliver_outcome(str(request.outcome_url), outcome)
+            self._delivery = asyncio.create_task(
+                self._deliver_outcome(str(request.outcome_url), outcome)
+            )
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
         # Let a pending cancel update answer before the run closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
@@ -200,7 +277,10 @@ class OutboundCallWorkflow:
                 summary="validate request",
             )
         except ActivityError as err:
+            _raise_if_cancelled(err)
             return OutcomeStatus.REJECTED, _failure_text(err)
+        if self._cancel_reason is not None:
+            return OutcomeStatus.CANCELED, self._cancel_reason
 
         if request.agent is not None:
             try:
@@ -213,6 +293,7 @@ class OutboundCallWorkflow:
                     summary="provision the agent (once per configuration)",
                 )
             except ActivityError as err:
+                _raise_if_cancelled(err)
                 return OutcomeStatus.FAILED, f"agent: {_failure_text(err)}"
 
         attempt = 0
@@ -229,7 +310,10 @@ class OutboundCallWorkflow:
             # (no slot), so their recorded histories still replay.
             capped = workflow.patched(CONCURRENCY_CAP_PATCH)
             if capped and not await self._acquire_slot():
-                break  # canceled while waiting for a slot
+                # Canceled while waiting: leave the pool's queue, or give back a grant
+                # that raced the cancel.
+                await self._release_slot()
+                break
             try:
                 record = await self._dial(validated, attempt)
             finally:
@@ -248,7 +332,10 @@ class OutboundCallWorkflow:
                 await self._wait_for_redial(BUSY_ACCOUNT_RETRY_DELAY * busy_account_retries)
                 continue
             rule = classify_disconnection(record.disconnection_reason)
-            if record.call_id is not None and rule.follow_up == FollowUp.NEVER_AGAIN:
+            refused_as_dnc = record.call_id is None and record.status == OutcomeStatus.DO_NOT_CALL
+            if refused_as_dnc or (
+                record.call_id is not None and rule.follow_up == FollowUp.NEVER_AGAIN
+            ):
                 await self._add_to_do_not_call(validated.to_number, record)
             counted = [
                 a for a in self._attempts if a.disconnection_reason not in CONCURRENCY_REASONS
@@ -365,8 +452,10 @@ class OutboundCallWorkflow:
                 summary="deliver outcome",
             )
         except ActivityError as err:
-            # The call's outcome stands; the receiver's failure is recorded, not fatal.
-            workflow.logger.warning("outcome not delivered", extra={"error": _failure_text(err)})
+            # The call's outcome stands; the receiver's failure is recorded, not fatal. A
+            # Temporal cancel while delivering stops the retries: the call is over already.
+            what = "canceled" if is_cancelled_exception(err) else _failure_text(err)
+            workflow.logger.warning("outcome not delivered", extra={"error": what})
             workflow.set_current_details(
                 f"finished: {outcome.status.value}; outcome delivery failed"
             )
@@ -394,19 +483,27 @@ class OutboundCallWorkflow:
                     privacy=request.privacy,
                 ),
                 result_type=RetellCall,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=timedelta(minutes=15),
+                start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
                 retry_policy=CREATE_RETRY,
                 summary=f"create call, attempt {attempt}",
             )
         except ActivityError as err:
-            return AttemptRecord(
-                attempt=attempt,
-                idempotency_key=self._idempotency_key,
-                dialed_at=self._dialed_at,
-                status=OutcomeStatus.FAILED,
-                detail=f"create call failed: {_failure_text(err)}",
-            )
+            _raise_if_cancelled(err)
+            refused = CREATE_REFUSALS.get(_failure_type(err) or "")
+            found = None
+            if refused is None and workflow.patched(RECONCILE_CREATE_PATCH):
+                found = await self._find_call(self._idempotency_key)
+            if found is None:
+                return AttemptRecord(
+                    attempt=attempt,
+                    idempotency_key=self._idempotency_key,
+                    dialed_at=self._dialed_at,
+                    status=refused or OutcomeStatus.FAILED,
+                    detail=f"create call failed: {_failure_text(err)}",
+                )
+            call = found
 
         self._state = observe(CallState(call_id=call.call_id), call)
         matching = [e for e in self._unmatched if e.call.call_id == call.call_id]
@@ -431,7 +528,8 @@ class OutboundCallWorkflow:
                 await self._release_slot()
                 continue  # events may have come in while the release was sent
             if self._cancel_reason is not None:
-                await self._stop_call(call_id, "cancel requested")
+                if self._phase_now() < CallPhase.ENDED:
+                    await self._stop_call(call_id, "cancel requested")
                 return False
             phase_before = self._phase_now()
             if phase_before >= CallPhase.ENDED:
@@ -507,8 +605,31 @@ class OutboundCallWorkflow:
             )
             return polled
         except ActivityError as err:
+            _raise_if_cancelled(err)
             workflow.logger.warning(
                 "poll failed", extra={"call_id": call_id, "error": _failure_text(err)}
+            )
+            return None
+
+    async def _find_call(self, idempotency_key: str) -> RetellCall | None:
+        """The attempt's call at Retell, if its create went through after all."""
+        try:
+            found: RetellCall | None = await workflow.execute_activity(
+                "find_call",
+                idempotency_key,
+                result_type=RetellCall | None,  # type: ignore[arg-type]
+                start_to_close_timeout=FIND_CALL_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="look the call up by its idempotency key",
+            )
+            return found
+        except ActivityError as err:
+            _raise_if_cancelled(err)
+            workflow.logger.warning(
+                "call lookup failed; the attempt counts as failed",
+                extra={"attempt": self._attempt, "error": _failure_text(err)},
             )
             return None
 
@@ -518,10 +639,12 @@ class OutboundCallWorkflow:
                 "stop_call",
                 call_id,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=POLL_RETRY,
+                schedule_to_close_timeout=STOP_TOTAL_TIMEOUT,
+                retry_policy=STOP_RETRY,
                 summary=f"hang up: {why}",
             )
         except ActivityError as err:
+            _raise_if_cancelled(err)
             workflow.logger.warning(
                 "hang-up failed", extra={"call_id": call_id, "error": _failure_text(err)}
             )
