@@ -19,6 +19,7 @@ from starlette.routing import Route
 from simulator.server import serve_asgi_app
 
 CREATE_PATH = "/v2/create-phone-call"
+LIST_CALLS_PATH = "/v3/list-calls"
 # Hop-by-hop and length headers are the proxy's own business.
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "transfer-encoding"}
 
@@ -30,6 +31,10 @@ class StandIn:
     retell_url: str
     bridge_url: str
     hold_creates: bool = False
+    # Answer every create with this status after it reached Retell: answers lost for good.
+    lose_create_answers_with: int | None = None
+    # Answer this many list-calls requests with 500 before passing them on.
+    failing_list_calls: int = 0
     dropped_events: set[str] = field(default_factory=set)
     creates_held: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -51,6 +56,9 @@ async def running_stand_in(retell_url: str, bridge_url: str) -> AsyncIterator[St
     async with httpx.AsyncClient(timeout=60) as http:
 
         async def api(request: Request) -> Response:
+            if request.url.path == LIST_CALLS_PATH and state.failing_list_calls > 0:
+                state.failing_list_calls -= 1
+                return Response(status_code=500)
             upstream = await http.request(
                 request.method,
                 f"{state.retell_url}{request.url.path}",
@@ -61,6 +69,8 @@ async def running_stand_in(retell_url: str, bridge_url: str) -> AsyncIterator[St
                 # The call exists at the simulator now; its answer waits.
                 state.creates_held += 1
                 await state.release.wait()
+            if request.url.path == CREATE_PATH and state.lose_create_answers_with:
+                return Response(status_code=state.lose_create_answers_with)
             return _answer(upstream)
 
         async def hook(request: Request) -> Response:

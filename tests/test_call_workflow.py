@@ -27,6 +27,8 @@ from tests.call_harness import (
     simulator_admin,
     snapshot,
 )
+from tests.retell_stand_in import running_stand_in
+from workflows.outbound_call import CREATE_RETRY
 
 Handle = WorkflowHandle[object, CallOutcome]
 
@@ -293,3 +295,21 @@ async def test_cancel_hangs_up_and_ends_canceled(
     # Once final, a cancel is refused.
     with pytest.raises(RPCError):
         await handle.execute_update("cancel", "again", result_type=CallOutcome)
+
+
+async def test_a_create_whose_answers_never_came_back_follows_the_call_it_placed(
+    ts_env: WorkflowEnvironment, sim: SimulatorAdmin
+) -> None:
+    """Every create reached Retell but every answer was lost, and list-calls failed too,
+    until Temporal gave up on the create: the attempt is not `failed`, it follows the one
+    call that exists (looked up by its idempotency key)."""
+    async with running_stand_in(sim.base_url, "http://127.0.0.1:9") as stand_in:
+        stand_in.lose_create_answers_with = 503
+        stand_in.failing_list_calls = CREATE_RETRY.maximum_attempts
+        async with call_worker(ts_env.client, stand_in.base_url) as queue:
+            handle = await _start(ts_env, queue, call_request())
+            outcome = await handle.result()
+    dialed = await sim.calls(TO_NUMBER)
+    assert len(dialed) == 1
+    assert outcome.status == OutcomeStatus.COMPLETED
+    assert outcome.call_id == dialed[0]["call_id"]

@@ -34,7 +34,7 @@ from tests.call_harness import (
     eventually,
     snapshot,
 )
-from tests.example_parent import CallBothWorkflow
+from tests.example_parent import AppointmentReminderWorkflow, CallBothWorkflow
 from tests.retell_stand_in import StandIn, running_stand_in
 
 pytestmark = pytest.mark.integration
@@ -123,7 +123,7 @@ async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
                     read_timeout_s=60,
                     max_concurrent_calls=CAP,
                     outcome_signing_key=SIGNING_KEY,
-                    extra_workflows=[CallBothWorkflow],
+                    extra_workflows=[CallBothWorkflow, AppointmentReminderWorkflow],
                 ) as queue:
                     try:
                         yield Stack(client, admin, stand_in, queue)
@@ -329,3 +329,32 @@ async def test_campaign_canceled_with_calls_open_leaves_none_live(stack: Stack) 
     assert summary.counts == {OutcomeStatus.CANCELED: 2}
     await stack.nothing_live()
     assert len(await stack.sim.calls()) == 2
+
+
+async def test_parent_waiting_on_an_existing_call_holds_no_worker_slot(stack: Stack) -> None:
+    request = call_request("hangs_ongoing")
+    existing = await stack.start(request)  # someone else placed this call first
+    await stack.reaches(existing, "in_call")
+    parent = await stack.client.start_workflow(
+        AppointmentReminderWorkflow.run,
+        request,
+        id=f"reminder-{uuid.uuid4().hex[:8]}",
+        task_queue=stack.queue,
+    )
+
+    async def between_looks() -> bool:
+        looks = [
+            e
+            async for e in parent.fetch_history_events()
+            if e.activity_task_completed_event_attributes.scheduled_event_id
+        ]
+        pending = (await parent.describe()).raw_description.pending_activities
+        return bool(looks) and not pending
+
+    # Between two looks at the call, nothing runs on a worker for this parent.
+    await eventually(between_looks, timeout_s=30, what="the parent to wait on a timer")
+    await existing.execute_update("cancel", "done", result_type=CallOutcome)
+    assert await asyncio.wait_for(parent.result(), CLOSES_WITHIN_S) == (
+        "not reached (canceled); send a text instead"
+    )
+    assert len(await stack.sim.calls()) == 1

@@ -42,8 +42,8 @@ from temporalio.common import SearchAttributePair
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    CancelledError,
     ChildWorkflowError,
+    is_cancelled_exception,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -247,7 +247,7 @@ class CampaignWorkflow:
         except (ChildWorkflowError, ActivityError) as err:
             # The call workflow itself failed, was terminated, or was canceled before it
             # could report: the entry still counts, so the totals always add up.
-            canceled = isinstance(err.cause, CancelledError)
+            canceled = is_cancelled_exception(err)
             status = OutcomeStatus.CANCELED if canceled else OutcomeStatus.FAILED
             detail = str(err.cause or err)
         except asyncio.CancelledError:
