@@ -28,7 +28,7 @@ from tests.call_harness import (
     snapshot,
 )
 from tests.retell_stand_in import running_stand_in
-from workflows.outbound_call import CREATE_RETRY
+from workflows.outbound_call import CREATE_RETRY, MAX_SEEN_EVENTS
 
 Handle = WorkflowHandle[object, CallOutcome]
 
@@ -178,6 +178,22 @@ async def test_events_of_another_call_are_recorded_and_ignored(
     state = await snapshot(handle)
     assert state.ignored_events == 3
     assert state.phase == "ringing"
+    await deliver(handle, bodies)
+    assert (await handle.result()).status == OutcomeStatus.COMPLETED
+
+
+async def test_a_flood_of_other_calls_events_is_counted_not_kept(
+    ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
+) -> None:
+    handle, bodies = await _answered_call(ts_env, task_queue, sim, "answered")
+    call_id = await call_id_of(handle)
+    flood = MAX_SEEN_EVENTS + 30
+    for n in range(flood):
+        await deliver(handle, {"call_ended": bodies["call_ended"].replace(call_id, f"call_x{n}")})
+    state = await snapshot(handle)
+    assert state.ignored_events == flood
+    # What the workflow remembers of them is bounded, whatever the flood.
+    assert len(state.events_seen) == MAX_SEEN_EVENTS
     await deliver(handle, bodies)
     assert (await handle.result()).status == OutcomeStatus.COMPLETED
 
