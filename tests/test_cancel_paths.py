@@ -358,3 +358,25 @@ async def test_parent_waiting_on_an_existing_call_holds_no_worker_slot(stack: St
         "not reached (canceled); send a text instead"
     )
     assert len(await stack.sim.calls()) == 1
+
+
+async def test_a_canceled_slot_pool_keeps_its_holders(stack: Stack) -> None:
+    talking = [await stack.start(call_request("hangs_ongoing")) for _ in range(CAP)]
+    for handle in talking:
+        await stack.reaches(handle, "in_call")
+    waiting = await stack.start(call_request("hangs_ongoing"))
+    await stack.reaches(waiting, "waiting_for_slot")
+    pool = stack.client.get_workflow_handle(slots_workflow_id(stack.queue))
+    first_run = (await pool.describe()).run_id
+    await pool.cancel()  # an operator's mistake: the cap must still hold
+
+    async def next_run() -> bool:
+        return (await pool.describe()).run_id != first_run
+
+    await eventually(next_run, what="the pool to continue as new")
+    assert set(await stack.slot_users()) == {h.id for h in (*talking, waiting)}
+    assert (await snapshot(waiting)).phase == "waiting_for_slot"
+    await stack.cancel(talking[0])
+    await stack.reaches(waiting, "in_call")  # the freed slot went to the one waiting
+    for handle in (talking[1], waiting):
+        assert (await stack.cancel(handle)).status == OutcomeStatus.CANCELED

@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
 BATCHED_GRANTS_PATCH = "batched-grants"
+# A holder that asks again never got (or lost) its grant: tell it again.
+REGRANT_PATCH = "regrant-on-repeat-request"
 # Continue as new well before the history gets large; state is small and carried over.
 EVENTS_BEFORE_CONTINUE = 5_000
 
@@ -37,6 +39,7 @@ class CallSlotsWorkflow:
         self._capacity = state.capacity
         self._holders: dict[str, datetime] = dict(state.holders)
         self._queue: deque[SlotRequest] = deque(state.queue)
+        self._regrant: set[str] = set()
         self._changed = False
 
     @workflow.signal(name="request_slot")
@@ -44,7 +47,9 @@ class CallSlotsWorkflow:
         # The latest capacity wins, so MAX_CONCURRENT_CALLS can be changed on the workers.
         self._capacity = request.capacity
         queued = any(r.holder == request.holder for r in self._queue)
-        if request.holder not in self._holders and not queued:
+        if request.holder in self._holders:
+            self._regrant.add(request.holder)
+        elif not queued:
             self._queue.append(request)
         self._changed = True
 
@@ -64,6 +69,27 @@ class CallSlotsWorkflow:
 
     @workflow.run
     async def run(self, state: SlotPoolState) -> None:
+        try:
+            if await self._serve():
+                return
+        except asyncio.CancelledError:
+            # Closing would forget who holds a slot, and the cap would no longer hold: a
+            # cancel (an operator's, say) starts a fresh run that keeps the holders instead.
+            workflow.logger.warning(
+                "slot pool canceled; continuing with its holders",
+                extra={"holders": len(self._holders), "waiting": len(self._queue)},
+            )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            SlotPoolState(
+                capacity=self._capacity,
+                holders=tuple(self._holders.items()),
+                queue=tuple(self._queue),
+            )
+        )
+
+    async def _serve(self) -> bool:
+        """Grant slots until idle (True: close) or the history is long enough (False)."""
         while True:
             # Reset before granting: a signal that lands while we grant must wake us again.
             self._changed = False
@@ -77,24 +103,16 @@ class CallSlotsWorkflow:
                 # Temporal refuses to close a run while a new signal waits, so none is lost.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._queue:
-                    return
+                    return True
                 continue
             if workflow.info().get_current_history_length() > EVENTS_BEFORE_CONTINUE or (
                 workflow.info().is_continue_as_new_suggested()
             ):
-                break
+                return False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._changed, timeout=self._next_wakeup(), timeout_summary="leases"
                 )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            SlotPoolState(
-                capacity=self._capacity,
-                holders=tuple(self._holders.items()),
-                queue=tuple(self._queue),
-            )
-        )
 
     async def _grant(self) -> None:
         granted: list[str] = []
@@ -102,6 +120,9 @@ class CallSlotsWorkflow:
             request = self._queue.popleft()
             self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
             granted.append(request.holder)
+        if self._regrant and workflow.patched(REGRANT_PATCH):
+            granted += sorted(h for h in self._regrant if h in self._holders and h not in granted)
+        self._regrant.clear()
         if workflow.patched(BATCHED_GRANTS_PATCH):
             # All grants of this round in one workflow task: one grant per round trip to the
             # server capped dials at about 8 a second, whatever MAX_CONCURRENT_CALLS said.
