@@ -143,6 +143,7 @@ class OutboundCallWorkflow:
         self._unmatched: list[CallEvent] = []
         self._dropped_unmatched = 0
         self._delivery: asyncio.Task[None] | None = None
+        self._call_unknown = False
         self._duplicates = 0
         self._waiting_until: datetime | None = None
         self._cancel_reason: str | None = None
@@ -465,6 +466,7 @@ class OutboundCallWorkflow:
         self._idempotency_key = f"{self._workflow_id}:{attempt}"
         self._dialed_at = workflow.now()
         self._state = None
+        self._call_unknown = False
         self._set_phase("dialing", sa.CALL_ATTEMPT.value_set(attempt))
         request = self._request
         try:
@@ -544,6 +546,8 @@ class OutboundCallWorkflow:
                     next_poll = workflow.now() + timeouts.poll_interval
                 continue
             polled = await self._poll(call_id)
+            if self._call_unknown:
+                return False
             if polled is not None and self._state is not None:
                 self._state = observe(self._state, polled)
                 self._sync_phase()
@@ -606,6 +610,9 @@ class OutboundCallWorkflow:
             return polled
         except ActivityError as err:
             _raise_if_cancelled(err)
+            # Retell says it has no such call (deleted, or another account's): nothing
+            # more will come of it, so the attempt ends here instead of at max_duration_s.
+            self._call_unknown = _failure_type(err) == "RetellCallNotFound"
             workflow.logger.warning(
                 "poll failed", extra={"call_id": call_id, "error": _failure_text(err)}
             )
@@ -699,6 +706,8 @@ class OutboundCallWorkflow:
             status, detail = OutcomeStatus.TIMED_OUT, "still open after max_duration_s; hung up"
         elif self._cancel_reason is not None and not self._state.is_ended:
             status, detail = OutcomeStatus.CANCELED, self._cancel_reason
+        elif self._call_unknown:
+            status, detail = OutcomeStatus.FAILED, "Retell no longer knows this call (get-call)"
         else:
             reason = call.disconnection_reason if call else None
             rule = classify_disconnection(reason)
