@@ -236,6 +236,14 @@ class CallRequest(_Model):
         default=None, description="Receives the final CallOutcome as signed JSON."
     )
     privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
+    report_to: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "A workflow id told of the end: it receives the signal call_finished with a "
+            "CallReport (the outcome without transcript or analysis). Campaigns use it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_way_to_name_the_agent(self) -> CallRequest:
@@ -250,6 +258,33 @@ class CallRequest(_Model):
         if clash:
             raise ValueError(f"keys {clash} are reserved for routing and idempotency")
         return value
+
+
+class CallReport(_Model):
+    """A call's end as its waiters need it: small, and without what the callee said."""
+
+    workflow_id: str
+    status: OutcomeStatus
+    call_id: str | None = None
+    disconnection_reason: str | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @classmethod
+    def of(cls, outcome: CallOutcome) -> CallReport:
+        return cls(
+            workflow_id=outcome.workflow_id,
+            status=outcome.status,
+            call_id=outcome.call_id,
+            disconnection_reason=outcome.disconnection_reason,
+            attempts=len(outcome.attempts),
+            started_at=outcome.started_at,
+            ended_at=outcome.ended_at,
+        )
+
+
+CALL_FINISHED_SIGNAL = "call_finished"
 
 
 class ValidatedCall(_Model):

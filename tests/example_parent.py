@@ -10,7 +10,13 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from calls.models import CallOutcome, CallRequest, OutcomeStatus
+    from calls.models import (
+        CALL_FINISHED_SIGNAL,
+        CallOutcome,
+        CallReport,
+        CallRequest,
+        OutcomeStatus,
+    )
 
 from workflows.child_calls import call_as_child
 
@@ -33,3 +39,20 @@ class CallBothWorkflow:
     async def run(self, requests: list[CallRequest]) -> list[str]:
         outcomes = await asyncio.gather(*(call_as_child(r) for r in requests))
         return [o.status.value for o in outcomes]
+
+
+@workflow.defn(name="CallReportCollectorWorkflow")
+class CallReportCollectorWorkflow:
+    """Waits to be told of one call's end (CallRequest.report_to), as a campaign is."""
+
+    def __init__(self) -> None:
+        self._reports: list[CallReport] = []
+
+    @workflow.signal(name=CALL_FINISHED_SIGNAL)
+    def call_finished(self, report: CallReport) -> None:
+        self._reports.append(report)
+
+    @workflow.run
+    async def run(self) -> CallReport:
+        await workflow.wait_condition(lambda: bool(self._reports))
+        return self._reports[0]

@@ -7,14 +7,16 @@ repetition and loss are chosen exactly; the simulator records every request it r
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from calls.models import CallOutcome, CallRequest, OutcomeStatus
+from calls.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
 from calls.start import start_call
 from tests.call_harness import (
     TO_NUMBER,
@@ -27,6 +29,7 @@ from tests.call_harness import (
     simulator_admin,
     snapshot,
 )
+from tests.example_parent import CallReportCollectorWorkflow
 from tests.retell_stand_in import running_stand_in
 from workflows.outbound_call import CREATE_RETRY, MAX_SEEN_EVENTS
 
@@ -50,9 +53,9 @@ async def _start(env: WorkflowEnvironment, queue: str, request: CallRequest) -> 
 
 
 async def _answered_call(
-    env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin, scenario: str
+    env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin, scenario: str, **overrides: Any
 ) -> tuple[Handle, dict[str, str]]:
-    handle = await _start(env, queue, call_request(scenario))
+    handle = await _start(env, queue, call_request(scenario, **overrides))
     call_id = await call_id_of(handle)
     return handle, await sim.finished_events(call_id)
 
@@ -329,3 +332,22 @@ async def test_a_create_whose_answers_never_came_back_follows_the_call_it_placed
     assert len(dialed) == 1
     assert outcome.status == OutcomeStatus.COMPLETED
     assert outcome.call_id == dialed[0]["call_id"]
+
+
+async def test_the_call_tells_its_waiter_when_it_ends_without_the_transcript(
+    ts_env: WorkflowEnvironment, sim: SimulatorAdmin
+) -> None:
+    async with call_worker(
+        ts_env.client, sim.base_url, extra_workflows=[CallReportCollectorWorkflow]
+    ) as queue:
+        waiter = await ts_env.client.start_workflow(
+            CallReportCollectorWorkflow.run, id=f"waiter-{uuid.uuid4().hex[:8]}", task_queue=queue
+        )
+        handle, bodies = await _answered_call(ts_env, queue, sim, "answered", report_to=waiter.id)
+        await deliver(handle, bodies)
+        outcome = await handle.result()
+        report = await waiter.result()
+    assert outcome.transcript
+    assert report == CallReport.of(outcome)
+    assert report.status == OutcomeStatus.COMPLETED
+    assert "transcript" not in report.model_dump()

@@ -25,10 +25,12 @@ with workflow.unsafe.imports_passed_through():
     from calls.calling_window import describe, next_allowed_time
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.models import (
+        CALL_FINISHED_SIGNAL,
         AttemptRecord,
         CallEvent,
         CallOutcome,
         CallPhaseName,
+        CallReport,
         CallRequest,
         CallSnapshot,
         CreateCallInput,
@@ -256,6 +258,8 @@ class OutboundCallWorkflow:
     async def _call_and_report(self, request: CallRequest) -> CallOutcome:
         status, detail = await self._call_until_final(request)
         outcome = self._finish(status, detail=detail)
+        if request.report_to is not None:
+            await self._report(request.report_to, outcome)
         if request.outcome_url is not None:
             self._delivery = asyncio.create_task(
                 self._deliver_outcome(str(request.outcome_url), outcome)
@@ -353,6 +357,18 @@ class OutboundCallWorkflow:
             return OutcomeStatus.CANCELED, self._cancel_reason
         assert last is not None
         return last.status, last.detail
+
+    async def _report(self, waiter: str, outcome: CallOutcome) -> None:
+        """Tell the waiting workflow (a campaign) that this call is over, once."""
+        try:
+            await workflow.get_external_workflow_handle(waiter).signal(
+                CALL_FINISHED_SIGNAL, CallReport.of(outcome)
+            )
+        except FailureError as err:
+            # The waiter has closed: nobody is left to tell, and the outcome stands.
+            workflow.logger.warning(
+                "report to waiter failed", extra={"waiter": waiter, "error": str(err)}
+            )
 
     async def _acquire_slot(self) -> bool:
         """Wait, first come first served, for one of the account's MAX_CONCURRENT_CALLS
