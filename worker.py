@@ -61,6 +61,8 @@ def retell_client_for(settings: WorkerSettings) -> RetellClient:
         settings.api_key(),
         connect_timeout_s=settings.retell_connect_timeout_s,
         read_timeout_s=settings.retell_read_timeout_s,
+        create_timeout_s=settings.retell_create_timeout_s,
+        list_calls_timeout_s=settings.retell_list_calls_timeout_s,
         max_connections=settings.max_concurrent_activities,
     )
 

@@ -73,6 +73,10 @@ class RetellSettings(_EnvSettings):
     retell_webhook_key: SecretStr | None = None
     retell_connect_timeout_s: float = Field(default=5.0, gt=0)
     retell_read_timeout_s: float = Field(default=20.0, gt=0)
+    # retell-sdk's own per-endpoint timeouts: a create may take this long to answer, and an
+    # answer given up on too early is a call whose fate is unknown.
+    retell_create_timeout_s: float = Field(default=120.0, gt=0)
+    retell_list_calls_timeout_s: float = Field(default=300.0, gt=0)
     max_concurrent_calls: int = Field(default=20, ge=1)
 
     def api_key(self) -> str:
@@ -153,6 +157,8 @@ class SimulatorSettings(_EnvSettings):
     retell_webhook_key: SecretStr | None = None
     # Multiplies every delay of a simulated call's life; tests shrink it.
     simulator_time_scale: float = Field(default=1.0, gt=0)
+    # What GET /get-concurrency reports as the account's concurrency_limit.
+    simulator_concurrency_limit: int = Field(default=20, ge=1)
 
     def webhook_key(self) -> str:
         key = self.retell_webhook_key or self.retell_api_key

@@ -32,6 +32,20 @@ class AgentStore:
         self._agents.append(agent)
         return agent
 
+    def get(self, agent_id: str) -> dict[str, Any]:
+        for agent in self._agents:
+            if agent["agent_id"] == agent_id:
+                return agent
+        raise ApiError(404, "agent_id: agent not found")
+
+    def webhook_url(self, agent_id: str) -> str | None:
+        """The agent's own webhook URL, when it is one of ours and has one."""
+        for agent in self._agents:
+            if agent["agent_id"] == agent_id:
+                url = agent.get("webhook_url")
+                return url if isinstance(url, str) and url else None
+        return None
+
     def page(self, body: Any, limit: int, pagination_key: str | None) -> dict[str, Any]:
         criteria = body.get("filter_criteria") if isinstance(body, dict) else None
         query = (criteria or {}).get("query") if isinstance(criteria, dict) else None

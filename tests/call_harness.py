@@ -66,7 +66,15 @@ async def call_worker(
     task_queue = task_queue or f"calls-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         store = do_not_call or SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
-        async with RetellClient(retell_base_url, api_key, read_timeout_s=read_timeout_s) as retell:
+        # One short timeout for every endpoint: a held create answer (lost_response) is given
+        # up on quickly, as a real create would be after RETELL_CREATE_TIMEOUT_S.
+        async with RetellClient(
+            retell_base_url,
+            api_key,
+            read_timeout_s=read_timeout_s,
+            create_timeout_s=read_timeout_s,
+            list_calls_timeout_s=read_timeout_s,
+        ) as retell:
             worker: Worker = build_worker(
                 client,
                 retell,
