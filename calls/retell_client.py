@@ -213,6 +213,10 @@ class RetellClient:
     async def stop_call(self, call_id: str) -> None:
         await self._call_request("POST", f"/v2/stop-call/{call_id}")
 
+    async def update_agent(self, agent_id: str, body: Mapping[str, Any]) -> None:
+        """Change fields of an agent (``PATCH /update-agent/{agent_id}``)."""
+        await self._request("PATCH", f"/update-agent/{agent_id}", body)
+
     async def get_agent(self, agent_id: str) -> dict[str, Any]:
         """The agent object (``GET /get-agent/{agent_id}``)."""
         answer: dict[str, Any] = await self._request("GET", f"/get-agent/{agent_id}", None)

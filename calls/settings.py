@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TASK_QUEUE = "outbound-calls"
+# Where the bridge takes Retell's webhooks (bridge.WEBHOOK_PATH); agents point there.
+WEBHOOK_PATH = "/webhooks/retell"
 
 
 class _EnvSettings(BaseSettings):
@@ -78,6 +80,27 @@ class RetellSettings(_EnvSettings):
     retell_create_timeout_s: float = Field(default=120.0, gt=0)
     retell_list_calls_timeout_s: float = Field(default=300.0, gt=0)
     max_concurrent_calls: int = Field(default=20, ge=1)
+    # The bridge as Retell reaches it (e.g. https://calls.example.com): agents we create get
+    # <it>/webhooks/retell as their webhook_url, which overrides the account-level one.
+    bridge_public_url: str | None = None
+
+    @field_validator("bridge_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest.strip("/"):
+            raise ValueError("must be an http(s) URL such as https://calls.example.com")
+        if "?" in rest or "#" in rest:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+    def agent_webhook_url(self) -> str | None:
+        """The webhook_url our agents carry: BRIDGE_PUBLIC_URL + /webhooks/retell."""
+        if self.bridge_public_url is None:
+            return None
+        return self.bridge_public_url + WEBHOOK_PATH
 
     def api_key(self) -> str:
         if self.retell_api_key is None:
@@ -127,7 +150,9 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_port: int = Field(default=8000, ge=0, le=65535)
     # Past this, Temporal is "slow": answer 503 so that Retell retries the delivery.
     bridge_signal_timeout_s: float = Field(default=5.0, gt=0)
-    bridge_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # The call_ended/call_analyzed of a long call carries word-level transcripts (about
+    # 2 MiB an hour in the simulator, more with tool calls): leave ample room.
+    bridge_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
 
 
 class CodecServerSettings(PayloadCodecSettings):

@@ -38,6 +38,14 @@ class AgentStore:
                 return agent
         raise ApiError(404, "agent_id: agent not found")
 
+    def update(self, agent_id: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        agent = self.get(agent_id)
+        agent.update({k: v for k, v in body.items() if k not in ("agent_id", "version")})
+        agent["last_modification_timestamp"] = int(time.time() * 1000)
+        return agent
+
     def webhook_url(self, agent_id: str) -> str | None:
         """The agent's own webhook URL, when it is one of ours and has one."""
         for agent in self._agents:

@@ -152,6 +152,10 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
     async def get_agent(agent_id: str) -> Response:
         return JSONResponse(backend.agents.get(agent_id))
 
+    @router.patch("/update-agent/{agent_id}")
+    async def update_agent(agent_id: str, request: Request) -> Response:
+        return JSONResponse(backend.agents.update(agent_id, await _json_body(request)))
+
     @router.get("/get-concurrency")
     async def get_concurrency() -> Response:
         return JSONResponse(backend.concurrency())

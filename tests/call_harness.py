@@ -58,6 +58,7 @@ async def call_worker(
     extra_workflows: Sequence[type] = (),
     max_concurrent_calls: int = 20,
     task_queue: str | None = None,
+    bridge_public_url: str | None = None,
 ) -> AsyncIterator[str]:
     """A worker with every workflow and activity on a fresh task queue; yields the queue.
 
@@ -83,6 +84,7 @@ async def call_worker(
                 outcome_signing_key=outcome_signing_key,
                 extra_workflows=extra_workflows,
                 max_concurrent_calls=max_concurrent_calls,
+                bridge_public_url=bridge_public_url,
             )
             async with worker:
                 yield task_queue
