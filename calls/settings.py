@@ -155,6 +155,18 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
 
 
+class DoctorSettings(ClientSettings, RetellSettings):
+    """``outbound-calls doctor``: Temporal, payload keys, Retell and BRIDGE_PUBLIC_URL."""
+
+    # The agents your calls use (comma-separated ids): doctor checks each exists and sends
+    # its webhooks to BRIDGE_PUBLIC_URL.
+    retell_agent_ids: str | None = None
+
+    def agent_ids(self) -> tuple[str, ...]:
+        raw = self.retell_agent_ids or ""
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 class CodecServerSettings(PayloadCodecSettings):
     """``python -m codec_server``: decrypts payloads for the Temporal UI and CLI."""
 
