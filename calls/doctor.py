@@ -72,6 +72,10 @@ class Deployment:
         return self.settings.agent_webhook_url()
 
 
+def failed(name: str, detail: str, fix: str) -> CheckResult:
+    return CheckResult(name, False, detail, fix)
+
+
 Check = Callable[[Deployment], Awaitable[list[CheckResult]]]
 
 
@@ -87,15 +91,13 @@ def _retell(deployment: Deployment) -> RetellClient:
 
 def _retell_failure(name: str, exc: RetellError, base_url: str) -> CheckResult:
     if isinstance(exc, RetellAccountProblem):
-        return CheckResult(
+        return failed(
             name,
-            False,
             f"Retell refused RETELL_API_KEY (HTTP {exc.status_code})",
             "set RETELL_API_KEY to a valid API key from Retell's dashboard (Settings, API Keys)",
         )
-    return CheckResult(
+    return failed(
         name,
-        False,
         f"no usable answer from Retell at {base_url}: {exc}",
         "check RETELL_BASE_URL and that this host can reach it",
     )
@@ -105,7 +107,7 @@ async def check_retell_key(deployment: Deployment) -> list[CheckResult]:
     name = "Retell API key"
     settings = deployment.settings
     if settings.retell_api_key is None:
-        return [CheckResult(name, False, "RETELL_API_KEY is not set", "set RETELL_API_KEY")]
+        return [failed(name, "RETELL_API_KEY is not set", "set RETELL_API_KEY")]
     try:
         async with _retell(deployment) as retell:
             concurrency = await retell.get_concurrency()
@@ -127,7 +129,7 @@ async def check_agents(deployment: Deployment) -> list[CheckResult]:
             )
         ]
     if deployment.settings.retell_api_key is None:
-        return [CheckResult("agents", False, "RETELL_API_KEY is not set", "set RETELL_API_KEY")]
+        return [failed("agents", "RETELL_API_KEY is not set", "set RETELL_API_KEY")]
     want = deployment.webhook_url()
     results = []
     async with _retell(deployment) as retell:
@@ -144,9 +146,8 @@ async def _check_agent(
         agent = await retell.get_agent(agent_id)
     except RetellRequestRejected as exc:
         if exc.status_code in (404, 422):
-            return CheckResult(
+            return failed(
                 name,
-                False,
                 "does not exist at Retell",
                 "remove it from RETELL_AGENT_IDS, or create it (or fix the id)",
             )
@@ -158,9 +159,8 @@ async def _check_agent(
         return CheckResult(name, True, f"exists; webhook_url {has} (BRIDGE_PUBLIC_URL unset)")
     if has != want:
         seen = f"webhook_url is {has}" if has else "has no webhook_url (the account's applies)"
-        return CheckResult(
+        return failed(
             name,
-            False,
             f"{seen}, not {want}",
             f"set the agent's webhook_url to {want} (Retell dashboard or update-agent)",
         )
@@ -172,9 +172,8 @@ async def check_bridge(deployment: Deployment) -> list[CheckResult]:
     url = deployment.webhook_url()
     if url is None:
         return [
-            CheckResult(
+            failed(
                 name,
-                False,
                 "BRIDGE_PUBLIC_URL is not set",
                 "set BRIDGE_PUBLIC_URL to the bridge's address as Retell reaches it",
             )
@@ -183,7 +182,7 @@ async def check_bridge(deployment: Deployment) -> list[CheckResult]:
     try:
         key = settings.webhook_key()
     except RuntimeError:
-        return [CheckResult(name, False, "no webhook key", "set RETELL_WEBHOOK_KEY")]
+        return [failed(name, "no webhook key", "set RETELL_WEBHOOK_KEY")]
     body = json.dumps(
         {"event": TEST_EVENT, "call": {"call_id": f"doctor-{uuid.uuid4().hex[:12]}"}},
         separators=(",", ":"),
@@ -199,36 +198,32 @@ async def check_bridge(deployment: Deployment) -> list[CheckResult]:
             unsigned = await http.post(url, content=body, headers=headers)
     except httpx.HTTPError as exc:
         return [
-            CheckResult(
+            failed(
                 name,
-                False,
                 f"cannot reach {url} ({type(exc).__name__})",
                 "start the bridge (python -m bridge) or fix BRIDGE_PUBLIC_URL",
             )
         ]
     if signed.status_code == 401:
         return [
-            CheckResult(
+            failed(
                 name,
-                False,
                 f"{url} refused a test event signed with our webhook key (HTTP 401)",
                 "give the bridge and this host the same RETELL_WEBHOOK_KEY (Retell's webhook key)",
             )
         ]
     if not signed.is_success:
         return [
-            CheckResult(
+            failed(
                 name,
-                False,
                 f"{url} answered HTTP {signed.status_code} to a signed test event",
                 "check the bridge's log (and BRIDGE_PUBLIC_URL: it must reach our bridge)",
             )
         ]
     if unsigned.is_success:
         return [
-            CheckResult(
+            failed(
                 name,
-                False,
                 f"{url} accepted an unsigned event",
                 "put our bridge (which verifies x-retell-signature) behind BRIDGE_PUBLIC_URL",
             )
@@ -267,9 +262,8 @@ async def check_temporal(deployment: Deployment) -> list[CheckResult]:
     missing = sorted(key.name for key in ALL_SEARCH_ATTRIBUTES if key.name not in known)
     if missing:
         return [
-            CheckResult(
+            failed(
                 name,
-                False,
                 f"{where} lacks search attributes {', '.join(missing)}",
                 "run `outbound-calls register-search-attributes` (Temporal Cloud: tcld)",
             )
@@ -278,9 +272,8 @@ async def check_temporal(deployment: Deployment) -> list[CheckResult]:
 
 
 def _temporal_failure(name: str, where: str, why: str) -> CheckResult:
-    return CheckResult(
+    return failed(
         name,
-        False,
         f"cannot reach {where}: {why}",
         "check TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the TEMPORAL_TLS_*/API key settings",
     )
@@ -295,13 +288,9 @@ async def check_payload_keys(deployment: Deployment) -> list[CheckResult]:
         payloads = await converter.encode(["doctor"])
         (back,) = await converter.decode(payloads, [str])
     except PayloadKeyError as exc:
-        return [
-            CheckResult(
-                name, False, str(exc), "fix PAYLOAD_KEYS / PAYLOAD_KEY_FILE / PAYLOAD_KEY_ID"
-            )
-        ]
+        return [failed(name, str(exc), "fix PAYLOAD_KEYS / PAYLOAD_KEY_FILE / PAYLOAD_KEY_ID")]
     if back != "doctor":  # pragma: no cover - a codec bug, not a setting
-        return [CheckResult(name, False, "a round trip changed the payload", "report a bug")]
+        return [failed(name, "a round trip changed the payload", "report a bug")]
     if keys is None:
         return [CheckResult(name, True, "encryption off (no PAYLOAD_KEYS or PAYLOAD_KEY_FILE)")]
     return [
