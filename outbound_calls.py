@@ -185,6 +185,25 @@ async def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Its own entry (like the components): a broken payload key is one of its findings,
+    not a reason to stop before checking."""
+    from calls.doctor import Deployment, run_checks
+    from calls.settings import DoctorSettings
+
+    settings = DoctorSettings()
+    try:
+        secrets = secret_values(settings)
+    except PayloadKeyError:
+        secrets = []  # reported by the payload-keys check
+    configure_logging(level="ERROR", secrets=secrets)
+    deployment = Deployment(settings, tuple(args.agent_id), args.bridge_url)
+    results = asyncio.run(run_checks(deployment))
+    for result in results:
+        print(mask_numbers_in(result.line()))
+    return 0 if all(r.ok for r in results) else 1
+
+
 def _run_component(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         rest: list[str] = list(args.rest)
@@ -261,6 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
         "register-search-attributes", help="register our search attributes on the namespace"
     )
     register.set_defaults(run=cmd_register)
+
+    doctor = sub.add_parser(
+        "doctor", help="check Retell key, agents, bridge, Temporal and payload keys"
+    )
+    doctor.add_argument(
+        "--agent-id",
+        action="append",
+        default=[],
+        help="an agent to check (besides RETELL_AGENT_IDS)",
+    )
+    doctor.add_argument("--bridge-url", help="the bridge to test (default: BRIDGE_PUBLIC_URL)")
+    doctor.set_defaults(sync=cmd_doctor)
 
     for name, text in (
         ("worker", "run the worker (python worker.py)"),

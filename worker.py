@@ -27,7 +27,7 @@ from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.payload_codec import describe_encryption
 from calls.retell_client import RetellClient
-from calls.settings import WorkerSettings
+from calls.settings import RetellSettings, WorkerSettings
 from calls.temporal_client import connect_temporal
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
@@ -61,6 +61,8 @@ def retell_client_for(settings: WorkerSettings) -> RetellClient:
         settings.api_key(),
         connect_timeout_s=settings.retell_connect_timeout_s,
         read_timeout_s=settings.retell_read_timeout_s,
+        create_timeout_s=settings.retell_create_timeout_s,
+        list_calls_timeout_s=settings.retell_list_calls_timeout_s,
         max_connections=settings.max_concurrent_activities,
     )
 
@@ -75,6 +77,7 @@ def build_worker(
     max_concurrent_activities: int = 100,
     max_concurrent_calls: int = 20,
     extra_workflows: Sequence[type] = (),
+    bridge_public_url: str | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of the product registered.
 
@@ -82,6 +85,7 @@ def build_worker(
     enforce across every worker of the task queue.
     ``do_not_call`` defaults to the SQLite list at ``DO_NOT_CALL_DB``; ``extra_workflows``
     adds your own workflows (for instance parents that start calls) to the same worker.
+    ``bridge_public_url`` (BRIDGE_PUBLIC_URL) becomes the webhook_url of agents we create.
     """
     store = do_not_call or SqliteDoNotCallList(WorkerSettings().do_not_call_db)
     retell_activities = RetellActivities(retell)
@@ -89,7 +93,8 @@ def build_worker(
     dnc = DoNotCallActivities(store)
     delivery = OutcomeDeliveryActivities(outcome_signing_key)
     slots = CallSlotActivities(client, task_queue=task_queue, capacity=max_concurrent_calls)
-    agents = AgentActivities(client, retell, task_queue=task_queue)
+    webhook_url = RetellSettings(bridge_public_url=bridge_public_url).agent_webhook_url()
+    agents = AgentActivities(client, retell, task_queue=task_queue, webhook_url=webhook_url)
     activities: list[Any] = [
         validate_call_request,
         retell_activities.create_call,
@@ -128,6 +133,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             else None,
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_calls=settings.max_concurrent_calls,
+            bridge_public_url=settings.bridge_public_url,
         )
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()

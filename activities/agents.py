@@ -29,10 +29,19 @@ log = get_logger(__name__)
 
 
 class AgentActivities:
-    def __init__(self, client: Client, retell: RetellClient, *, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        retell: RetellClient,
+        *,
+        task_queue: str,
+        webhook_url: str | None = None,
+    ) -> None:
         self._client = client
         self._retell = retell
         self._task_queue = task_queue
+        # BRIDGE_PUBLIC_URL + /webhooks/retell; None leaves the account-level webhook.
+        self._webhook_url = webhook_url
 
     @activity.defn(name="ensure_agent")
     async def ensure_agent(self, config: AgentConfig) -> str:
@@ -59,8 +68,19 @@ class AgentActivities:
         async with as_temporal_errors():
             existing = await self._retell.find_agent_by_name(name)
             if existing is not None:
+                await self._point_webhook_at_us(existing)
                 log.info("agent found", agent_id=existing, agent_name=name)
                 return existing
-            agent_id = await self._retell.create_agent(create_agent_body(config))
+            agent_id = await self._retell.create_agent(create_agent_body(config, self._webhook_url))
         log.info("agent created", agent_id=agent_id, agent_name=name)
         return agent_id
+
+    async def _point_webhook_at_us(self, agent_id: str) -> None:
+        """An agent found by name (made before BRIDGE_PUBLIC_URL was set or changed) is
+        updated so that its calls' webhooks reach this deployment's bridge."""
+        if self._webhook_url is None:
+            return
+        agent = await self._retell.get_agent(agent_id)
+        if agent.get("webhook_url") != self._webhook_url:
+            await self._retell.update_agent(agent_id, {"webhook_url": self._webhook_url})
+            log.info("agent webhook_url updated", agent_id=agent_id)

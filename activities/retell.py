@@ -21,13 +21,20 @@ from calls.models import (
     RetellCall,
 )
 from calls.retell_client import (
+    RetellCallNotFound,
     RetellClient,
     RetellError,
     RetellRateLimited,
     RetellRequestRejected,
+    RetellUnavailable,
 )
 
 log = get_logger(__name__)
+
+# Retell answers the same call to the same idempotency_key for one hour. A retry scheduled
+# this long after the first attempt may find the key forgotten, so it looks the call up
+# first (the workflow's schedule-to-close keeps retries far inside the hour; this is a guard).
+KEY_TRUSTED_FOR = timedelta(minutes=50)
 
 
 @asynccontextmanager
@@ -68,6 +75,9 @@ def create_call_body(request: CreateCallInput) -> dict[str, Any]:
             ATTEMPT_METADATA_KEY: str(request.attempt),
         },
         "idempotency_key": request.idempotency_key,
+        # Numbers Retell knows as do-not-call (dashboard, SMS STOP, other campaigns) answer
+        # 400 instead of ringing: see RetellDoNotCall.
+        "honor_internal_dnc": True,
     }
     if request.agent_id is not None:
         body["override_agent_id"] = request.agent_id
@@ -76,6 +86,10 @@ def create_call_body(request: CreateCallInput) -> dict[str, Any]:
     if request.dynamic_variables:
         body["retell_llm_dynamic_variables"] = dict(request.dynamic_variables)
     return body
+
+
+def _key_may_be_forgotten(info: activity.Info) -> bool:
+    return info.current_attempt_scheduled_time - info.scheduled_time > KEY_TRUSTED_FOR
 
 
 def _call_log(call_id: str) -> BoundLogger:
@@ -94,25 +108,53 @@ class RetellActivities:
     async def create_call(self, request: CreateCallInput) -> RetellCall:
         """Create the attempt's call exactly once, however often Temporal retries this.
 
-        Retell keeps an ``idempotency_key`` for one hour; a retry (say after a lost answer, or
-        a worker crash) first looks the call up by the same key in metadata, so even a retry
-        that comes after that hour finds the call instead of dialing again.
+        Every attempt sends the same ``idempotency_key``: Retell answers a repeated key with
+        the call it already created (for one hour), so a retry after a lost answer or a worker
+        crash gets that call back instead of dialing again. Only when the create itself ends
+        with its fate unknown (a timeout, a 5xx) does a retry reconcile by looking the call up
+        by the same key in metadata; that lookup can find the call, but its own failure never
+        fails the attempt on its own.
         """
         info = activity.info()
         bound = log.bind(
             workflow_id=request.workflow_id, attempt=request.attempt, activity_attempt=info.attempt
         )
         async with heartbeating(), as_temporal_errors():
-            if info.attempt > 1:
-                found = await self._client.list_calls_by_metadata(
-                    IDEMPOTENCY_METADATA_KEY, request.idempotency_key, limit=1
-                )
-                if found:
-                    bound.info("call already created", call_id=found[0].call_id)
-                    return found[0]
-            call = await self._client.create_phone_call(create_call_body(request))
+            if info.attempt > 1 and _key_may_be_forgotten(info):
+                # Past Retell's hour a create would dial again: look first, and if the
+                # lookup fails, fail this attempt rather than risk a second call.
+                found = await self._find_created(request.idempotency_key)
+                if found is not None:
+                    bound.info("call already created", call_id=found.call_id)
+                    return found
+            try:
+                call = await self._client.create_phone_call(create_call_body(request))
+            except RetellUnavailable:
+                if info.attempt == 1:
+                    raise  # nothing can have been created before this first request
+                found = await self._reconcile(request, bound)
+                if found is None:
+                    raise
+                return found
         bound.info("call created", call_id=call.call_id, call_status=call.call_status)
         return call
+
+    async def _find_created(self, idempotency_key: str) -> RetellCall | None:
+        found = await self._client.list_calls_by_metadata(
+            IDEMPOTENCY_METADATA_KEY, idempotency_key, limit=1
+        )
+        return found[0] if found else None
+
+    async def _reconcile(self, request: CreateCallInput, bound: BoundLogger) -> RetellCall | None:
+        """The call an earlier attempt created, if list-calls can tell; None when it cannot."""
+        try:
+            found = await self._find_created(request.idempotency_key)
+        except RetellError as exc:
+            bound.warning("reconcile by list-calls failed", error=str(exc))
+            return None
+        if found is not None:
+            bound.info("call found by reconciling", call_id=found.call_id)
+        return found
 
     @activity.defn(name="get_call")
     async def get_call(self, call_id: str) -> RetellCall:
@@ -128,7 +170,9 @@ class RetellActivities:
             try:
                 await self._client.stop_call(call_id)
             except RetellRequestRejected as exc:
-                if exc.status_code not in (400, 404, 409, 422):
+                # Unknown (RetellCallNotFound) or already ended (400): nothing left to hang up.
+                # An account problem is not that: the call may still be live.
+                if not isinstance(exc, RetellCallNotFound) and exc.status_code != 400:
                     raise
                 _call_log(call_id).info("call already closed", status_code=exc.status_code)
                 return
@@ -139,11 +183,9 @@ class RetellActivities:
         """The call created under ``idempotency_key``, if any: for a create whose fate is
         unknown (its answers were lost until Temporal gave up on it)."""
         async with heartbeating(), as_temporal_errors():
-            found = await self._client.list_calls_by_metadata(
-                IDEMPOTENCY_METADATA_KEY, idempotency_key, limit=1
-            )
+            found = await self._find_created(idempotency_key)
         info = activity.info()
         log.bind(workflow_id=info.workflow_id, attempt=info.attempt).info(
-            "call looked up by idempotency key", found=bool(found)
+            "call looked up by idempotency key", found=found is not None
         )
-        return found[0] if found else None
+        return found

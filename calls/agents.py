@@ -26,10 +26,14 @@ def provisioning_workflow_id(config: AgentConfig) -> str:
     return f"agent-{agent_fingerprint(config)}"
 
 
-def create_agent_body(config: AgentConfig) -> dict[str, object]:
-    return {
+def create_agent_body(config: AgentConfig, webhook_url: str | None = None) -> dict[str, object]:
+    """Create-agent's body; ``webhook_url`` (our bridge) overrides the account's webhook."""
+    body: dict[str, object] = {
         **config.settings,
         "voice_id": config.voice_id,
         "response_engine": config.response_engine,
         "agent_name": agent_name_for(config),
     }
+    if webhook_url is not None:
+        body["webhook_url"] = webhook_url
+    return body

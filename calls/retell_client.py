@@ -34,6 +34,19 @@ class RetellRequestRejected(RetellError):
     retryable = False
 
 
+class RetellAccountProblem(RetellRequestRejected):
+    """401 (bad key), 402 (billing: "Trial has ended"), 403 (not allowed): nothing about this
+    call can fix it; a person must fix the account or the key."""
+
+
+class RetellDoNotCall(RetellRequestRejected):
+    """400 to a create with ``honor_internal_dnc``: Retell has the number marked do-not-call."""
+
+
+class RetellCallNotFound(RetellRequestRejected):
+    """get-call/stop-call of a call id Retell does not know (422, or 404)."""
+
+
 class RetellRateLimited(RetellError):
     """429: retry after ``retry_after_s`` (from ``Retry-After``) when Retell says."""
 
@@ -43,7 +56,10 @@ class RetellRateLimited(RetellError):
 
 
 class RetellUnavailable(RetellError):
-    """5xx, connection errors and timeouts: retry with backoff."""
+    """5xx, 408, 409, connection errors and timeouts: retry with backoff.
+
+    408 (request timeout) and 409 (lock conflict) are retried by retell-sdk's own client too.
+    """
 
 
 class CallPage(BaseModel):
@@ -53,7 +69,23 @@ class CallPage(BaseModel):
     pagination_key: str | None = None
 
 
-_REJECTED_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 422})
+_REJECTED_STATUSES = frozenset({400, 401, 402, 403, 404, 422})
+_ACCOUNT_STATUSES = frozenset({401, 402, 403})
+_NOT_FOUND_STATUSES = frozenset({404, 422})
+# Timeouts of retell-sdk's own client (retell/resources/call.py): create-phone-call 120 s,
+# list-calls 300 s; everything else the client default.
+CREATE_TIMEOUT_S = 120.0
+LIST_CALLS_TIMEOUT_S = 300.0
+
+
+def is_do_not_call_refusal(message: str) -> bool:
+    """Whether a create's 400 is Retell's do-not-call refusal (``honor_internal_dnc``).
+
+    Retell documents the status (400) but not the wording; its types say "the contact for
+    to_number is marked do_not_call", so match the words rather than one exact sentence.
+    """
+    text = message.lower().replace("-", "_").replace(" ", "_")
+    return "do_not_call" in text or "dnc" in text.split("_")
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -71,7 +103,9 @@ def _error_text(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:200]
     if isinstance(body, dict):
-        for key in ("error_message", "message", "detail", "error"):
+        # Retell answers {"status": "error", "message": ...}; older answers and proxies
+        # use other keys.
+        for key in ("message", "error_message", "detail", "error"):
             if key in body:
                 return str(body[key])[:200]
     return str(body)[:200]
@@ -87,8 +121,12 @@ class RetellClient:
         *,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 20.0,
+        create_timeout_s: float = CREATE_TIMEOUT_S,
+        list_calls_timeout_s: float = LIST_CALLS_TIMEOUT_S,
         max_connections: int = 100,
     ) -> None:
+        self._create_timeout = httpx.Timeout(create_timeout_s, connect=connect_timeout_s)
+        self._list_calls_timeout = httpx.Timeout(list_calls_timeout_s, connect=connect_timeout_s)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}"},
@@ -112,10 +150,20 @@ class RetellClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, json: Mapping[str, Any] | None) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        json: Mapping[str, Any] | None,
+        *,
+        http_timeout: httpx.Timeout | None = None,
+    ) -> Any:
         what = f"{method} {path.split('/call_')[0]}"
         try:
-            response = await self._http.request(method, path, json=json)
+            if http_timeout is None:
+                response = await self._http.request(method, path, json=json)
+            else:
+                response = await self._http.request(method, path, json=json, timeout=http_timeout)
         except httpx.TimeoutException as exc:
             raise RetellUnavailable(f"{what}: timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -128,20 +176,56 @@ class RetellClient:
             raise RetellRateLimited(
                 text, retry_after_s=_retry_after_seconds(response.headers.get("retry-after"))
             )
+        if status in _ACCOUNT_STATUSES:
+            raise RetellAccountProblem(text, status_code=status)
         if status in _REJECTED_STATUSES:
             raise RetellRequestRejected(text, status_code=status)
         raise RetellUnavailable(text, status_code=status)
 
     async def create_phone_call(self, body: Mapping[str, Any]) -> RetellCall:
-        return RetellCall.model_validate(await self._request("POST", "/v2/create-phone-call", body))
+        try:
+            answer = await self._request(
+                "POST", "/v2/create-phone-call", body, http_timeout=self._create_timeout
+            )
+        except RetellRequestRejected as exc:
+            if (
+                type(exc) is RetellRequestRejected
+                and exc.status_code == 400
+                and body.get("honor_internal_dnc")
+                and is_do_not_call_refusal(str(exc))
+            ):
+                raise RetellDoNotCall(str(exc), status_code=400) from None
+            raise
+        return RetellCall.model_validate(answer)
+
+    async def _call_request(self, method: str, path: str) -> Any:
+        """A request about one call id: an id Retell does not know is RetellCallNotFound."""
+        try:
+            return await self._request(method, path, None)
+        except RetellRequestRejected as exc:
+            if type(exc) is RetellRequestRejected and exc.status_code in _NOT_FOUND_STATUSES:
+                raise RetellCallNotFound(str(exc), status_code=exc.status_code) from None
+            raise
 
     async def get_call(self, call_id: str) -> RetellCall:
-        return RetellCall.model_validate(
-            await self._request("GET", f"/v2/get-call/{call_id}", None)
-        )
+        return RetellCall.model_validate(await self._call_request("GET", f"/v2/get-call/{call_id}"))
 
     async def stop_call(self, call_id: str) -> None:
-        await self._request("POST", f"/v2/stop-call/{call_id}", None)
+        await self._call_request("POST", f"/v2/stop-call/{call_id}")
+
+    async def update_agent(self, agent_id: str, body: Mapping[str, Any]) -> None:
+        """Change fields of an agent (``PATCH /update-agent/{agent_id}``)."""
+        await self._request("PATCH", f"/update-agent/{agent_id}", body)
+
+    async def get_agent(self, agent_id: str) -> dict[str, Any]:
+        """The agent object (``GET /get-agent/{agent_id}``)."""
+        answer: dict[str, Any] = await self._request("GET", f"/get-agent/{agent_id}", None)
+        return answer
+
+    async def get_concurrency(self) -> dict[str, Any]:
+        """The account's live concurrency (``current_concurrency``, ``concurrency_limit``...)."""
+        answer: dict[str, Any] = await self._request("GET", "/get-concurrency", None)
+        return answer
 
     async def create_agent(self, body: Mapping[str, Any]) -> str:
         """Create an agent; answers its agent_id."""
@@ -174,4 +258,7 @@ class RetellClient:
             },
             "limit": limit,
         }
-        return CallPage.model_validate(await self._request("POST", "/v3/list-calls", body)).items
+        answer = await self._request(
+            "POST", "/v3/list-calls", body, http_timeout=self._list_calls_timeout
+        )
+        return CallPage.model_validate(answer).items

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TASK_QUEUE = "outbound-calls"
+# Where the bridge takes Retell's webhooks (bridge.WEBHOOK_PATH); agents point there.
+WEBHOOK_PATH = "/webhooks/retell"
 
 
 class _EnvSettings(BaseSettings):
@@ -73,7 +75,32 @@ class RetellSettings(_EnvSettings):
     retell_webhook_key: SecretStr | None = None
     retell_connect_timeout_s: float = Field(default=5.0, gt=0)
     retell_read_timeout_s: float = Field(default=20.0, gt=0)
+    # retell-sdk's own per-endpoint timeouts: a create may take this long to answer, and an
+    # answer given up on too early is a call whose fate is unknown.
+    retell_create_timeout_s: float = Field(default=120.0, gt=0)
+    retell_list_calls_timeout_s: float = Field(default=300.0, gt=0)
     max_concurrent_calls: int = Field(default=20, ge=1)
+    # The bridge as Retell reaches it (e.g. https://calls.example.com): agents we create get
+    # <it>/webhooks/retell as their webhook_url, which overrides the account-level one.
+    bridge_public_url: str | None = None
+
+    @field_validator("bridge_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest.strip("/"):
+            raise ValueError("must be an http(s) URL such as https://calls.example.com")
+        if "?" in rest or "#" in rest:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+    def agent_webhook_url(self) -> str | None:
+        """The webhook_url our agents carry: BRIDGE_PUBLIC_URL + /webhooks/retell."""
+        if self.bridge_public_url is None:
+            return None
+        return self.bridge_public_url + WEBHOOK_PATH
 
     def api_key(self) -> str:
         if self.retell_api_key is None:
@@ -123,7 +150,21 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_port: int = Field(default=8000, ge=0, le=65535)
     # Past this, Temporal is "slow": answer 503 so that Retell retries the delivery.
     bridge_signal_timeout_s: float = Field(default=5.0, gt=0)
-    bridge_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # The call_ended/call_analyzed of a long call carries word-level transcripts (about
+    # 2 MiB an hour in the simulator, more with tool calls): leave ample room.
+    bridge_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+
+
+class DoctorSettings(ClientSettings, RetellSettings):
+    """``outbound-calls doctor``: Temporal, payload keys, Retell and BRIDGE_PUBLIC_URL."""
+
+    # The agents your calls use (comma-separated ids): doctor checks each exists and sends
+    # its webhooks to BRIDGE_PUBLIC_URL.
+    retell_agent_ids: str | None = None
+
+    def agent_ids(self) -> tuple[str, ...]:
+        raw = self.retell_agent_ids or ""
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 class CodecServerSettings(PayloadCodecSettings):
@@ -153,6 +194,8 @@ class SimulatorSettings(_EnvSettings):
     retell_webhook_key: SecretStr | None = None
     # Multiplies every delay of a simulated call's life; tests shrink it.
     simulator_time_scale: float = Field(default=1.0, gt=0)
+    # What GET /get-concurrency reports as the account's concurrency_limit.
+    simulator_concurrency_limit: int = Field(default=20, ge=1)
 
     def webhook_key(self) -> str:
         key = self.retell_webhook_key or self.retell_api_key

@@ -4,12 +4,19 @@ Run it with ``python -m simulator`` (settings: ``SimulatorSettings``), or inside
 event loop with :func:`simulator.server.running_simulator`.
 
 API (as Retell; ``Authorization: Bearer <RETELL_API_KEY>``, errors as
-``{"error_message": ...}``): ``POST /v2/create-phone-call`` (201 with the call object),
-``GET /v2/get-call/{call_id}``, ``POST /v2/stop-call/{call_id}`` (204; a no-op on an ended
-call), ``POST /v3/list-calls`` (``{"items", "has_more", "pagination_key"}``). An
-``idempotency_key`` returns the same call for an hour (``POST /_sim/forget-idempotency``
-makes that hour pass). ``honor_internal_dnc`` rejects numbers on the simulator's
-do-not-call list, which a call ending in ``user_requested_dnc`` adds its number to.
+``{"status": "error", "message": ...}``): ``POST /v2/create-phone-call`` (201 with the call
+object), ``GET /v2/get-call/{call_id}`` (422 for an unknown id), ``POST
+/v2/stop-call/{call_id}`` (204; a no-op on an ended call; 404 for an unknown id), ``POST
+/v3/list-calls`` (``{"items", "has_more", "pagination_key"}``), ``GET /get-concurrency``,
+``POST /create-agent``, ``GET /get-agent/{agent_id}``, ``PATCH /update-agent/{agent_id}``,
+``POST /v2/list-agents``. An ``idempotency_key`` returns the same call for an hour (``POST
+/_sim/forget-idempotency`` makes that hour pass). ``honor_internal_dnc`` rejects numbers on
+the simulator's do-not-call list (400), which a call ending in ``user_requested_dnc`` adds
+its number to, as does ``POST /_sim/dnc``. A call whose agent has a ``webhook_url`` sends
+its webhooks there instead of ``SIMULATOR_WEBHOOK_URL``, as at Retell. A finished call
+carries word-level ``transcript_object``, ``transcript_with_tool_calls`` and
+``scrubbed_transcript_with_tool_calls`` covering its talk time, or
+``metadata["simulator_duration_s"]`` seconds (``"3600"``: about 2 MiB per event).
 
 A call lives on a clock: ``registered`` → ring (1 s) → ``ongoing`` (``call_started``) →
 talk (2 s) → ``ended`` (``call_ended``) → analysis (0.5 s) → ``call_analyzed``. Every delay
@@ -43,6 +50,9 @@ rate_limited         the first create request answers 429 with ``Retry-After: 1`
                      creates nothing; the next one succeeds (then as answered)
 server_errors        the first two create requests answer 500, then 503, and create
                      nothing; the third succeeds (then as answered)
+conflicts            the first two create requests answer 409, then 408; then as answered
+trial_ended          every create answers 402 "Trial has ended, please add payment method"
+forbidden            every create answers 403
 lost_response        the first create request dials (the call plays as answered) but its
                      answer is held ``metadata["simulator_hold_s"]`` seconds (default 30,
                      not scaled) so the client times out; a retry with the same
@@ -60,6 +70,8 @@ one repeats).
 
 Records for tests, without a key: ``GET /_sim/calls[?to_number=]``,
 ``GET /_sim/calls/{call_id}/webhooks``, ``GET /_sim/requests``, ``GET|POST /_sim/dnc``,
+``POST /_sim/list-calls-failures`` (``{"status": 500, "count": N}``: the next N list-calls,
+or all until reset, fail),
 ``POST /_sim/reset``, ``POST /_sim/forget-idempotency[?idempotency_key=]``,
 ``GET /_sim/healthz``.
 """

@@ -32,6 +32,28 @@ class AgentStore:
         self._agents.append(agent)
         return agent
 
+    def get(self, agent_id: str) -> dict[str, Any]:
+        for agent in self._agents:
+            if agent["agent_id"] == agent_id:
+                return agent
+        raise ApiError(404, "agent_id: agent not found")
+
+    def update(self, agent_id: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        agent = self.get(agent_id)
+        agent.update({k: v for k, v in body.items() if k not in ("agent_id", "version")})
+        agent["last_modification_timestamp"] = int(time.time() * 1000)
+        return agent
+
+    def webhook_url(self, agent_id: str) -> str | None:
+        """The agent's own webhook URL, when it is one of ours and has one."""
+        for agent in self._agents:
+            if agent["agent_id"] == agent_id:
+                url = agent.get("webhook_url")
+                return url if isinstance(url, str) and url else None
+        return None
+
     def page(self, body: Any, limit: int, pagination_key: str | None) -> dict[str, Any]:
         criteria = body.get("filter_criteria") if isinstance(body, dict) else None
         query = (criteria or {}).get("query") if isinstance(criteria, dict) else None

@@ -1,7 +1,8 @@
 """The HTTP face of the simulator: Retell's routes plus ``/_sim/`` records for tests.
 
 Retell's routes need ``Authorization: Bearer <RETELL_API_KEY>``; ``/_sim/`` routes need no
-key (they exist only here). Every error answers Retell's ``{"error_message": "..."}``.
+key (they exist only here). Every error answers Retell's
+``{"status": "error", "message": "..."}``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class RequestLog:
 
 
 def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error_message": message}, status_code=status_code, headers=headers)
+    return JSONResponse(
+        {"status": "error", "message": message}, status_code=status_code, headers=headers
+    )
 
 
 def _handle_error(request: Request, exc: Exception) -> Response:
@@ -145,6 +148,18 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
     async def create_agent(request: Request) -> Response:
         return JSONResponse(backend.agents.create(await _json_body(request)), status_code=201)
 
+    @router.get("/get-agent/{agent_id}")
+    async def get_agent(agent_id: str) -> Response:
+        return JSONResponse(backend.agents.get(agent_id))
+
+    @router.patch("/update-agent/{agent_id}")
+    async def update_agent(agent_id: str, request: Request) -> Response:
+        return JSONResponse(backend.agents.update(agent_id, await _json_body(request)))
+
+    @router.get("/get-concurrency")
+    async def get_concurrency() -> Response:
+        return JSONResponse(backend.concurrency())
+
     @router.post("/v2/list-agents")
     async def list_agents(
         request: Request, limit: int = 100, pagination_key: str | None = None
@@ -193,6 +208,20 @@ def _admin_router(backend: SimulatedRetell) -> APIRouter:
             raise ApiError(400, "number: must be a string")
         backend.add_dnc(number)
         return JSONResponse(backend.dnc_numbers())
+
+    @router.post("/list-calls-failures")
+    async def list_calls_failures(request: Request) -> Response:
+        """``{"status": 500, "count": 3}``: the next 3 list-calls answer 500 (no count: all
+        until reset; count 0: none)."""
+        body = await _json_body(request)
+        status = body.get("status", 500) if isinstance(body, dict) else None
+        count = body.get("count") if isinstance(body, dict) else None
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ApiError(400, "status: must be an HTTP error status (400-599)")
+        if count is not None and (not isinstance(count, int) or count < 0):
+            raise ApiError(400, "count: must be a non-negative integer or null")
+        backend.fail_list_calls(status, count)
+        return Response(status_code=204)
 
     @router.post("/reset")
     async def reset() -> Response:

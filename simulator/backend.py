@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -30,7 +30,7 @@ from simulator.call_record import SimulatedCall, now_ms
 from simulator.errors import ApiError
 from simulator.lifecycle import play_call
 from simulator.listing import ListCallsRequest, list_calls
-from simulator.scenarios import ScenarioError, scenario_for, timing_for
+from simulator.scenarios import ScenarioError, duration_for, scenario_for, timing_for
 from simulator.webhooks import WebhookOutbox, WebhookPolicy, WebhookRecord, WebhookSender
 
 log = structlog.get_logger("simulator.calls")
@@ -40,6 +40,17 @@ DEFAULT_AGENT_ID = "agent_simulator"
 DEFAULT_AGENT_VERSION = 1
 # How long stop-call waits for the call task to record the end before answering.
 STOP_WAIT_S = 1.0
+# Retell's refusal of a number marked do-not-call (honor_internal_dnc). Retell documents the
+# status (400) and the condition ("the contact for to_number is marked do_not_call"), not
+# the sentence; this one uses the documented words.
+DNC_REFUSAL = "Call rejected: the contact for to_number is marked do_not_call"
+# What each simulated create failure says (402's text is Retell's own).
+FAILURE_MESSAGES = {
+    402: "Trial has ended, please add payment method",
+    403: "Forbidden: this API key may not place calls",
+    408: "Request timeout, please retry",
+    409: "Conflict: a request with this idempotency_key is in progress, please retry",
+}
 
 
 class CreatePhoneCallRequest(BaseModel):
@@ -141,6 +152,8 @@ class SimulatedRetell:
         self._idempotency: dict[str, tuple[str, float]] = {}
         self._create_attempts: Counter[str] = Counter()
         self._dnc: set[str] = set()
+        # (status, how many more list-calls fail; None: all) while a test says so.
+        self._list_calls_failure: tuple[int, int | None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
         self.requests: list[RequestRecord] = []
@@ -197,6 +210,7 @@ class SimulatedRetell:
             request = CreatePhoneCallRequest.model_validate(body)
             scenario = scenario_for(request.metadata)
             timing = timing_for(request.metadata, self.settings.simulator_time_scale)
+            duration_s = duration_for(request.metadata)
         except ValidationError as exc:
             raise ApiError(400, validation_message(exc)) from None
         except ScenarioError as exc:
@@ -209,33 +223,41 @@ class SimulatedRetell:
         identity = _request_identity(body, request)
         attempt = self._create_attempts[identity]
         self._create_attempts[identity] += 1
+        if scenario.create_refusal is not None:
+            status = scenario.create_refusal
+            raise ApiError(status, FAILURE_MESSAGES.get(status, "simulated refusal"))
         if attempt < len(scenario.create_failures):
             status = scenario.create_failures[attempt]
             if status == 429:
                 raise ApiError(429, "rate limited, retry later", {"Retry-After": "1"})
-            raise ApiError(status, "simulated server error")
+            raise ApiError(status, FAILURE_MESSAGES.get(status, "simulated server error"))
 
         if request.honor_internal_dnc and request.to_number in self._dnc:
-            raise ApiError(400, "to_number: the contact is marked do-not-call")
+            raise ApiError(400, DNC_REFUSAL)
 
         if self._client is None:
             raise RuntimeError("SimulatedRetell.start() was not awaited (app lifespan not run)")
         call_id = "call_" + uuid.uuid4().hex
+        agent_id = request.override_agent_id or DEFAULT_AGENT_ID
+        # As at Retell: an agent's own webhook_url overrides the account-level one.
+        policy = self._policy
+        agent_url = self.agents.webhook_url(agent_id)
+        if agent_url is not None:
+            policy = replace(policy, url=agent_url)
         call = SimulatedCall(
             call_id=call_id,
-            agent_id=request.override_agent_id or DEFAULT_AGENT_ID,
+            agent_id=agent_id,
             agent_version=_agent_version(request.override_agent_version),
             from_number=request.from_number,
             to_number=request.to_number,
             scenario=scenario,
             timing=timing,
-            outbox=WebhookOutbox(
-                call_id, WebhookSender(self._client, self._policy), scenario.delivery
-            ),
+            outbox=WebhookOutbox(call_id, WebhookSender(self._client, policy), scenario.delivery),
             metadata=request.metadata,
             dynamic_variables=request.retell_llm_dynamic_variables,
             custom_sip_headers=request.custom_sip_headers,
             idempotency_key=request.idempotency_key,
+            duration_s=duration_s,
         )
         self._calls[call_id] = call
         if request.idempotency_key is not None:
@@ -280,14 +302,17 @@ class SimulatedRetell:
             self._dnc.add(call.to_number)
 
     def get_call(self, call_id: str) -> SimulatedCall:
+        """The call; an unknown id answers 422, as Retell's get-call does."""
         call = self._calls.get(call_id)
         if call is None:
-            raise ApiError(404, "call not found")
+            raise ApiError(422, "call_id: call not found")
         return call
 
     async def stop_call(self, call_id: str) -> None:
-        """Hang up; stopping a call that already ended is a no-op."""
-        call = self.get_call(call_id)
+        """Hang up; stopping a call that already ended is a no-op, an unknown id is 404."""
+        call = self._calls.get(call_id)
+        if call is None:
+            raise ApiError(404, "call_id: call not found")
         if call.ended.is_set():
             return
         call.stop_requested.set()
@@ -296,6 +321,11 @@ class SimulatedRetell:
                 await call.ended.wait()
 
     def list_calls(self, body: Any) -> dict[str, Any]:
+        if self._list_calls_failure is not None:
+            status, left = self._list_calls_failure
+            if left is not None:
+                self._list_calls_failure = (status, left - 1) if left > 1 else None
+            raise ApiError(status, FAILURE_MESSAGES.get(status, "simulated server error"))
         if body is None:
             body = {}
         if not isinstance(body, dict):
@@ -306,7 +336,27 @@ class SimulatedRetell:
             raise ApiError(400, validation_message(exc)) from None
         return list_calls([c.to_api() for c in self._calls.values()], request)
 
-    # -- records for tests --------------------------------------------------------------
+    def concurrency(self) -> dict[str, Any]:
+        """``GET /get-concurrency``: live calls against the configured limit (no burst)."""
+        limit = self.settings.simulator_concurrency_limit
+        live = sum(1 for c in self._calls.values() if c.call_status in ("registered", "ongoing"))
+        return {
+            "current_concurrency": live,
+            "concurrency_limit": limit,
+            "base_concurrency": limit,
+            "purchased_concurrency": 0,
+            "concurrency_purchase_limit": 0,
+            "remaining_purchase_limit": 0,
+            "concurrency_burst_enabled": False,
+            "concurrency_burst_limit": 0,
+            "reserved_inbound_concurrency": 0,
+        }
+
+    # -- controls and records for tests ---------------------------------------------------
+
+    def fail_list_calls(self, status: int, count: int | None) -> None:
+        """Answer the next ``count`` list-calls (None: every one until reset) with ``status``."""
+        self._list_calls_failure = None if count == 0 else (status, count)
 
     def calls(self, to_number: str | None = None) -> list[SimulatedCall]:
         return [c for c in self._calls.values() if to_number in (None, c.to_number)]
@@ -342,5 +392,6 @@ class SimulatedRetell:
         self._idempotency.clear()
         self._create_attempts.clear()
         self._dnc.clear()
+        self._list_calls_failure = None
         self.agents.clear()
         self.requests.clear()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from simulator.scenarios import Scenario, Timing
+from simulator.transcripts import Conversation
 from simulator.webhooks import WebhookOutbox
 
 CallStatus = Literal["registered", "not_connected", "ongoing", "ended", "error"]
@@ -31,13 +32,15 @@ class SimulatedCall:
     dynamic_variables: dict[str, str] | None = None
     custom_sip_headers: dict[str, str] | None = None
     idempotency_key: str | None = None
+    # Seconds of conversation the transcripts cover; None: the call's real talk time.
+    duration_s: float | None = None
     created_ms: int = field(default_factory=now_ms)
     call_status: CallStatus = "registered"
     start_timestamp: int | None = None
     end_timestamp: int | None = None
     duration_ms: int | None = None
     disconnection_reason: str | None = None
-    transcript: str | None = None
+    conversation: Conversation | None = None
     call_analysis: dict[str, Any] | None = None
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -46,7 +49,15 @@ class SimulatedCall:
         self.call_status = "ongoing"
         self.start_timestamp = now_ms()
 
-    def end(self, reason: str, transcript: str) -> None:
+    def talk_s(self) -> float:
+        """How long the transcripts say the call talked."""
+        if self.duration_s is not None:
+            return self.duration_s
+        if self.start_timestamp is None:
+            return 0.0
+        return (now_ms() - self.start_timestamp) / 1000
+
+    def end(self, reason: str, conversation: Conversation) -> None:
         # A call that never connected reports "ended" with a dial_* reason (Retell also
         # uses "not_connected" for some of these; consumers must accept both).
         self.call_status = "ended"
@@ -55,7 +66,7 @@ class SimulatedCall:
             0 if self.start_timestamp is None else self.end_timestamp - self.start_timestamp
         )
         self.disconnection_reason = reason
-        self.transcript = transcript
+        self.conversation = conversation
         self.ended.set()
 
     def to_api(self) -> dict[str, Any]:
@@ -78,8 +89,9 @@ class SimulatedCall:
             "end_timestamp": self.end_timestamp,
             "duration_ms": self.duration_ms,
             "disconnection_reason": self.disconnection_reason,
-            "transcript": self.transcript,
             "call_analysis": self.call_analysis,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
+        if self.conversation is not None:
+            body.update(self.conversation.fields())
         return body

@@ -1,4 +1,5 @@
-"""The one error type the simulated API answers with: Retell's ``{"error_message": ...}``."""
+"""The one error type the simulated API answers with: Retell's
+``{"status": "error", "message": ...}``."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import structlog
 from calls.phone import mask_number
 from simulator.call_record import SimulatedCall
 from simulator.scenarios import MANUAL_STOPPED, analysis_for, transcript_for
+from simulator.transcripts import conversation
 
 log = structlog.get_logger("simulator.calls")
 
@@ -43,7 +44,8 @@ async def play_call(call: SimulatedCall, on_ended: Callable[[SimulatedCall], Non
         reason = scenario.disconnection_reason
         if stopped or reason is None:
             reason = MANUAL_STOPPED
-        call.end(reason, transcript_for(reason, connected))
+        talk_s = call.talk_s() if connected else 0.0
+        call.end(reason, conversation(transcript_for(reason, connected), talk_s))
         on_ended(call)
         outbox.emit("call_ended", call.to_api())
         log.info(

@@ -15,6 +15,9 @@ SCENARIO_KEY = "simulator_scenario"
 RING_MS_KEY = "simulator_ring_ms"
 TALK_MS_KEY = "simulator_talk_ms"
 HOLD_S_KEY = "simulator_hold_s"
+# Seconds of conversation the call's word-level transcripts cover (not scaled, not waited
+# for): "3600" gives the several-MiB call_ended/call_analyzed of an hour-long call.
+DURATION_S_KEY = "simulator_duration_s"
 # Set by the call workflow on every dial (1-based); picks the step of a scenario list.
 ATTEMPT_KEY = "temporal_attempt"
 
@@ -59,6 +62,8 @@ class Scenario:
     delivery: Delivery = Delivery.NORMAL
     # Status codes answered to the first create requests of one request identity.
     create_failures: tuple[int, ...] = ()
+    # A status answered to every create of this scenario (an account problem): no call.
+    create_refusal: int | None = None
     holds_first_response: bool = False
     summary: str = "The user answered, listened to the agent and hung up."
 
@@ -134,6 +139,9 @@ SCENARIOS: Mapping[str, Scenario] = {
         Scenario("out_of_order", delivery=Delivery.REVERSED),
         Scenario("rate_limited", create_failures=(429,)),
         Scenario("server_errors", create_failures=(500, 503)),
+        Scenario("conflicts", create_failures=(409, 408)),
+        Scenario("trial_ended", create_refusal=402),
+        Scenario("forbidden", create_refusal=403),
         Scenario("lost_response", holds_first_response=True),
         Scenario("hangs_ongoing", disconnection_reason=None),
     )
@@ -182,6 +190,11 @@ def _override_s(metadata: Mapping[str, Any], key: str, *, unit_s: float) -> floa
     if not value >= 0:  # also rejects NaN
         raise ScenarioError(f"metadata.{key}", f"must be a non-negative number, got {raw!r}")
     return value * unit_s
+
+
+def duration_for(metadata: Mapping[str, Any] | None) -> float | None:
+    """The conversation length metadata asks the transcripts to cover, if any."""
+    return _override_s(metadata or {}, DURATION_S_KEY, unit_s=1.0)
 
 
 def timing_for(metadata: Mapping[str, Any] | None, time_scale: float) -> Timing:

@@ -58,6 +58,7 @@ async def call_worker(
     extra_workflows: Sequence[type] = (),
     max_concurrent_calls: int = 20,
     task_queue: str | None = None,
+    bridge_public_url: str | None = None,
 ) -> AsyncIterator[str]:
     """A worker with every workflow and activity on a fresh task queue; yields the queue.
 
@@ -66,7 +67,15 @@ async def call_worker(
     task_queue = task_queue or f"calls-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         store = do_not_call or SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
-        async with RetellClient(retell_base_url, api_key, read_timeout_s=read_timeout_s) as retell:
+        # One short timeout for every endpoint: a held create answer (lost_response) is given
+        # up on quickly, as a real create would be after RETELL_CREATE_TIMEOUT_S.
+        async with RetellClient(
+            retell_base_url,
+            api_key,
+            read_timeout_s=read_timeout_s,
+            create_timeout_s=read_timeout_s,
+            list_calls_timeout_s=read_timeout_s,
+        ) as retell:
             worker: Worker = build_worker(
                 client,
                 retell,
@@ -75,6 +84,7 @@ async def call_worker(
                 outcome_signing_key=outcome_signing_key,
                 extra_workflows=extra_workflows,
                 max_concurrent_calls=max_concurrent_calls,
+                bridge_public_url=bridge_public_url,
             )
             async with worker:
                 yield task_queue

@@ -7,12 +7,17 @@ import asyncio
 import httpx
 import pytest
 from pydantic import ValidationError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from calls.agents import agent_fingerprint, agent_name_for
+from activities.agents import AgentActivities
+from bridge import create_app
+from calls.agents import agent_fingerprint, agent_name_for, create_agent_body
 from calls.models import AgentConfig, OutcomeStatus
+from calls.retell_client import RetellClient
+from calls.settings import BridgeSettings, SimulatorSettings
 from calls.start import start_call
-from tests.call_harness import call_request, live_stack
+from simulator.server import running_simulator, serve_asgi_app
+from tests.call_harness import SIM_KEY, call_request, call_worker, live_stack
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +84,64 @@ async def test_a_hundred_calls_with_one_configuration_create_one_agent(
     assert agent["response_engine"] == CONFIG.response_engine
     assert len(calls) == 101
     assert {c["agent_id"] for c in calls} == {agent["agent_id"]}
+
+
+async def test_agents_we_create_send_their_webhooks_to_bridge_public_url(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """The simulator has no account-level webhook: only the agent's own webhook_url (from
+    BRIDGE_PUBLIC_URL) brings the call's events to the bridge, as at Retell."""
+    config = CONFIG.model_copy(update={"agent_name": "webhooked"})
+    bridge_app = create_app(BridgeSettings(retell_api_key=SIM_KEY), client=dev_env.client)
+    settings = SimulatorSettings(simulator_time_scale=0.02, simulator_webhook_url=None)
+    async with (
+        serve_asgi_app(bridge_app) as bridge,
+        running_simulator(settings) as sim,
+        call_worker(dev_env.client, sim.base_url, bridge_public_url=bridge.base_url + "/") as queue,
+        httpx.AsyncClient(base_url=sim.base_url) as http,
+    ):
+        handle = await start_call(
+            dev_env.client, call_request(agent_id=None, agent=config), task_queue=queue
+        )
+        outcome = await asyncio.wait_for(handle.result(), timeout=60)
+        agents = (await http.get("/_sim/agents")).json()
+        polls = [r for r in (await http.get("/_sim/requests")).json() if "get-call" in r["path"]]
+        hooks = (await http.get(f"/_sim/calls/{outcome.call_id}/webhooks")).json()
+    assert outcome.status == OutcomeStatus.COMPLETED
+    assert [a["webhook_url"] for a in agents] == [bridge.base_url + "/webhooks/retell"]
+    assert {h["event"] for h in hooks if h["delivered"]} >= {"call_ended", "call_analyzed"}
+    assert polls == []  # the webhooks carried the call, no poll was needed
+
+
+async def test_an_agent_found_with_another_webhook_url_is_pointed_at_us(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    config = CONFIG.model_copy(update={"agent_name": "repointed"})
+    ours = "https://calls.example.com/webhooks/retell"  # only stored: nothing is sent there
+    async with (
+        running_simulator(SimulatorSettings()) as sim,
+        httpx.AsyncClient(base_url=sim.base_url) as http,
+        RetellClient(sim.base_url, SIM_KEY) as retell,
+    ):
+        # Made by an older deployment: same name, someone else's webhook.
+        old = create_agent_body(config, "https://elsewhere.example.com/hook")
+        headers = {"Authorization": f"Bearer {SIM_KEY}"}
+        created = (await http.post("/create-agent", json=old, headers=headers)).json()
+        activities = AgentActivities(dev_env.client, retell, task_queue="unused", webhook_url=ours)
+        found = await ActivityEnvironment().run(activities.find_or_create_agent, config)
+        agents = (await http.get("/_sim/agents")).json()
+    assert found == created["agent_id"]
+    assert [a["agent_id"] for a in agents] == [found]
+    assert agents[0]["webhook_url"] == ours
+
+
+def test_bridge_public_url_is_checked_and_names_the_webhook_path() -> None:
+    from bridge import WEBHOOK_PATH as BRIDGE_PATH
+    from calls.settings import WEBHOOK_PATH, RetellSettings
+
+    assert WEBHOOK_PATH == BRIDGE_PATH
+    url = RetellSettings(bridge_public_url="https://calls.example.com/").agent_webhook_url()
+    assert url == "https://calls.example.com/webhooks/retell"
+    assert RetellSettings().agent_webhook_url() is None
+    with pytest.raises(ValidationError, match="bridge_public_url"):
+        RetellSettings(bridge_public_url="calls.example.com")

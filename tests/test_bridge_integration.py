@@ -154,6 +154,36 @@ async def test_signed_webhooks_drive_the_call_and_repeats_are_one_transition(
     assert await sim.requests("/get-call") == []
 
 
+async def test_an_hour_long_calls_signed_call_ended_is_accepted_and_folded_in(
+    dev_env: WorkflowEnvironment, sim: SimulatorAdmin
+) -> None:
+    """Word-level transcripts of an hour make call_ended several MiB: the default body
+    limit takes it (the old 1 MiB one answered 413, and Retell drops it after 3 tries)."""
+    app = create_app(bridge_settings(_address(dev_env)))
+    metadata = {"simulator_scenario": "webhooks_lost", "simulator_duration_s": "3600"}
+    async with (
+        call_worker(dev_env.client, sim.base_url) as queue,
+        served(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        handle = await start_call(dev_env.client, call_request(metadata=metadata), task_queue=queue)
+        bodies = await sim.finished_events(await call_id_of(handle))
+        ended = bodies["call_ended"]
+        assert len(ended.encode()) > 2 * 1024 * 1024
+        assert len(json.loads(ended)["call"]["transcript_object"]) > 100
+
+        assert (await post_webhook(http, bodies["call_started"])).status_code == 204
+        assert (await post_webhook(http, ended)).status_code == 204
+        state = await _phase(handle, "awaiting_analysis")
+        assert any(e.endswith(":call_ended") for e in state.events_seen)
+        assert (await post_webhook(http, bodies["call_analyzed"])).status_code == 204
+        outcome = await handle.result()
+    assert outcome.status == OutcomeStatus.COMPLETED
+    assert outcome.disconnection_reason == "user_hangup"
+    # Folded in from the webhook, not from a poll.
+    assert await sim.requests("/get-call") == []
+
+
 async def _start_dev_server(port: int, database: Path) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         port=port,

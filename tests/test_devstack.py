@@ -54,6 +54,7 @@ async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
         CODEC_SERVER_PORT=str(ports["codec"]),
         # lost_response holds the first create answer for 30 s; do not wait 20 s for it here.
         RETELL_READ_TIMEOUT_S="3",
+        RETELL_CREATE_TIMEOUT_S="3",
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

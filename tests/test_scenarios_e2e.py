@@ -36,6 +36,10 @@ EXPECTED: dict[str, OutcomeStatus] = {
     "out_of_order": OutcomeStatus.COMPLETED,
     "rate_limited": OutcomeStatus.COMPLETED,
     "server_errors": OutcomeStatus.COMPLETED,
+    "conflicts": OutcomeStatus.COMPLETED,
+    # Refused at create (402, 403): an account problem, no call at all.
+    "trial_ended": OutcomeStatus.ACCOUNT_ERROR,
+    "forbidden": OutcomeStatus.ACCOUNT_ERROR,
     "lost_response": OutcomeStatus.COMPLETED,
     "hangs_ongoing": OutcomeStatus.TIMED_OUT,
 }
@@ -81,8 +85,10 @@ async def test_scenario_ends_as_expected(
     stack, outcomes = results
     number, outcome = outcomes[scenario]
     assert outcome.status == EXPECTED[scenario], outcome.detail
-    # One dial per call, whatever was retried, duplicated or lost on the way.
-    assert len(await stack.sim.calls(number)) == 1
+    # One dial per call, whatever was retried, duplicated or lost on the way; none when
+    # Retell refused the create.
+    dials = 0 if SCENARIOS[scenario].create_refusal is not None else 1
+    assert len(await stack.sim.calls(number)) == dials
 
 
 async def test_webhooks_carried_the_calls_that_had_them(

@@ -203,7 +203,7 @@ async def test_api_needs_the_bearer_key(
         method, path, json=call_body(), headers={"Authorization": "", **headers}
     )
     assert response.status_code == 401
-    assert response.json()["error_message"]
+    assert response.json()["message"]
     assert API_KEY not in response.text
     assert await sim_calls(client) == []
 
@@ -212,8 +212,10 @@ async def test_unknown_paths_answer_404(client: httpx.AsyncClient) -> None:
     for path in ("/v2/nope", "/docs", "/openapi.json"):
         response = await client.get(path)
         assert response.status_code == 404
-        assert "error_message" in response.json()
-    assert (await client.get("/v2/get-call/call_unknown")).status_code == 404
+        assert response.json()["status"] == "error"
+        assert response.json()["message"]
+    # Retell answers get-call of an unknown id with 422; stop-call with 404.
+    assert (await client.get("/v2/get-call/call_unknown")).status_code == 422
     assert (await client.post("/v2/stop-call/call_unknown")).status_code == 404
     assert (await client.get("/_sim/calls/call_unknown/webhooks")).status_code == 404
 
@@ -238,7 +240,7 @@ async def test_create_rejects_bad_fields_naming_them(
 ) -> None:
     response = await client.post("/v2/create-phone-call", json=call_body(**overrides))
     assert response.status_code == 400
-    assert field in response.json()["error_message"]
+    assert field in response.json()["message"]
     assert (await client.get("/_sim/calls")).json() == []
 
 
@@ -247,7 +249,7 @@ async def test_create_rejects_a_body_that_is_not_json(client: httpx.AsyncClient)
         "/v2/create-phone-call", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert "body" in response.json()["error_message"]
+    assert "body" in response.json()["message"]
 
 
 @pytest.mark.parametrize("number", ["+447911123456", "+33612345678", "+81312345678"])
@@ -527,7 +529,7 @@ async def test_rate_limited_answers_429_then_creates(
     limited = await client.post("/v2/create-phone-call", json=body)
     assert limited.status_code == 429
     assert limited.headers["retry-after"] == "1"
-    assert limited.json()["error_message"]
+    assert limited.json()["message"]
     assert await sim_calls(client) == []
 
     created = await client.post("/v2/create-phone-call", json=body)
@@ -738,10 +740,10 @@ async def test_list_calls_rejects_criteria_it_does_not_understand(
     ):
         response = await client.post("/v3/list-calls", json={"filter_criteria": criteria})
         assert response.status_code == 400
-        assert "filter_criteria" in response.json()["error_message"]
+        assert "filter_criteria" in response.json()["message"]
     response = await client.post("/v3/list-calls", json={"limit": 0})
     assert response.status_code == 400
-    assert "limit" in response.json()["error_message"]
+    assert "limit" in response.json()["message"]
 
 
 async def test_honor_internal_dnc_after_a_dnc_request(client: httpx.AsyncClient) -> None:
@@ -754,7 +756,7 @@ async def test_honor_internal_dnc_after_a_dnc_request(client: httpx.AsyncClient)
         "/v2/create-phone-call", json=call_body(to_number=number, honor_internal_dnc=True)
     )
     assert refused.status_code == 400
-    assert "to_number" in refused.json()["error_message"]
+    assert "to_number" in refused.json()["message"]
     assert len(await sim_calls(client, number)) == 1
     # Retell checks the list only when asked to.
     await create(client, to_number=number)
@@ -780,7 +782,7 @@ async def test_requests_are_recorded_without_credentials(client: httpx.AsyncClie
     records = response.json()
     assert [(r["method"], r["path"], r["status_code"]) for r in records] == [
         ("POST", "/v2/create-phone-call", 201),
-        ("GET", "/v2/get-call/call_missing", 404),
+        ("GET", "/v2/get-call/call_missing", 422),
         ("POST", "/v3/list-calls", 401),
     ]
     assert records[0]["idempotency_key"] == "k-1"

@@ -15,16 +15,21 @@ from typing import Any
 import httpx
 import pytest
 from retell import (
+    APIStatusError,
     AsyncRetell,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     InternalServerError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
+    UnprocessableEntityError,
 )
 from retell.lib.webhook_auth import verify as retell_verify
-from retell.types import CallListResponse, PhoneCallResponse
+from retell.types import AgentResponse, CallListResponse, PhoneCallResponse
 from retell.types.call_list_response import ItemV3PhoneCallResponse
+from retell.types.concurrency_retrieve_response import ConcurrencyRetrieveResponse
 from retell.types.phone_call_response import CallAnalysis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -167,8 +172,12 @@ async def test_sdk_sees_retells_error_types(retell: AsyncRetell, sim: RunningSim
     ):
         with pytest.raises(AuthenticationError):
             await bad.call.retrieve("call_any")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(UnprocessableEntityError) as unknown:
         await retell.call.retrieve("call_unknown")
+    # Retell's error body: {"status": "error", "message": ...}
+    assert unknown.value.body == {"status": "error", "message": "call_id: call not found"}
+    with pytest.raises(NotFoundError):
+        await retell.call.stop("call_unknown")
     with pytest.raises(BadRequestError, match="to_number"):
         await retell.call.create_phone_call(from_number=FROM, to_number="+1555")
     with pytest.raises(RateLimitError) as limited:
@@ -186,10 +195,109 @@ async def test_sdk_sees_retells_error_types(retell: AsyncRetell, sim: RunningSim
             metadata={"simulator_scenario": "server_errors"},
             idempotency_key="sdk-se",
         )
+    with pytest.raises(APIStatusError) as billing:
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=TO, metadata={"simulator_scenario": "trial_ended"}
+        )
+    assert billing.value.status_code == 402
+    assert billing.value.body == {
+        "status": "error",
+        "message": "Trial has ended, please add payment method",
+    }
+    with pytest.raises(PermissionDeniedError):
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=TO, metadata={"simulator_scenario": "forbidden"}
+        )
+    with pytest.raises(ConflictError):
+        await retell.call.create_phone_call(
+            from_number=FROM,
+            to_number=TO,
+            metadata={"simulator_scenario": "conflicts"},
+            idempotency_key="sdk-conflict",
+        )
+
+
+async def test_sdk_sees_the_do_not_call_refusal(
+    retell: AsyncRetell, raw: httpx.AsyncClient
+) -> None:
+    number = "+14155550177"
+    assert (await raw.post("/_sim/dnc", json={"number": number})).status_code == 200
+    with pytest.raises(BadRequestError) as refused:
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=number, honor_internal_dnc=True
+        )
+    assert refused.value.body == {
+        "status": "error",
+        "message": "Call rejected: the contact for to_number is marked do_not_call",
+    }
+    # Without honor_internal_dnc Retell dials anyway.
+    dialed = await retell.call.create_phone_call(
+        from_number=FROM, to_number=number, metadata={"simulator_scenario": "no_answer"}
+    )
+    assert dialed.to_number == number
+
+
+async def test_sdk_reads_concurrency(retell: AsyncRetell) -> None:
+    answer = await retell.concurrency.retrieve()
+    assert isinstance(answer, ConcurrencyRetrieveResponse)
+    assert answer.concurrency_limit == 20
+    assert answer.current_concurrency is not None
+    assert answer.current_concurrency >= 0
+
+
+async def test_sdk_creates_and_reads_an_agent_with_its_webhook_url(retell: AsyncRetell) -> None:
+    created = await retell.agent.create(
+        response_engine={"type": "retell-llm", "llm_id": "llm_conformance"},
+        voice_id="11labs-Adrian",
+        agent_name="conformance",
+        webhook_url="https://calls.example.com/webhooks/retell",
+    )
+    assert isinstance(created, AgentResponse)
+    read = await retell.agent.retrieve(created.agent_id)
+    assert read.webhook_url == "https://calls.example.com/webhooks/retell"
+    with pytest.raises(NotFoundError):
+        await retell.agent.retrieve("agent_unknown")
+
+
+async def test_an_hour_long_call_carries_word_level_transcripts(raw: httpx.AsyncClient) -> None:
+    payload = {
+        "from_number": FROM,
+        "to_number": TO,
+        "metadata": {"simulator_scenario": "answered", "simulator_duration_s": "3600"},
+    }
+    call_id = (await raw.post("/v2/create-phone-call", json=payload)).json()["call_id"]
+
+    async def analysed() -> bool:
+        hooks = (await raw.get(f"/_sim/calls/{call_id}/webhooks")).json()
+        return any(h["event"] == "call_analyzed" for h in hooks)
+
+    await eventually(analysed)
+    hooks = {
+        h["event"]: h["body"] for h in (await raw.get(f"/_sim/calls/{call_id}/webhooks")).json()
+    }
+    for event in ("call_ended", "call_analyzed"):
+        body = hooks[event].encode()
+        assert len(body) > 2 * 1024 * 1024, len(body)  # over the old 1 MiB bridge limit
+        call = json.loads(body)["call"]
+        assert_sdk_call_object(call)
+        parsed = PhoneCallResponse.model_validate(call)
+        assert parsed.transcript_object
+        assert parsed.transcript_with_tool_calls
+        assert parsed.scrubbed_transcript_with_tool_calls
+        words = [w for u in parsed.transcript_object for w in u.words]
+        # An hour at a conversational pace: thousands of timed words, the last near the end.
+        assert len(words) > 5000
+        assert 3000 < (words[-1].end or 0) < 4000
+        roles = {getattr(item, "role", None) for item in parsed.transcript_with_tool_calls}
+        assert {"agent", "user", "tool_call_invocation", "tool_call_result"} <= roles
 
 
 # Scenarios whose calls play to the end by themselves.
-PLAYED = sorted(name for name, s in SCENARIOS.items() if s.disconnection_reason is not None)
+PLAYED = sorted(
+    name
+    for name, s in SCENARIOS.items()
+    if s.disconnection_reason is not None and s.create_refusal is None
+)
 
 
 async def test_every_call_object_parses_with_sdk_types(
@@ -206,8 +314,8 @@ async def test_every_call_object_parses_with_sdk_types(
             "idempotency_key": f"parse-{name}",
         }
         response = await raw.post("/v2/create-phone-call", json=payload)
-        while response.status_code != 201:  # rate_limited and server_errors fail first
-            assert response.status_code in (429, 500, 503)
+        while response.status_code != 201:  # rate_limited, server_errors, conflicts fail first
+            assert response.status_code in (408, 409, 429, 500, 503)
             response = await raw.post("/v2/create-phone-call", json=payload)
         assert_sdk_call_object(response.json())
         call_ids.append(response.json()["call_id"])
