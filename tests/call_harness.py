@@ -138,6 +138,10 @@ class SimulatorAdmin:
         response.raise_for_status()
         return [r for r in response.json() if path_part in r["path"]]
 
+    async def mark_do_not_call(self, number: str) -> None:
+        """As if the number had been marked do-not-call at Retell (dashboard, SMS STOP)."""
+        (await self._http.post("/_sim/dnc", json={"number": number})).raise_for_status()
+
     async def forget_idempotency(self) -> None:
         """As if Retell's one-hour idempotency window had passed."""
         (await self._http.post("/_sim/forget-idempotency")).raise_for_status()

@@ -25,7 +25,6 @@ from tests.call_harness import (
     call_request,
     call_worker,
     deliver,
-    eventually,
     simulator_admin,
     snapshot,
 )
@@ -327,3 +326,16 @@ async def test_the_call_tells_its_waiter_when_it_ends_without_the_transcript(
     assert report == CallReport.of(outcome)
     assert report.status == OutcomeStatus.COMPLETED
     assert "transcript" not in report.model_dump()
+
+
+async def test_a_call_retell_does_not_know_ends_the_attempt_as_failed(
+    ts_env: WorkflowEnvironment, sim: SimulatorAdmin
+) -> None:
+    async with running_stand_in(sim.base_url, "http://127.0.0.1:9") as stand_in:
+        stand_in.calls_unknown = True  # get-call answers 422, as for an unknown call id
+        async with call_worker(ts_env.client, stand_in.base_url) as queue:
+            outcome = await (await _start(ts_env, queue, call_request())).result()
+    assert outcome.status == OutcomeStatus.FAILED
+    assert outcome.detail == "Retell no longer knows this call (get-call)"
+    assert outcome.call_id is not None
+    assert len(await sim.requests("/get-call")) == 0  # answered by the stand-in

@@ -170,6 +170,31 @@ async def test_dnc_requested_blocks_the_next_request(
     assert len(await sim.calls(TO_NUMBER)) == 1
 
 
+async def test_retell_do_not_call_refusal_ends_do_not_call_and_lists_the_number(
+    ts_env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin, dnc: SqliteDoNotCallList
+) -> None:
+    # Marked do-not-call at Retell (its dashboard, an SMS STOP), not on our list yet.
+    await sim.mark_do_not_call(TO_NUMBER)
+    outcome = await _run(ts_env, queue, call_request("answered", redial=REDIALS))
+    assert outcome.status == OutcomeStatus.DO_NOT_CALL
+    assert [a.status for a in outcome.attempts] == [OutcomeStatus.DO_NOT_CALL]
+    assert outcome.call_id is None
+    assert await sim.calls(TO_NUMBER) == []
+    assert await dnc.contains(TO_NUMBER)
+
+
+async def test_billing_refusal_is_an_account_error_without_redials(
+    ts_env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin
+) -> None:
+    outcome = await _run(ts_env, queue, call_request("trial_ended", redial=REDIALS))
+    assert outcome.status == OutcomeStatus.ACCOUNT_ERROR
+    assert len(outcome.attempts) == 1
+    assert outcome.detail is not None
+    assert "402" in outcome.detail
+    assert await sim.calls(TO_NUMBER) == []
+    assert len(await sim.requests("/create-phone-call")) == 1
+
+
 async def test_callback_requested_is_called_back_after_the_delay(
     ts_env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin
 ) -> None:
