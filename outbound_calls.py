@@ -99,8 +99,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-campaign_app = typer.Typer(help="Follow and steer a campaign (CampaignWorkflow).")
-dnc_app = typer.Typer(help="The do-not-call list (DO_NOT_CALL_DB): list, add, remove.")
+campaign_app = typer.Typer(
+    help="Follow and steer a campaign (CampaignWorkflow).",
+    no_args_is_help=True,
+    epilog=help_text(
+        "outbound-calls campaign status spring-reminders",
+        "outbound-calls campaign pause spring-reminders --reason 'new script' -o json",
+    ),
+)
+dnc_app = typer.Typer(
+    help="The do-not-call list (DO_NOT_CALL_DB): list, add, remove.",
+    no_args_is_help=True,
+    epilog=help_text("outbound-calls dnc list", "outbound-calls dnc add +14155550123"),
+)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(dnc_app, name="dnc")
 
