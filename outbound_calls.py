@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from pydantic import ValidationError
 from temporalio.client import Client
@@ -741,6 +742,22 @@ def root(
     ] = False,
 ) -> None:
     """Durable outbound AI calls: Retell AI calls placed and followed by Temporal."""
+
+
+def parse_command_line(argv: Sequence[str]) -> str:
+    """Parse ``argv`` as the CLI would, running nothing; answers the command's name.
+
+    Raises ``click.UsageError`` for an unknown command or option (a deploy file's check).
+    """
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    root_ctx = typer.Context(group, info_name=PROG)
+    name, *rest = argv
+    command = group.get_command(root_ctx, name)
+    if command is None:
+        raise click.UsageError(f"no command {name!r}")
+    command.make_context(name, rest, parent=root_ctx)
+    return name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
