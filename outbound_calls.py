@@ -148,6 +148,10 @@ def run(step: Callable[[Session], Coroutine[Any, Any, int]]) -> NoReturn:
     except Interrupted as exc:
         note(interrupted_text(str(exc)))
         code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (`| head`): it has what it wanted; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     except KeyboardInterrupt:
         note("interrupted")
         code = ExitCode.INTERRUPTED
@@ -338,7 +342,7 @@ def status(name: CallName, output: OutputOption = OutputFormat.TABLE) -> None:
 
     async def step(session: Session) -> int:
         snapshot = await snapshot_of(await find_call(await session.client(), name))
-        if snapshot.waiting_until is not None:
+        if snapshot.phase != "finished":
             note(progress_line(snapshot))
         emit(snapshot_document(snapshot), output)
         return 0

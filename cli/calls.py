@@ -151,7 +151,8 @@ def progress_line(snapshot: CallSnapshot, now: datetime | None = None) -> str:
     """One line per state: the phase, the attempt and, for a wait, until when and how long."""
     phase = WAIT_TEXT.get(snapshot.phase, snapshot.phase.replace("_", " "))
     line = f"{phase} (attempt {snapshot.attempt}, call {snapshot.call_id or '-'})"
-    if snapshot.waiting_until is not None:
+    # Only waits get a countdown; in the other phases waiting_until is a poll deadline.
+    if snapshot.waiting_until is not None and snapshot.phase in WAIT_TEXT:
         until = snapshot.waiting_until.astimezone()
         left = until - (now or datetime.now(UTC))
         line += f" until {until:%a %d %b %H:%M %Z}, in {_duration(left)}"
