@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import uuid
@@ -51,6 +52,10 @@ DEMO_FROM = "+12125550199"
 # Webhooks normally carry the tour; these bound the poll fallback of webhooks_lost.
 DEMO_TIMEOUTS = CallTimeouts(
     ring_timeout_s=6, poll_interval_s=4, analysis_timeout_s=4, max_duration_s=60
+)
+# A call that finishes at any hour: the simulator answers, and nobody real is called.
+CLI_EXAMPLE = (
+    f".venv/bin/outbound-calls start --to {DEMO_TO} --from {DEMO_FROM} --no-calling-window --wait"
 )
 TOUR = (
     "answered",
@@ -110,6 +115,20 @@ class StackConfig:
         if self.payload_key_file is None:
             return settings
         return settings.model_copy(update={"payload_key_file": self.payload_key_file})
+
+    def cli_exports(self) -> str:
+        """The one line a second shell pastes so the CLI reaches this stack and reads its
+        payloads (from the checkout the CLI finds the key file by itself)."""
+        pairs = {"TEMPORAL_ADDRESS": self.temporal_address}
+        if self.namespace != "default":
+            pairs["TEMPORAL_NAMESPACE"] = self.namespace
+        if self.task_queue != "outbound-calls":
+            pairs["TEMPORAL_TASK_QUEUE"] = self.task_queue
+        if self.payload_key_file is not None:
+            pairs["PAYLOAD_KEY_FILE"] = str(self.payload_key_file)
+        if self.ui_port != 8233:
+            pairs["TEMPORAL_UI_URL"] = f"http://localhost:{self.ui_port}"
+        return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
 
     def component_env(self) -> dict[str, str]:
         env = {
@@ -361,6 +380,9 @@ async def main_async(config: StackConfig, *, once: bool) -> int:
     try:
         client = await stack.start()
         print(f"\nTemporal UI: {config.ui_url}")
+        print("The CLI in another shell (paste this line first; keys set by you stay yours):")
+        print(f"  {config.cli_exports()}")
+        print(f"  {CLI_EXAMPLE}")
         print(
             f"Payload encryption: {describe_encryption(client.data_converter)}; "
             f"the UI decrypts through the codec server at {config.codec_endpoint}"

@@ -1,44 +1,186 @@
-"""``outbound-calls``: start, inspect and cancel calls; run each component.
+"""``outbound-calls``: start, follow, inspect and cancel calls; the do-not-call list;
+campaigns; and each component of the system.
 
-Every command reads the same settings as the processes (environment or ``.env``).
-Exit codes: 0 done, 1 the system refused or failed, 2 bad input.
+Built on Typer (Click) and Rich. Each command is a small function: it checks its input,
+then hands ``run`` an async step that receives a :class:`Session` (settings, a lazy
+Temporal client). ``run`` turns every failure into one line and an exit code
+(``cli/failures.py``), so a new command is a few lines, for example::
+
+    @app.command(epilog=help_text("outbound-calls register-search-attributes"))
+    def register_search_attributes_command() -> None:
+        async def step(session: Session) -> int:
+            await register_search_attributes(await session.client())
+            return 0
+
+        run(step)
+
+Output: ``-o table`` (people; Rich on a terminal, plain when piped), ``-o json`` and
+``-o csv`` (scripts: stdout holds the document only; notes and progress go to stderr).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Any
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, NoReturn
 
+import click
+import typer
 from pydantic import ValidationError
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
+from temporalio.client import Client
+
+from calls.campaign import CampaignSnapshot, CampaignSummary, campaign_workflow_id
+from calls.do_not_call import SqliteDoNotCallList
+from calls.logs import configure_logging, get_logger, secret_values
+from calls.models import (
+    CallingWindow,
+    CallOutcome,
+    CallPhaseName,
+    CallRequest,
+    OutcomeStatus,
+    RedialPolicy,
 )
-from temporalio.service import RPCError, RPCStatusCode
+from calls.phone import mask_number, mask_numbers_in, normalize_e164
+from calls.search_attributes import register_search_attributes
+from calls.settings import ClientSettings, WorkerSettings
+from calls.start import start_call, workflow_id_for
+from calls.validation import validate_request
+from cli.calls import (
+    Interrupted,
+    attached_text,
+    describe,
+    exit_code_for,
+    find_call,
+    finished_text,
+    follow,
+    interrupted_text,
+    outcome_document,
+    outcome_of_closed,
+    progress_line,
+    search_fields,
+    snapshot_document,
+    snapshot_of,
+    summary_line,
+)
+from cli.connection import check_keys, client_settings, connect, settings_error, ui_link
+from cli.failures import EXIT_CODE_TABLE, CliError, ExitCode, explain, one_line
+from cli.output import Document, OutputFormat, emit, note
+from simulator.scenarios import SCENARIOS
 
-from calls.codec_keys import PayloadKeyError
-from calls.errors import InvalidCallRequest
-from calls.logs import configure_logging, secret_values
-from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, RedialPolicy
-from calls.payload_codec import PayloadDecryptionError
-from calls.phone import mask_numbers_in
-from calls.search_attributes import CALL_OUTCOME, register_search_attributes
-from calls.settings import ClientSettings, TemporalSettings
-from calls.start import start_call
-from calls.temporal_client import connect_temporal
+PROG = "outbound-calls"
+DISTRIBUTION = "durable-outbound-calls"
+
+SETTINGS_TEXT = (
+    "Settings (environment or .env): TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE "
+    "(default), TEMPORAL_TASK_QUEUE (outbound-calls), PAYLOAD_KEY_FILE or PAYLOAD_KEYS (run "
+    "from the checkout, the dev stack's .devstack/payload-keys.json is found by itself), "
+    "TEMPORAL_UI_URL (links), TEMPORAL_API_KEY and TEMPORAL_TLS_* (a real cluster)."
+)
 
 
-class CommandError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+def help_text(*examples: str, codes: str = EXIT_CODE_TABLE) -> str:
+    """A command's epilog: its examples (one a line), the exit codes, the main settings."""
+    lines = ["Examples:", *(f"  $ {e}" for e in examples), *codes.splitlines(), SETTINGS_TEXT]
+    # Typer joins single line breaks; a blank line keeps each example on its own line.
+    return "\n\n".join(line.replace("[", r"\[") for line in lines)
+
+
+app = typer.Typer(
+    name=PROG,
+    help="Durable outbound AI calls: Retell AI calls placed and followed by Temporal.",
+    epilog=help_text(
+        "outbound-calls start --to +14155550123 --from +12125550199 --no-calling-window --wait",
+        "outbound-calls list --outcome no_answer -o csv",
+        "outbound-calls dev --once",
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+campaign_app = typer.Typer(
+    help="Follow and steer a campaign (CampaignWorkflow).",
+    no_args_is_help=True,
+    epilog=help_text(
+        "outbound-calls campaign status spring-reminders",
+        "outbound-calls campaign pause spring-reminders --reason 'new script' -o json",
+    ),
+)
+dnc_app = typer.Typer(
+    help="The do-not-call list (DO_NOT_CALL_DB): list, add, remove.",
+    no_args_is_help=True,
+    epilog=help_text("outbound-calls dnc list", "outbound-calls dnc add +14155550123"),
+)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(dnc_app, name="dnc")
+
+
+# ----- running a command ---------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """What a command's async step gets: settings, and a client made on first use (so that
+    everything checked before it costs no connection)."""
+
+    settings: ClientSettings
+    _client: Client | None = field(default=None, repr=False)
+
+    async def client(self) -> Client:
+        if self._client is None:
+            self._client = await connect(self.settings)
+        return self._client
+
+
+def run(step: Callable[[Session], Coroutine[Any, Any, int]]) -> NoReturn:
+    """Run ``step`` and exit with its code; any failure becomes one line on stderr."""
+    address = os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
+    code: int
+    try:
+        settings = client_settings()
+        address = settings.temporal_address
+        check_keys(settings)
+        # Library warnings (temporalio, httpx) as JSON lines on stderr, masked and redacted.
+        configure_logging(level="WARNING", secrets=secret_values(settings))
+        code = asyncio.run(step(Session(settings)))
+    except Interrupted as exc:
+        note(interrupted_text(str(exc)))
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (`| head`): it has what it wanted; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    except KeyboardInterrupt:
+        note("interrupted")
+        code = ExitCode.INTERRUPTED
+    except Exception as exc:
+        if os.environ.get("OUTBOUND_CALLS_DEBUG"):
+            traceback.print_exc()
+        error = explain(exc, temporal_address=address)
+        note(f"error: {one_line(error)}")
+        code = error.code
+    raise typer.Exit(int(code))
+
+
+def bad_input(message: str) -> NoReturn:
+    note(f"error: {message}")
+    raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table for people; json or csv for scripts (stdout then holds only the document)",
+    ),
+]
+CallName = Annotated[str, typer.Argument(help="the call's workflow id or its dedupe key")]
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
@@ -46,75 +188,22 @@ def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CommandError(f"{option}: expected KEY=VALUE, got {item!r}", code=2)
+            bad_input(f"{option}: expected KEY=VALUE, got {item!r}")
         result[key] = value
     return result
 
 
-async def _client() -> Client:
-    # ClientSettings: Temporal's settings and the payload keys (PAYLOAD_KEYS, ...), so that
-    # what the CLI sends is encrypted and what it reads is decrypted like every process.
-    settings = ClientSettings()
-    try:
-        return await connect_temporal(settings)
-    except RuntimeError as exc:
-        raise CommandError(f"cannot reach Temporal at {settings.temporal_address}: {exc}") from None
-
-
-def _handle(client: Client, workflow_id: str) -> WorkflowHandle[Any, CallOutcome]:
-    return client.get_workflow_handle(workflow_id, result_type=CallOutcome)
-
-
-async def _print_progress(handle: WorkflowHandle[Any, CallOutcome]) -> CallOutcome:
-    result = asyncio.ensure_future(handle.result())
-    last = ""
-    while not result.done():
-        try:
-            snapshot: CallSnapshot = await handle.query(
-                "status", result_type=CallSnapshot, rpc_timeout=timedelta(seconds=5)
-            )
-        except RPCError:
-            line = "no answer to the status query: is a worker polling the task queue?"
-        else:
-            line = f"{snapshot.phase} (attempt {snapshot.attempt}, call {snapshot.call_id or '-'})"
-        if line != last:
-            print(line, file=sys.stderr)
-            last = line
-        await asyncio.wait({result}, timeout=1.0)
-    return result.result()
-
-
-async def cmd_start(args: argparse.Namespace) -> int:
-    metadata = _pairs(args.metadata, "--metadata")
-    if args.scenario:
-        metadata["simulator_scenario"] = args.scenario
-    try:
-        request = CallRequest(
-            to_number=args.to,
-            from_number=args.from_number,
-            agent_id=args.agent_id,
-            agent_version=args.agent_version,
-            metadata=metadata,
-            dynamic_variables=_pairs(args.var, "--var"),
-            dedupe_key=args.dedupe_key,
-            redial=RedialPolicy(max_attempts=args.max_attempts),
-            calling_window=CallingWindow(enabled=not args.no_calling_window),
+def _check_scenario(value: str | None) -> str | None:
+    if value is None:
+        return None
+    steps = [step.strip() for step in value.split(",")]
+    unknown = [step for step in steps if step not in SCENARIOS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scenario {unknown[0]!r}; known: {', '.join(sorted(SCENARIOS))} "
+            "(a comma list plays one per dial: no_answer,answered)"
         )
-    except ValidationError as exc:
-        raise CommandError(_validation_text(exc), code=2) from None
-    client = await _client()
-    try:
-        handle = await start_call(
-            client, request, task_queue=args.task_queue or TemporalSettings().temporal_task_queue
-        )
-    except InvalidCallRequest as exc:
-        raise CommandError(str(exc), code=2) from None
-    print(handle.id)
-    if not args.wait:
-        return 0
-    outcome = await _print_progress(handle)
-    print(outcome.model_dump_json(indent=2))
-    return 0
+    return ",".join(steps)
 
 
 def _validation_text(exc: ValidationError) -> str:
@@ -123,72 +212,283 @@ def _validation_text(exc: ValidationError) -> str:
     )
 
 
-async def cmd_status(args: argparse.Namespace) -> int:
-    handle = _handle(await _client(), args.workflow_id)
-    snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
-    print(snapshot.model_dump_json(indent=2))
-    return 0
+# ----- calls ---------------------------------------------------------------------------------
 
 
-async def cmd_cancel(args: argparse.Namespace) -> int:
-    handle = _handle(await _client(), args.workflow_id)
+def _report_outcome(session: Session, found_id: str, outcome: Any, output: OutputFormat) -> int:
+    """The end of a wait: one summary line and the UI link; the exit code says the outcome."""
+    link = ui_link(session.settings, found_id)
+    if output is OutputFormat.TABLE:
+        print(summary_line(outcome))
+        print(f"  {link}")
+    else:
+        emit(outcome_document(outcome), output)
+        note(summary_line(outcome))
+        note(link)
+    return int(exit_code_for(outcome))
+
+
+@app.command(
+    epilog=help_text(
+        "outbound-calls start --to +14155550123 --from +12125550199 --agent-id agent_x "
+        "--dedupe-key reminder-8812 --var customer_name=Ada --wait",
+        "outbound-calls start --to +14155550123 --from +12125550199 --no-calling-window "
+        "--scenario no_answer --wait -o json",
+    )
+)
+def start(
+    to: Annotated[str, typer.Option("--to", help="callee, E.164 (+14155550123)")],
+    from_number: Annotated[str, typer.Option("--from", help="your Retell number, E.164")],
+    agent_id: Annotated[str | None, typer.Option(help="Retell agent (override_agent_id)")] = None,
+    agent_version: Annotated[int | None, typer.Option(min=0)] = None,
+    dedupe_key: Annotated[
+        str | None, typer.Option(help="the same key again attaches to the same call")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option(metavar="KEY=VALUE", help="Retell metadata (repeat)")
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="a dynamic variable for the agent (repeat)"),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            callback=_check_scenario,
+            help="simulator only: how the call goes (answered, no_answer, busy, ...; see README)",
+        ),
+    ] = None,
+    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="dials (1: no redial)")] = 1,
+    no_calling_window: Annotated[
+        bool,
+        typer.Option(
+            "--no-calling-window",
+            help="dial at any hour (default: only 09:00-20:00 in the callee's time zone)",
+        ),
+    ] = False,
+    task_queue: Annotated[str | None, typer.Option(help="default: TEMPORAL_TASK_QUEUE")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow the call; exit code says the outcome")
+    ] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start a call (or attach to the one with the same dedupe key); prints its workflow id."""
+    fields = _pairs(metadata or [], "--metadata")
+    if scenario:
+        fields["simulator_scenario"] = scenario
     try:
-        description = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CommandError(f"{args.workflow_id}: no such call") from None
-        raise
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        closed = description.status.name if description.status else "closed"
-        outcome_attr = description.typed_search_attributes.get(CALL_OUTCOME)
-        raise CommandError(f"{args.workflow_id}: already finished ({outcome_attr or closed})")
-    try:
-        outcome: CallOutcome = await handle.execute_update(
-            "cancel", args.reason, result_type=CallOutcome
+        request = CallRequest(
+            to_number=to,
+            from_number=from_number,
+            agent_id=agent_id,
+            agent_version=agent_version,
+            metadata=fields,
+            dynamic_variables=_pairs(var or [], "--var"),
+            dedupe_key=dedupe_key,
+            redial=RedialPolicy(max_attempts=max_attempts),
+            calling_window=CallingWindow(enabled=not no_calling_window),
         )
-    except WorkflowUpdateFailedError as exc:
-        raise CommandError(f"{args.workflow_id}: {exc.cause or exc}") from None
-    print(outcome.model_dump_json(indent=2))
-    return 0
+    except ValidationError as exc:
+        bad_input(_validation_text(exc))
+
+    async def step(session: Session) -> int:
+        validate_request(request)  # numbers and calling window: bad input before connecting
+        client = await session.client()
+        queue = task_queue or session.settings.temporal_task_queue
+        existing = await describe(client, workflow_id_for(request)) if dedupe_key else None
+        handle = await start_call(client, request, task_queue=queue)
+        link = ui_link(session.settings, handle.id)
+        if existing is not None:
+            note(attached_text(handle.id, existing))
+        if not wait:
+            row = {"workflow_id": handle.id, "attached": existing is not None, "ui_url": link}
+            if output is OutputFormat.TABLE:
+                print(handle.id)
+                note(f"follow it: outbound-calls result {handle.id}   UI: {link}")
+            else:
+                emit(Document(data=row, rows=[row], columns=list(row)), output)
+            return 0
+        if existing is None:
+            note(f"started {handle.id}; Ctrl-C stops following, not the call")
+        return _report_outcome(session, handle.id, await follow(handle), output)
+
+    run(step)
 
 
-async def cmd_list(args: argparse.Namespace) -> int:
+@app.command(
+    epilog=help_text(
+        "outbound-calls result call-reminder-8812", "outbound-calls result reminder-8812 -o json"
+    )
+)
+def result(name: CallName, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Follow a call to its outcome (re-attach after Ctrl-C); exit code says the outcome."""
+
+    async def step(session: Session) -> int:
+        found = await find_call(await session.client(), name)
+        if found.running:
+            note(f"following {found.handle.id}; Ctrl-C stops following, not the call")
+            outcome = await follow(found.handle)
+        else:
+            outcome = await outcome_of_closed(found)
+        return _report_outcome(session, found.handle.id, outcome, output)
+
+    run(step)
+
+
+@app.command(
+    epilog=help_text(
+        "outbound-calls status call-reminder-8812", "outbound-calls status reminder-8812 -o json"
+    )
+)
+def status(name: CallName, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Where a call stands (the status query; a finished call's outcome)."""
+
+    async def step(session: Session) -> int:
+        snapshot = await snapshot_of(await find_call(await session.client(), name))
+        if snapshot.phase != "finished":
+            note(progress_line(snapshot))
+        emit(snapshot_document(snapshot), output)
+        return 0
+
+    run(step)
+
+
+@app.command(epilog=help_text('outbound-calls cancel reminder-8812 --reason "paid already"'))
+def cancel(
+    name: CallName,
+    reason: Annotated[
+        str, typer.Option(help="recorded in the call's history")
+    ] = "canceled from the CLI",
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Cancel a call: no more redials, hang up an open call; ends as canceled."""
+
+    async def step(session: Session) -> int:
+        found = await find_call(await session.client(), name)
+        if not found.running:
+            raise CliError(f"{found.handle.id}: already {finished_text(found.description)}")
+        outcome = await found.handle.execute_update("cancel", reason, result_type=CallOutcome)
+        emit(outcome_document(outcome), output)
+        return 0
+
+    run(step)
+
+
+_SEARCH_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+LIST_COLUMNS = (
+    "workflow_id",
+    "phase",
+    "outcome",
+    "to_number_masked",
+    "attempt",
+    "retell_call_id",
+    "campaign_id",
+    "started_at",
+    "closed_at",
+)
+
+
+@app.command(
+    name="list",
+    epilog=help_text(
+        "outbound-calls list --outcome no_answer",
+        "outbound-calls list --status waiting_for_window --limit 200 -o csv > waiting.csv",
+        "outbound-calls list --retell-call-id call_4f2a",
+    ),
+)
+def list_calls(
+    status: Annotated[CallPhaseName | None, typer.Option(help="the phase (CallStatus)")] = None,
+    outcome: Annotated[OutcomeStatus | None, typer.Option(help="the outcome (CallOutcome)")] = None,
+    campaign: Annotated[str | None, typer.Option(help="CampaignId")] = None,
+    retell_call_id: Annotated[str | None, typer.Option(help="RetellCallId")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="at most this many calls")] = 50,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List calls, newest first, by phase, outcome, campaign or Retell call id."""
     clauses = ['WorkflowType = "OutboundCallWorkflow"']
-    for attribute, value in (
-        ("CallStatus", args.status),
-        ("CallOutcome", args.outcome),
-        ("CampaignId", args.campaign),
-        ("RetellCallId", args.retell_call_id),
+    for attribute, option, value in (
+        ("CallStatus", "--status", status),
+        ("CallOutcome", "--outcome", outcome.value if outcome else None),
+        ("CampaignId", "--campaign", campaign),
+        ("RetellCallId", "--retell-call-id", retell_call_id),
     ):
-        if value:
-            if not value.replace("_", "").replace("-", "").isalnum():
-                raise CommandError(f"{attribute}: only letters, digits, '_' and '-'", code=2)
+        if value is not None:
+            if not _SEARCH_VALUE.match(value):
+                bad_input(f"{option}: only letters, digits, '_' and '-'")
             clauses.append(f'{attribute} = "{value}"')
-    client = await _client()
-    count = 0
-    async for wf in client.list_workflows(" AND ".join(clauses), limit=args.limit):
-        attrs = wf.typed_search_attributes
-        fields = {key.name: value for key, value in ((p.key, p.value) for p in attrs)}
-        print(
-            f"{wf.id}\t{wf.status.name if wf.status else '-'}\t"
-            f"{fields.get('CallStatus', '-')}\t{fields.get('CallOutcome', '-')}\t"
-            f"{fields.get('ToNumberMasked', '-')}\t{fields.get('RetellCallId', '-')}"
+
+    async def step(session: Session) -> int:
+        client = await session.client()
+        rows: list[dict[str, Any]] = []
+        more = False
+        async for wf in client.list_workflows(" AND ".join(clauses), limit=limit + 1):
+            if len(rows) == limit:
+                more = True
+                break
+            fields = search_fields(wf.typed_search_attributes)
+            closed = wf.status.name.lower() if wf.status else "-"
+            rows.append(
+                {
+                    "workflow_id": wf.id,
+                    "phase": fields.get("CallStatus"),
+                    # A run that ended without an outcome (terminated, ...) says how it ended.
+                    "outcome": fields.get("CallOutcome")
+                    or (None if closed in ("running", "completed") else closed),
+                    "to_number_masked": fields.get("ToNumberMasked"),
+                    "attempt": fields.get("CallAttempt"),
+                    "retell_call_id": fields.get("RetellCallId"),
+                    "campaign_id": fields.get("CampaignId"),
+                    "started_at": wf.start_time,
+                    "closed_at": wf.close_time,
+                }
+            )
+        emit(Document(data=rows, rows=rows, columns=LIST_COLUMNS), output)
+        note(
+            f"{len(rows)} call(s)" + (f"; more match: raise --limit (now {limit})" if more else "")
         )
-        count += 1
-    print(f"{count} call(s)", file=sys.stderr)
-    return 0
+        return 0
+
+    run(step)
 
 
-async def cmd_register(args: argparse.Namespace) -> int:
-    added = await register_search_attributes(await _client())
-    print("added: " + (", ".join(added) if added else "none (all present)"))
-    return 0
+@app.command(
+    name="register-search-attributes",
+    epilog=help_text("outbound-calls register-search-attributes"),
+)
+def register_search_attributes_command() -> None:
+    """Register our search attributes on the namespace (once; self-hosted clusters)."""
+
+    async def step(session: Session) -> int:
+        added = await register_search_attributes(await session.client())
+        print("added: " + (", ".join(added) if added else "none (all present)"))
+        return 0
+
+    run(step)
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    """Its own entry (like the components): a broken payload key is one of its findings,
-    not a reason to stop before checking."""
+@app.command(
+    epilog=help_text(
+        "outbound-calls doctor",
+        "outbound-calls doctor --agent-id agent_123 --bridge-url https://calls.example.com",
+        codes="Exit codes: 0 every check passed; 1 a check failed (each is named with the fix).",
+    )
+)
+def doctor(
+    agent_id: Annotated[
+        list[str] | None,
+        typer.Option("--agent-id", help="an agent to check (repeatable; also RETELL_AGENT_IDS)"),
+    ] = None,
+    bridge_url: Annotated[
+        str | None,
+        typer.Option(help="the bridge to test (default: BRIDGE_PUBLIC_URL)"),
+    ] = None,
+) -> None:
+    """Check a deployment: Retell key, agents and their webhook URL, the bridge, Temporal and
+    its search attributes, payload keys. One line per check."""
+    # Its own entry rather than ``run``: a broken payload key is one of its findings, not a
+    # reason to stop before checking the rest.
     from calls.doctor import Deployment, run_checks
+    from calls.codec_keys import PayloadKeyError
     from calls.settings import DoctorSettings
 
     settings = DoctorSettings()
@@ -197,136 +497,319 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except PayloadKeyError:
         secrets = []  # reported by the payload-keys check
     configure_logging(level="ERROR", secrets=secrets)
-    deployment = Deployment(settings, tuple(args.agent_id), args.bridge_url)
-    results = asyncio.run(run_checks(deployment))
-    for result in results:
-        print(mask_numbers_in(result.line()))
-    return 0 if all(r.ok for r in results) else 1
+    results = asyncio.run(run_checks(Deployment(settings, tuple(agent_id or ()), bridge_url)))
+    for check in results:
+        print(mask_numbers_in(check.line()))
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
-def _run_component(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        rest: list[str] = list(args.rest)
+# ----- campaigns -----------------------------------------------------------------------------
+
+CAMPAIGN_COLUMNS = (
+    "campaign_id",
+    "total",
+    "started",
+    "finished",
+    "in_flight",
+    "counts",
+    "paused",
+    "pause_reason",
+    "canceled",
+    "done",
+    "skipped",
+    "runs",
+)
+CampaignName = Annotated[str, typer.Argument(help="the campaign id (or its workflow id)")]
+
+
+def _campaign_document(model: CampaignSnapshot | CampaignSummary) -> Document:
+    data = model.model_dump(mode="json")
+    row = dict(data)
+    row["counts"] = ",".join(f"{k}={v}" for k, v in sorted(data["counts"].items())) or None
+    return Document(data=data, rows=[row], columns=CAMPAIGN_COLUMNS, record=True)
+
+
+async def _campaign(session: Session, name: str) -> tuple[Any, bool]:
+    workflow_id = name if name.startswith("campaign-") else campaign_workflow_id(name)
+    client = await session.client()
+    description = await describe(client, workflow_id)
+    if description is None:
+        raise CliError(f"no campaign {workflow_id} in this namespace")
+    if description.workflow_type != "CampaignWorkflow":
+        raise CliError(f"{workflow_id} is a {description.workflow_type}, not a campaign")
+    handle = client.get_workflow_handle(workflow_id, result_type=CampaignSummary)
+    return handle, description.status is not None and description.status.name == "RUNNING"
+
+
+def _campaign_step(
+    name: str, output: OutputFormat, action: Callable[[Any], Awaitable[Any]]
+) -> None:
+    async def step(session: Session) -> int:
+        handle, running = await _campaign(session, name)
+        if not running:
+            summary = await handle.result()
+            note(f"{handle.id} has finished")
+            emit(_campaign_document(summary), output)
+            return 0 if action is _progress else int(ExitCode.COULD_NOT)
+        emit(_campaign_document(await action(handle)), output)
+        return 0
+
+    run(step)
+
+
+async def _progress(handle: Any) -> CampaignSnapshot:
+    snapshot: CampaignSnapshot = await handle.query("progress", result_type=CampaignSnapshot)
+    return snapshot
+
+
+@campaign_app.command(
+    "status", epilog=help_text("outbound-calls campaign status spring-reminders -o json")
+)
+def campaign_status(name: CampaignName, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Where a campaign stands (progress query; a finished one's summary)."""
+    _campaign_step(name, output, _progress)
+
+
+@campaign_app.command(
+    "pause",
+    epilog=help_text('outbound-calls campaign pause spring-reminders --reason "new script"'),
+)
+def campaign_pause(
+    name: CampaignName,
+    reason: Annotated[str, typer.Option()] = "paused from the CLI",
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start no new call until resumed (calls in flight go on)."""
+    _campaign_step(
+        name, output, lambda h: h.execute_update("pause", reason, result_type=CampaignSnapshot)
+    )
+
+
+@campaign_app.command("resume", epilog=help_text("outbound-calls campaign resume spring-reminders"))
+def campaign_resume(name: CampaignName, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Start calls again after a pause."""
+    _campaign_step(name, output, lambda h: h.execute_update("resume", result_type=CampaignSnapshot))
+
+
+@campaign_app.command(
+    "cancel",
+    epilog=help_text('outbound-calls campaign cancel spring-reminders --reason "wrong list"'),
+)
+def campaign_cancel(
+    name: CampaignName,
+    reason: Annotated[str, typer.Option()] = "canceled from the CLI",
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start no new call and hang up the open ones; ends the campaign as canceled."""
+    _campaign_step(
+        name, output, lambda h: h.execute_update("cancel", reason, result_type=CampaignSummary)
+    )
+
+
+# ----- the do-not-call list ------------------------------------------------------------------
+
+DNC_CODES = "Exit codes:\n0 done\n1 could not do it (e.g. not on the list)\n2 bad input"
+Number = Annotated[str, typer.Argument(help="the number, E.164 (+14155550123)")]
+
+
+def _dnc_store() -> SqliteDoNotCallList:
+    try:
+        path = WorkerSettings().do_not_call_db
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+    return SqliteDoNotCallList(path)
+
+
+def _number(raw: str) -> str:
+    try:
+        return normalize_e164("number", raw)
+    except ValueError as exc:
+        bad_input(str(exc))
+
+
+@dnc_app.command("list", epilog=help_text("outbound-calls dnc list -o csv", codes=DNC_CODES))
+def dnc_list(output: OutputOption = OutputFormat.TABLE) -> None:
+    """Every number on the list (masked), with why and when it was added."""
+
+    async def step(session: Session) -> int:
+        rows = [
+            {"number": mask_number(e.number), "reason": e.reason, "added_at": e.added_at}
+            for e in await _dnc_store().entries()
+        ]
+        emit(Document(data=rows, rows=rows, columns=("number", "reason", "added_at")), output)
+        note(f"{len(rows)} number(s) on the do-not-call list")
+        return 0
+
+    run(step)
+
+
+@dnc_app.command(
+    "add",
+    epilog=help_text(
+        'outbound-calls dnc add +14155550123 --reason "asked by email"', codes=DNC_CODES
+    ),
+)
+def dnc_add(
+    number: Number,
+    reason: Annotated[str, typer.Option(help="why (kept with the entry)")] = "added from the CLI",
+) -> None:
+    """Never dial this number again (checked before every attempt of every call)."""
+    e164 = _number(number)
+
+    async def step(session: Session) -> int:
+        await _dnc_store().add(e164, reason)
+        note(f"{mask_number(e164)} is on the do-not-call list")
+        return 0
+
+    run(step)
+
+
+@dnc_app.command(
+    "remove",
+    epilog=help_text(
+        'outbound-calls dnc remove +14155550123 --reason "consent renewed, ticket 123"',
+        codes=DNC_CODES,
+    ),
+)
+def dnc_remove(
+    number: Number,
+    reason: Annotated[
+        str | None, typer.Option(help="why (required; asked for on a terminal; kept and logged)")
+    ] = None,
+) -> None:
+    """Take a number off the list; the removal and its reason are recorded and logged."""
+    e164 = _number(number)
+    if not reason:
+        if not sys.stdin.isatty():
+            bad_input("--reason: say why the number may be called again")
+        reason = typer.prompt("Why may this number be called again?").strip()
+        if not reason:
+            bad_input("--reason: say why the number may be called again")
+    why: str = reason
+
+    async def step(session: Session) -> int:
+        store = _dnc_store()
+        if not await store.remove(e164, why):
+            raise CliError(f"{mask_number(e164)} is not on the do-not-call list")
+        get_logger("outbound_calls.dnc").warning(
+            "do_not_call_removed", number=mask_number(e164), reason=why
+        )
+        note(f"{mask_number(e164)} removed from the do-not-call list (reason recorded)")
+        return 0
+
+    run(step)
+
+
+# ----- components ----------------------------------------------------------------------------
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _component(name: str, text: str, example: str) -> None:
+    def command(ctx: typer.Context) -> None:
+        raise typer.Exit(run_component(name, list(ctx.args)))
+
+    command.__doc__ = text
+    app.command(
+        name,
+        context_settings=_PASS_THROUGH,
+        add_help_option=False,
+        epilog=f"Every option goes to the component: $ {example}",
+    )(command)
+
+
+def run_component(name: str, argv: list[str]) -> int:
+    """One component in this process, with its own options (each configures its logging)."""
+    try:
         if name == "worker":
             import worker
 
-            worker.main(rest)
+            worker.main(argv)
         elif name == "bridge":
             from bridge.__main__ import main as bridge_main
 
-            bridge_main(rest)
+            bridge_main(argv)
         elif name == "simulator":
             from simulator.__main__ import main as simulator_main
 
-            simulator_main(rest)
+            simulator_main(argv)
         else:
             import devstack
 
-            return devstack.main(rest)
+            return devstack.main(argv)
+    except SystemExit as exc:  # argparse's --help and errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
         return 0
+    return 0
 
-    return run
+
+_component(
+    "worker",
+    "Run the worker (python worker.py); options pass through.",
+    "outbound-calls worker --help",
+)
+_component(
+    "bridge",
+    "Run the webhook bridge (python -m bridge); options pass through.",
+    "outbound-calls bridge --port 8000",
+)
+_component(
+    "simulator",
+    "Run the Retell simulator (python -m simulator); options pass through.",
+    "outbound-calls simulator --help",
+)
+_component(
+    "dev",
+    "Run the whole dev stack and the tour (make run); options pass through.",
+    "outbound-calls dev --once",
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="outbound-calls", description="Durable outbound AI calls: Retell AI + Temporal."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+# ----- entry points --------------------------------------------------------------------------
 
-    start = sub.add_parser("start", help="start a call (prints its workflow id)")
-    start.add_argument("--to", required=True, help="callee, E.164 (+14155550123)")
-    start.add_argument("--from", dest="from_number", required=True, help="your Retell number")
-    start.add_argument("--agent-id")
-    start.add_argument("--agent-version", type=int)
-    start.add_argument("--dedupe-key", help="the same key again attaches to the same call")
-    start.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
-    start.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a dynamic variable for the agent's prompt",
-    )
-    start.add_argument("--scenario", help="simulator scenario (simulator only)")
-    start.add_argument("--max-attempts", type=int, default=1, help="redials (default 1: none)")
-    start.add_argument(
-        "--no-calling-window",
-        action="store_true",
-        help="dial at any hour (default: only 09:00-20:00 in the callee's time zone)",
-    )
-    start.add_argument("--task-queue", help="default: TEMPORAL_TASK_QUEUE")
-    start.add_argument("--wait", action="store_true", help="show progress, print the outcome")
-    start.set_defaults(run=cmd_start)
 
-    status = sub.add_parser("status", help="show a call's snapshot (query 'status')")
-    status.add_argument("workflow_id")
-    status.set_defaults(run=cmd_status)
+def _version(value: bool) -> None:
+    if value:
+        try:
+            print(f"{PROG} {version(DISTRIBUTION)}")
+        except PackageNotFoundError:
+            print(f"{PROG} (not installed)")
+        raise typer.Exit()
 
-    cancel = sub.add_parser("cancel", help="cancel a call: stop redials, hang up (update 'cancel')")
-    cancel.add_argument("workflow_id")
-    cancel.add_argument("--reason", default="canceled from the CLI")
-    cancel.set_defaults(run=cmd_cancel)
 
-    listing = sub.add_parser("list", help="list calls by status, outcome, campaign or call id")
-    listing.add_argument("--status", help="CallStatus, e.g. in_call")
-    listing.add_argument("--outcome", help="CallOutcome, e.g. no_answer")
-    listing.add_argument("--campaign", help="CampaignId")
-    listing.add_argument("--retell-call-id")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(run=cmd_list)
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Durable outbound AI calls: Retell AI calls placed and followed by Temporal."""
 
-    register = sub.add_parser(
-        "register-search-attributes", help="register our search attributes on the namespace"
-    )
-    register.set_defaults(run=cmd_register)
 
-    doctor = sub.add_parser(
-        "doctor", help="check Retell key, agents, bridge, Temporal and payload keys"
-    )
-    doctor.add_argument(
-        "--agent-id",
-        action="append",
-        default=[],
-        help="an agent to check (besides RETELL_AGENT_IDS)",
-    )
-    doctor.add_argument("--bridge-url", help="the bridge to test (default: BRIDGE_PUBLIC_URL)")
-    doctor.set_defaults(sync=cmd_doctor)
+def parse_command_line(argv: Sequence[str]) -> str:
+    """Parse ``argv`` as the CLI would, running nothing; answers the command's name.
 
-    for name, text in (
-        ("worker", "run the worker (python worker.py)"),
-        ("bridge", "run the webhook bridge (python -m bridge)"),
-        ("simulator", "run the Retell simulator (python -m simulator)"),
-        ("dev", "run the whole dev stack and the tour (make run)"),
-    ):
-        component = sub.add_parser(name, help=text, add_help=False)
-        component.add_argument("rest", nargs=argparse.REMAINDER)
-        component.set_defaults(sync=_run_component(name))
-    return parser
+    Raises ``click.UsageError`` for an unknown command or option (a deploy file's check).
+    """
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    root_ctx = typer.Context(group, info_name=PROG)
+    name, *rest = argv
+    command = group.get_command(root_ctx, name)
+    if command is None:
+        raise click.UsageError(f"no command {name!r}")
+    command.make_context(name, rest, parent=root_ctx)
+    return name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if hasattr(args, "sync"):
-        code: int = args.sync(args)  # each component configures its own logging
-        return code
     try:
-        # Library warnings (temporalio, httpx) as JSON lines on stderr, masked and redacted.
-        configure_logging(level="WARNING", secrets=secret_values(ClientSettings()))
-        result: int = asyncio.run(args.run(args))
-        return result
-    except CommandError as exc:
-        print(f"error: {mask_numbers_in(str(exc))}", file=sys.stderr)
-        return exc.code
-    except PayloadKeyError as exc:
-        print(f"error: payload encryption keys: {exc}", file=sys.stderr)
-        return 2
-    except PayloadDecryptionError as exc:
-        print(f"error: cannot decrypt what Temporal answered: {exc}", file=sys.stderr)
-        return 1
-    except RPCError as exc:
-        print(f"error: Temporal said: {mask_numbers_in(exc.message)}", file=sys.stderr)
-        return 1
+        app(args=list(argv) if argv is not None else None, prog_name=PROG)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 def console_main() -> None:

@@ -10,13 +10,19 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class DoNotCallList(Protocol):
     async def contains(self, number: str) -> bool: ...
 
     async def add(self, number: str, reason: str) -> None: ...
+
+
+class ListedNumber(NamedTuple):
+    number: str
+    reason: str
+    added_at: str
 
 
 class SqliteDoNotCallList:
@@ -30,6 +36,12 @@ class SqliteDoNotCallList:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS do_not_call ("
                 " number TEXT PRIMARY KEY, reason TEXT NOT NULL, added_at TEXT NOT NULL)"
+            )
+            # Who took a number off the list, and why: removals are kept, never forgotten.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS do_not_call_removals ("
+                " number TEXT NOT NULL, listed_reason TEXT NOT NULL, reason TEXT NOT NULL,"
+                " removed_at TEXT NOT NULL)"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -47,8 +59,37 @@ class SqliteDoNotCallList:
                 (number, reason, datetime.now(UTC).isoformat()),
             )
 
+    def _entries(self) -> list[ListedNumber]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT number, reason, added_at FROM do_not_call ORDER BY added_at"
+            ).fetchall()
+        return [ListedNumber(*row) for row in rows]
+
+    def _remove(self, number: str, reason: str) -> bool:
+        with self._connect() as db:
+            row = db.execute(
+                "DELETE FROM do_not_call WHERE number = ? RETURNING reason", (number,)
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "INSERT INTO do_not_call_removals (number, listed_reason, reason, removed_at)"
+                " VALUES (?, ?, ?, ?)",
+                (number, row[0], reason, datetime.now(UTC).isoformat()),
+            )
+        return True
+
     async def contains(self, number: str) -> bool:
         return await asyncio.to_thread(self._contains, number)
 
     async def add(self, number: str, reason: str) -> None:
         await asyncio.to_thread(self._add, number, reason)
+
+    async def entries(self) -> list[ListedNumber]:
+        """Every listed number, oldest first."""
+        return await asyncio.to_thread(self._entries)
+
+    async def remove(self, number: str, reason: str) -> bool:
+        """Take ``number`` off the list, recording why; False when it was not listed."""
+        return await asyncio.to_thread(self._remove, number, reason)

@@ -133,6 +133,9 @@ class PayloadCodecSettings(_EnvSettings):
 class ClientSettings(TemporalSettings, PayloadCodecSettings):
     """A process that only talks to Temporal: the CLI, the dev stack, your own code."""
 
+    # The Temporal UI that links to a call point at (the CLI prints them).
+    temporal_ui_url: str = "http://localhost:8233"
+
 
 class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     max_concurrent_activities: int = Field(default=100, ge=1)

@@ -41,7 +41,7 @@ from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.settings import BridgeSettings, SimulatorSettings, TemporalSettings, WorkerSettings
 from calls.start import start_call
 from calls.temporal_client import connect_temporal, temporal_connect_options
-from outbound_calls import build_parser
+from outbound_calls import parse_command_line
 from tests.call_harness import call_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,7 +255,7 @@ def test_every_command_exists_in_the_project() -> None:
             assert (ROOT / argv[1]).is_file(), f"{name}: no {argv[1]}"
         else:
             assert argv[0] in scripts, f"{name}: {argv[0]} is no console script in pyproject.toml"
-            build_parser().parse_args(argv[1:])  # a subcommand the CLI knows (exits otherwise)
+            parse_command_line(argv[1:])  # a subcommand the CLI knows (raises otherwise)
         checked.append(name)
     assert {"setup", "worker", "bridge", "simulator"} <= set(checked)
 

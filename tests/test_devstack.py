@@ -7,12 +7,12 @@ import json
 import os
 import re
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
 from devstack import TOUR
+from tests.cli_runner import CLI
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,9 +56,10 @@ async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
         RETELL_READ_TIMEOUT_S="3",
         RETELL_CREATE_TIMEOUT_S="3",
     )
+    # Through the CLI, as `outbound-calls dev --once` (its options pass to devstack.py).
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "devstack.py"),
+        CLI,
+        "dev",
         "--once",
         "--data-dir",
         str(tmp_path / "stack"),
@@ -73,6 +74,12 @@ async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
     outcomes = dict(re.findall(r"^  (\w+)\s+(\w+)\s+reason=", output, re.MULTILINE))
     assert outcomes == EXPECTED, output
     assert f"Temporal UI: http://localhost:{ports['ui']}/namespaces/default/workflows" in output
+    # The line a second shell pastes: this stack's address, key file and UI.
+    key_file = tmp_path / "stack" / "payload-keys.json"
+    assert (
+        f"  export TEMPORAL_ADDRESS=127.0.0.1:{ports['temporal']} PAYLOAD_KEY_FILE={key_file} "
+        f"TEMPORAL_UI_URL=http://localhost:{ports['ui']}\n"
+    ) in output
     for name in ("worker", "bridge", "simulator", "temporal"):
         assert f"stopped {name}" in output
     assert (tmp_path / "stack" / "temporal.db").exists()

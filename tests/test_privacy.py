@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -375,7 +376,8 @@ def test_every_process_logs_through_the_redactor_with_its_keys(
 
         monkeypatch.setattr(outbound_calls, "configure_logging", capture)
         monkeypatch.setattr(asyncio, "run", stop)
-        main = lambda: outbound_calls.main(["status", "call-x"])  # noqa: E731
+        # main answers the exit code (the console script exits with it).
+        main = lambda: sys.exit(outbound_calls.main(["status", "call-x"]))  # noqa: E731
     with pytest.raises(SystemExit):
         main()
     assert len(seen) == 1

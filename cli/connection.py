@@ -1,0 +1,69 @@
+"""The CLI's settings and its Temporal client, with the errors a user can act on.
+
+Settings are the processes' own (environment or ``.env``); one addition: run from the
+checkout against a local server with no payload keys set, the CLI uses the dev stack's key
+file (``.devstack/payload-keys.json``), so the second shell of ``make run`` needs no setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from calls.codec_keys import PayloadKeyError
+from calls.payload_codec import data_converter
+from calls.settings import ClientSettings
+from calls.temporal_client import connect_temporal
+from cli.failures import CliError, ExitCode, unreachable
+
+# Where devstack.py keeps its key file, relative to the checkout it runs in.
+DEV_KEY_FILE = Path(".devstack") / "payload-keys.json"
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def settings_error(exc: ValidationError) -> CliError:
+    """A bad setting, named the way it is set (the environment variable)."""
+    parts = []
+    for err in exc.errors():
+        name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+        parts.append(f"{name}: {err['msg']}")
+    return CliError("; ".join(parts), ExitCode.BAD_INPUT)
+
+
+def client_settings(cwd: Path | None = None) -> ClientSettings:
+    try:
+        settings = ClientSettings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+    # Only towards a server on this machine: the dev key must never encrypt what a real
+    # cluster's workers (which hold other keys) would then fail to read.
+    local = settings.temporal_address.rpartition(":")[0] in LOCAL_HOSTS
+    if local and settings.payload_keys is None and settings.payload_key_file is None:
+        dev_keys = (cwd or Path.cwd()) / DEV_KEY_FILE
+        if dev_keys.is_file():
+            settings = settings.model_copy(update={"payload_key_file": dev_keys})
+    return settings
+
+
+def check_keys(settings: ClientSettings) -> None:
+    """Unusable keys are bad input: say so before connecting."""
+    try:
+        data_converter(settings)
+    except PayloadKeyError as exc:
+        raise CliError(f"payload encryption keys: {exc}", ExitCode.BAD_INPUT) from None
+
+
+async def connect(settings: ClientSettings) -> Client:
+    try:
+        return await connect_temporal(settings)
+    except ValueError as exc:  # a TLS file that cannot be read names its setting
+        raise CliError(str(exc), ExitCode.BAD_INPUT) from None
+    except RuntimeError as exc:
+        raise unreachable(settings.temporal_address, str(exc)) from None
+
+
+def ui_link(settings: ClientSettings, workflow_id: str) -> str:
+    base = settings.temporal_ui_url.rstrip("/")
+    return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
