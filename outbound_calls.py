@@ -43,6 +43,7 @@ from calls.models import (
     CallOutcome,
     CallPhaseName,
     CallRequest,
+    DialReport,
     OutcomeStatus,
     RedialPolicy,
 )
@@ -56,6 +57,7 @@ from cli.calls import (
     attached_text,
     describe,
     exit_code_for,
+    exit_code_for_status,
     find_call,
     finished_text,
     follow,
@@ -234,6 +236,7 @@ def _report_outcome(session: Session, found_id: str, outcome: Any, output: Outpu
         "--dedupe-key reminder-8812 --var customer_name=Ada --wait",
         "outbound-calls start --to +14155550123 --from +12125550199 --no-calling-window "
         "--scenario no_answer --wait -o json",
+        "outbound-calls start --to +14155550123 --from +12125550199 --wait-dialed -o json",
     )
 )
 def start(
@@ -270,9 +273,18 @@ def start(
     wait: Annotated[
         bool, typer.Option("--wait", help="follow the call; exit code says the outcome")
     ] = False,
+    wait_dialed: Annotated[
+        bool,
+        typer.Option(
+            "--wait-dialed",
+            help="answer once Retell took the call (its call id) or refused it (why)",
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Start a call (or attach to the one with the same dedupe key); prints its workflow id."""
+    if wait and wait_dialed:
+        bad_input("--wait and --wait-dialed: give one of them")
     fields = _pairs(metadata or [], "--metadata")
     if scenario:
         fields["simulator_scenario"] = scenario
@@ -296,6 +308,11 @@ def start(
         client = await session.client()
         queue = task_queue or session.settings.temporal_task_queue
         existing = await describe(client, workflow_id_for(request)) if dedupe_key else None
+        if wait_dialed:
+            dialed = await start_call(client, request, task_queue=queue, wait_for="dialed")
+            if existing is not None:
+                note(attached_text(dialed.handle.id, existing))
+            return _report_dial(session, dialed.dial, existing is not None, output)
         handle = await start_call(client, request, task_queue=queue)
         link = ui_link(session.settings, handle.id)
         if existing is not None:
@@ -313,6 +330,34 @@ def start(
         return _report_outcome(session, handle.id, await follow(handle), output)
 
     run(step)
+
+
+def _report_dial(session: Session, dial: DialReport, attached: bool, output: OutputFormat) -> int:
+    """``--wait-dialed``: the call id (dialed), when it will be dialed, or why it was not;
+    a call that ended without being dialed exits with its outcome's code."""
+    row: dict[str, Any] = {
+        "workflow_id": dial.workflow_id,
+        "dial": dial.status,
+        "call_id": dial.call_id,
+        "waiting_until": dial.waiting_until.isoformat() if dial.waiting_until else None,
+        "outcome": dial.outcome.value if dial.outcome else None,
+        "detail": dial.detail,
+        "attached": attached,
+        "ui_url": ui_link(session.settings, dial.workflow_id),
+    }
+    if output is OutputFormat.TABLE:
+        if dial.status == "dialed":
+            print(f"{dial.workflow_id}: dialed, Retell call {dial.call_id}")
+        elif dial.status == "scheduled":
+            print(f"{dial.workflow_id}: waits for calling hours until {row['waiting_until']}")
+        else:
+            print(f"{dial.workflow_id}: not dialed ({row['outcome']}): {dial.detail or ''}")
+        note(f"follow it: outbound-calls result {dial.workflow_id}   UI: {row['ui_url']}")
+    else:
+        emit(Document(data=row, rows=[row], columns=list(row)), output)
+    if dial.status == "finished" and dial.outcome is not None:
+        return int(exit_code_for_status(dial.outcome))
+    return 0
 
 
 @app.command(

@@ -464,6 +464,41 @@ CallPhaseName = Literal[
 ]
 
 
+DialStatus = Literal["dialed", "scheduled", "finished"]
+
+
+class DialReport(_Model):
+    """The answer of the ``dialed`` update: as soon as Retell took the call (its call id),
+    or the call waits for its callee's calling hours, or it ended without a call (why)."""
+
+    workflow_id: str
+    status: DialStatus
+    call_id: str | None = None
+    attempt: int = 0
+    waiting_until: datetime | None = None
+    outcome: OutcomeStatus | None = None
+    detail: str | None = None
+
+    @classmethod
+    def of_outcome(cls, outcome: CallOutcome) -> DialReport:
+        """A finished call: dialed if any attempt placed a call, else why not."""
+        placed = [a for a in outcome.attempts if a.call_id is not None]
+        if placed:
+            return cls(
+                workflow_id=outcome.workflow_id,
+                status="dialed",
+                call_id=placed[0].call_id,
+                attempt=placed[0].attempt,
+            )
+        return cls(
+            workflow_id=outcome.workflow_id,
+            status="finished",
+            attempt=len(outcome.attempts),
+            outcome=outcome.status,
+            detail=outcome.detail,
+        )
+
+
 class CallSnapshot(_Model):
     """What the ``status`` query answers: where the call stands right now."""
 

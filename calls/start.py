@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from calls.calling_window import describe
-from calls.models import CallOutcome, CallRequest
+from calls.models import CallOutcome, CallRequest, DialReport
 from calls.phone import mask_number
 from calls.settings import DEFAULT_TASK_QUEUE
 from calls.validation import validate_request
 
 WORKFLOW_TYPE = "OutboundCallWorkflow"
+DIALED_UPDATE = "dialed"
 
 ResultT = TypeVar("ResultT")
 
@@ -81,26 +82,84 @@ def call_memo(request: CallRequest) -> dict[str, Any]:
     }
 
 
+class DialedCall(NamedTuple):
+    """``start_call(..., wait_for="dialed")``: the call's handle, and whether it was dialed."""
+
+    handle: WorkflowHandle[Any, CallOutcome]
+    dial: DialReport
+
+
+@overload
+async def start_call(
+    client: Client,
+    request: CallRequest,
+    *,
+    task_queue: str = ...,
+    workflow_id: str | None = ...,
+    wait_for: Literal["started"] = ...,
+) -> WorkflowHandle[Any, CallOutcome]: ...
+
+
+@overload
+async def start_call(
+    client: Client,
+    request: CallRequest,
+    *,
+    task_queue: str = ...,
+    workflow_id: str | None = ...,
+    wait_for: Literal["dialed"],
+) -> DialedCall: ...
+
+
 async def start_call(
     client: Client,
     request: CallRequest,
     *,
     task_queue: str = DEFAULT_TASK_QUEUE,
     workflow_id: str | None = None,
-) -> WorkflowHandle[Any, CallOutcome]:
+    wait_for: Literal["started", "dialed"] = "started",
+) -> WorkflowHandle[Any, CallOutcome] | DialedCall:
     """Start (or attach to) the call workflow for ``request``.
 
     The request rules run here first so a caller learns of a bad request at once; the
     workflow checks again, since it may be started by other means.
+
+    ``wait_for="dialed"`` answers once Retell took the call (its call id), or the call waits
+    for calling hours, or it ended without a call (why): one round trip to Temporal
+    (update-with-start of the ``dialed`` update), attaching to an existing call like a start.
     """
     validate_request(request)
-    return await start_once(
-        client,
+    wid = workflow_id or workflow_id_for(request)
+    options: dict[str, Any] = {
+        "static_summary": call_summary(request),
+        "memo": call_memo(request),
+    }
+    if wait_for == "started":
+        return await start_once(
+            client,
+            WORKFLOW_TYPE,
+            request,
+            id=wid,
+            task_queue=task_queue,
+            result_type=CallOutcome,
+            **options,
+        )
+    start: WithStartWorkflowOperation[Any, CallOutcome] = WithStartWorkflowOperation(
         WORKFLOW_TYPE,
         request,
-        id=workflow_id or workflow_id_for(request),
+        id=wid,
         task_queue=task_queue,
         result_type=CallOutcome,
-        static_summary=call_summary(request),
-        memo=call_memo(request),
+        id_conflict_policy=ID_CONFLICT_POLICY,
+        id_reuse_policy=ID_REUSE_POLICY,
+        **options,
     )
+    try:
+        dial = await client.execute_update_with_start_workflow(
+            DIALED_UPDATE, start_workflow_operation=start, result_type=DialReport
+        )
+        return DialedCall(await start.workflow_handle(), dial)
+    except WorkflowAlreadyStartedError:
+        # The call ran already and has closed: its outcome says whether it was dialed.
+        handle = client.get_workflow_handle(wid, result_type=CallOutcome)
+        return DialedCall(handle, DialReport.of_outcome(await handle.result()))

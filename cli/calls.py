@@ -18,7 +18,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.models import CallOutcome, CallSnapshot
+from calls.models import CallOutcome, CallSnapshot, OutcomeStatus
 from calls.search_attributes import CALL_OUTCOME
 from calls.start import WORKFLOW_TYPE
 from cli.failures import OUTCOME_EXIT_CODES, CliError, ExitCode
@@ -258,7 +258,11 @@ def attached_text(workflow_id: str, description: WorkflowExecutionDescription) -
 
 
 def exit_code_for(outcome: CallOutcome) -> ExitCode:
-    return OUTCOME_EXIT_CODES.get(outcome.status, ExitCode.FAILED)
+    return exit_code_for_status(outcome.status)
+
+
+def exit_code_for_status(status: OutcomeStatus) -> ExitCode:
+    return OUTCOME_EXIT_CODES.get(status, ExitCode.FAILED)
 
 
 def search_fields(attributes: Any) -> Mapping[str, Any]:

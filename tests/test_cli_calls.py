@@ -242,3 +242,36 @@ async def test_dnc_add_then_the_call_ends_do_not_call_and_remove_then_it_is_dial
     assert dialed.code == 0, dialed.err
     assert json.loads(dialed.out)["status"] == "completed"
     assert len(await cli_stack.stack.sim.calls(number)) == 1
+
+
+async def test_wait_dialed_prints_the_call_id_before_the_call_ends(cli_stack: CliStack) -> None:
+    key = _key()
+    args = (
+        "start", "--to", "+14155550123", "--from", FROM, "--no-calling-window",
+        "--dedupe-key", key, "--metadata", "simulator_ring_ms=600000", "--wait-dialed",
+        "-o", "json",
+    )  # fmt: skip
+    first = await cli_stack.cli(*args)
+    assert first.code == 0, first.err
+    dial = json.loads(first.out)
+    assert dial["dial"] == "dialed"
+    ringing = [c for c in await cli_stack.stack.sim.calls() if c["call_id"] == dial["call_id"]]
+    assert [c["call_status"] for c in ringing] == ["registered"]  # still ringing
+    again = await cli_stack.cli(*args)  # the same dedupe key: the same call
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["call_id"] == dial["call_id"]
+    assert json.loads(again.out)["attached"] is True
+    canceled = await cli_stack.cli("cancel", key, "--reason", "test over")
+    assert canceled.code == 0, canceled.err
+
+
+async def test_wait_dialed_says_why_a_call_was_refused(cli_stack: CliStack) -> None:
+    number = "+14155550177"
+    await cli_stack.stack.sim.mark_do_not_call(number)  # marked at Retell, not by us
+    run = await cli_stack.cli(
+        "start", "--to", number, "--from", FROM, "--no-calling-window",
+        "--dedupe-key", _key(), "--wait-dialed",
+    )  # fmt: skip
+    assert run.code == 4, run.err  # refused
+    assert "not dialed (do_not_call)" in run.out
+    assert "do_not_call" in run.out

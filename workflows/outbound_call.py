@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         CallRequest,
         CallSnapshot,
         CreateCallInput,
+        DialReport,
         DoNotCallEntry,
         OutcomeDelivery,
         OutcomeStatus,
@@ -198,6 +199,43 @@ class OutboundCallWorkflow:
             waiting_until=self._waiting_until,
             cancel_requested=self._cancel_reason is not None,
             outcome=self._outcome,
+        )
+
+    @workflow.update(name="dialed")
+    async def dialed(self) -> DialReport:
+        """Answers as soon as Retell has taken a call for this request (its call id), the
+        request waits for its callee's calling hours, or it ended without a call (why).
+
+        Meant for update-with-start (``start_call(..., wait_for="dialed")``): one round trip
+        from "call this person" to "Retell is dialing, call id X" or "refused, because Y".
+        """
+        await workflow.wait_condition(lambda: self._dial_report() is not None)
+        report = self._dial_report()
+        assert report is not None
+        return report
+
+    def _dial_report(self) -> DialReport | None:
+        if self._state is not None:
+            return DialReport(
+                workflow_id=self._workflow_id,
+                status="dialed",
+                call_id=self._state.call_id,
+                attempt=self._attempt,
+            )
+        if self._outcome is not None or any(a.call_id for a in self._attempts):
+            return DialReport.of_outcome(self._outcome or self._partial_outcome())
+        if self._phase == "waiting_for_window":
+            return DialReport(
+                workflow_id=self._workflow_id, status="scheduled", waiting_until=self._waiting_until
+            )
+        return None
+
+    def _partial_outcome(self) -> CallOutcome:
+        """The attempts so far, as an outcome would list them (for the dialed update)."""
+        return CallOutcome(
+            workflow_id=self._workflow_id,
+            status=OutcomeStatus.FAILED,
+            attempts=tuple(self._attempts),
         )
 
     @workflow.update(name="cancel")
