@@ -36,6 +36,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from calls.codec_keys import PayloadKeyError, create_key_file
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
+from calls.nexus_service import register_nexus_endpoint
 from calls.payload_codec import data_converter, describe_encryption
 from calls.search_attributes import dev_server_flags, register_search_attributes
 from calls.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
@@ -259,6 +260,8 @@ class Stack:
         )
         client = await self._connect()
         await register_search_attributes(client)
+        # Other namespaces' workflows reach our calls through this endpoint (Nexus).
+        await register_nexus_endpoint(client, task_queue=self.config.task_queue)
         if cfg.simulated:
             await self._spawn("simulator", sys.executable, "-m", "simulator")
         await self._spawn("bridge", sys.executable, "-m", "bridge")

@@ -47,6 +47,7 @@ from calls.models import (
     OutcomeStatus,
     RedialPolicy,
 )
+from calls.nexus_service import DEFAULT_NEXUS_ENDPOINT, register_nexus_endpoint
 from calls.phone import mask_number, mask_numbers_in, normalize_e164
 from calls.search_attributes import register_search_attributes
 from calls.settings import ClientSettings, WorkerSettings
@@ -506,6 +507,30 @@ def register_search_attributes_command() -> None:
     async def step(session: Session) -> int:
         added = await register_search_attributes(await session.client())
         print("added: " + (", ".join(added) if added else "none (all present)"))
+        return 0
+
+    run(step)
+
+
+@app.command(
+    name="register-nexus-endpoint",
+    epilog=help_text(
+        "outbound-calls register-nexus-endpoint",
+        "outbound-calls register-nexus-endpoint --name outbound-calls --task-queue outbound-calls",
+    ),
+)
+def register_nexus_endpoint_command(
+    name: Annotated[str, typer.Option(help="the endpoint's name")] = DEFAULT_NEXUS_ENDPOINT,
+    task_queue: Annotated[str | None, typer.Option(help="default: TEMPORAL_TASK_QUEUE")] = None,
+) -> None:
+    """Create the Nexus endpoint other namespaces call us through (self-hosted or dev
+    server; on Temporal Cloud create it with tcld or the Cloud UI, see README)."""
+
+    async def step(session: Session) -> int:
+        queue = task_queue or session.settings.temporal_task_queue
+        created = await register_nexus_endpoint(await session.client(), task_queue=queue, name=name)
+        target = f"namespace {session.settings.temporal_namespace}, task queue {queue}"
+        print(f"endpoint {name} {'created' if created else 'exists already'}: {target}")
         return 0
 
     run(step)

@@ -19,6 +19,7 @@ from activities.agents import AgentActivities
 from activities.call_lookup import CallLookupActivities
 from activities.call_slots import CallSlotActivities
 from activities.do_not_call import DoNotCallActivities
+from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import validate_call_request
@@ -32,6 +33,7 @@ from calls.temporal_client import connect_temporal
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
+from workflows.child_calls import CallOutcomeRelayWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 log = get_logger("worker")
@@ -41,6 +43,7 @@ WORKFLOWS: Sequence[type] = (
     CampaignWorkflow,
     CallSlotsWorkflow,
     AgentProvisioningWorkflow,
+    CallOutcomeRelayWorkflow,
 )
 
 # Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
@@ -117,6 +120,8 @@ def build_worker(
         activities=activities,
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
+        # Other teams' workflows place calls through Nexus (calls/nexus_service.py).
+        nexus_service_handlers=[OutboundCallsHandler(task_queue)],
     )
 
 

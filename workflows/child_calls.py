@@ -98,3 +98,13 @@ async def _await_existing_call(wid: str) -> CallOutcome:
             return outcome
         await workflow.sleep(interval, summary=f"wait for existing call {wid}")
         interval = min(interval * 2, LONGEST_LOOK_INTERVAL)
+
+
+@workflow.defn(name="CallOutcomeRelayWorkflow")
+class CallOutcomeRelayWorkflow:
+    """Answers a finished call's outcome: what a Nexus ``place_call`` with the dedupe key of
+    a call that has already finished runs, so its caller gets that outcome (nothing dialed)."""
+
+    @workflow.run
+    async def run(self, call_workflow_id: str) -> CallOutcome:
+        return await _await_existing_call(call_workflow_id)

@@ -1,0 +1,80 @@
+"""The handler of Nexus service ``outbound-calls`` (calls/nexus_service.py), run by the worker.
+
+``place_call`` is a workflow-run operation backed by ``OutboundCallWorkflow`` with the same id
+and dedupe rules as ``start_call``: a running call with the same dedupe key is attached to
+(Temporal attaches the caller's completion callback to it), and a finished one is answered by
+a small relay workflow that reads its outcome, so the caller gets the first call's outcome and
+nothing is dialed twice. Canceling the operation cancels the call workflow, which hangs up.
+"""
+
+from __future__ import annotations
+
+import nexusrpc
+from nexusrpc.handler import StartOperationContext, service_handler, sync_operation
+from temporalio import nexus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from calls.errors import InvalidCallRequest
+from calls.models import CallOutcome, CallRequest, CallSnapshot
+from calls.nexus_service import OutboundCallsService
+from calls.start import (
+    ID_CONFLICT_POLICY,
+    ID_REUSE_POLICY,
+    WORKFLOW_TYPE,
+    call_memo,
+    call_summary,
+    workflow_id_for,
+)
+from calls.validation import validate_request
+
+RELAY_WORKFLOW_TYPE = "CallOutcomeRelayWorkflow"
+
+
+@service_handler(service=OutboundCallsService)
+class OutboundCallsHandler:
+    def __init__(self, task_queue: str) -> None:
+        self._task_queue = task_queue
+
+    @nexus.workflow_run_operation
+    async def place_call(
+        self, ctx: nexus.WorkflowRunOperationContext, request: CallRequest
+    ) -> nexus.WorkflowHandle[CallOutcome]:
+        try:
+            validate_request(request)
+        except InvalidCallRequest as exc:
+            # The caller's mistake: retrying cannot help, and the message names the field.
+            raise nexusrpc.HandlerError(
+                str(exc), type=nexusrpc.HandlerErrorType.BAD_REQUEST, retryable_override=False
+            ) from None
+        workflow_id = workflow_id_for(request)
+        try:
+            return await ctx.start_workflow(
+                WORKFLOW_TYPE,
+                request,
+                id=workflow_id,
+                task_queue=self._task_queue,
+                result_type=CallOutcome,
+                id_conflict_policy=ID_CONFLICT_POLICY,
+                id_reuse_policy=ID_REUSE_POLICY,
+                static_summary=call_summary(request),
+                memo=call_memo(request),
+            )
+        except WorkflowAlreadyStartedError:
+            # The call has finished: relay its outcome instead of dialing again.
+            return await ctx.start_workflow(
+                RELAY_WORKFLOW_TYPE,
+                workflow_id,
+                id=f"{workflow_id}-relay-{ctx.request_id}",
+                task_queue=self._task_queue,
+                result_type=CallOutcome,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=f"outcome of {workflow_id}",
+            )
+
+    @sync_operation
+    async def call_status(self, ctx: StartOperationContext, workflow_id: str) -> CallSnapshot:
+        handle = nexus.client().get_workflow_handle(workflow_id)
+        snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+        return snapshot
