@@ -487,8 +487,8 @@ def doctor(
     its search attributes, payload keys. One line per check."""
     # Its own entry rather than ``run``: a broken payload key is one of its findings, not a
     # reason to stop before checking the rest.
-    from calls.doctor import Deployment, run_checks
     from calls.codec_keys import PayloadKeyError
+    from calls.doctor import Deployment, run_checks
     from calls.settings import DoctorSettings
 
     settings = DoctorSettings()
