@@ -204,7 +204,8 @@ class _Reader:
                 raise ContactsFileError(f"row {row}: {exc}") from None
             if not values:
                 continue
-            columns: dict[str, Any] = dict(zip(self.header, values, strict=False))
+            columns: dict[str, Any] = dict.fromkeys(self.header)  # None: no value given
+            columns.update(zip(self.header, values, strict=False))
             if len(values) > len(self.header):
                 columns[""] = values[len(self.header) :]
             yield _Record(self.position, row, offset, columns)
