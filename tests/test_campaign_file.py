@@ -42,11 +42,12 @@ pytestmark = pytest.mark.integration
 Handle = WorkflowHandle[Any, CampaignSummary]
 FROM = "+12125550199"
 CAP = 20  # MAX_CONCURRENT_CALLS of the test worker (call_worker's default)
-# The big one: sized to a minute or two here (2 shared cores).
-BIG_ROWS = 3000
+# The big one: sized to about a minute here (2 shared cores, the whole stack in one
+# process); bench/campaign_file.py runs the same at 10,000 and more.
+BIG_ROWS = 300
 BIG_IN_FLIGHT = 20
-BIG_PER_RUN = 900
-BAD_LINES = (17, 1200, 2999)  # lines (1 = header) whose number is broken
+BIG_PER_RUN = 100
+BAD_LINES = (17, 150, 299)  # lines (1 = header) whose number is broken
 LIVE = {"registered", "ongoing"}
 
 
@@ -118,7 +119,7 @@ async def _continued_with_calls_open(env: WorkflowEnvironment, handle: Handle) -
     return carried
 
 
-async def test_a_3000_row_csv_through_the_cli(
+async def test_a_large_csv_through_the_cli(
     dev_env: WorkflowEnvironment, stack: LiveStack, tmp_path: Path
 ) -> None:
     contacts = tmp_path / "contacts.csv"
