@@ -18,6 +18,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agents import AgentActivities
 from activities.call_lookup import CallLookupActivities
 from activities.call_slots import CallSlotActivities
+from activities.campaign_calls import CampaignCallActivities
+from activities.contacts import ContactActivities
 from activities.do_not_call import DoNotCallActivities
 from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
@@ -98,6 +100,8 @@ def build_worker(
     slots = CallSlotActivities(client, task_queue=task_queue, capacity=max_concurrent_calls)
     webhook_url = RetellSettings(bridge_public_url=bridge_public_url).agent_webhook_url()
     agents = AgentActivities(client, retell, task_queue=task_queue, webhook_url=webhook_url)
+    campaign_calls = CampaignCallActivities(client)
+    contacts = ContactActivities()
     activities: list[Any] = [
         validate_call_request,
         retell_activities.create_call,
@@ -112,6 +116,11 @@ def build_worker(
         slots.request_call_slot,
         agents.ensure_agent,
         agents.find_or_create_agent,
+        campaign_calls.start_campaign_calls,
+        campaign_calls.cancel_campaign_calls,
+        campaign_calls.closed_campaign_calls,
+        contacts.open_contacts,
+        contacts.read_contacts_page,
     ]
     return Worker(
         client,

@@ -12,7 +12,7 @@ from calls.models import CallOutcome, OutcomeStatus
 HEARTBEAT_EVERY_S = 20.0
 
 # How a call workflow that did not complete is counted by whoever waited for it.
-_CLOSED_WITHOUT_OUTCOME = {
+CLOSED_WITHOUT_OUTCOME = {
     WorkflowExecutionStatus.CANCELED: OutcomeStatus.CANCELED,
     WorkflowExecutionStatus.TERMINATED: OutcomeStatus.FAILED,
     WorkflowExecutionStatus.FAILED: OutcomeStatus.FAILED,
@@ -37,7 +37,7 @@ class CallLookupActivities:
             return outcome
         return CallOutcome(
             workflow_id=workflow_id,
-            status=_CLOSED_WITHOUT_OUTCOME.get(status, OutcomeStatus.FAILED),
+            status=CLOSED_WITHOUT_OUTCOME.get(status, OutcomeStatus.FAILED),
             detail=f"call workflow closed as {status.name.lower()} without an outcome",
         )
 

@@ -7,12 +7,14 @@ its result); ``start_campaign`` starts one from outside a workflow, deduplicated
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from calls.contacts import BadRow, ContactSource
 from calls.models import CallRequest, OutcomeStatus
 from calls.search_attributes import CAMPAIGN_ID
 from calls.settings import DEFAULT_TASK_QUEUE
@@ -20,12 +22,15 @@ from calls.start import start_once
 
 WORKFLOW_TYPE = "CampaignWorkflow"
 
-# The whole list travels in the workflow input, again at every continue-as-new. Temporal
+# A list in ``calls`` travels in the workflow input, again at every continue-as-new. Temporal
 # refuses payloads over 2 MB; a call request with its defaults is about 0.7 kB, so this
-# leaves room for metadata and dynamic variables. Larger lists: split into campaigns.
+# leaves room for metadata and dynamic variables. Larger lists: a contacts file.
 MAX_CALLS = 1000
+MAX_IN_FLIGHT = 500
 
 OutcomeCounts = dict[OutcomeStatus, int]
+# The memo key of a campaign call that names its row (the results export reads it).
+CAMPAIGN_ROW_MEMO_KEY = "campaign_row"
 
 
 class _Model(BaseModel):
@@ -39,32 +44,63 @@ class CampaignProgress(_Model):
     """
 
     run: int = Field(default=1, ge=1, description="1 for the first run, +1 per continue-as-new")
-    next_index: int = Field(default=0, ge=0, description="Calls before this index were started.")
+    next_index: int = Field(default=0, ge=0, description="Records before this one are done.")
+    started: int = Field(default=0, ge=0)
     finished: int = Field(default=0, ge=0)
     counts: OutcomeCounts = Field(default_factory=dict)
     paused: bool = False
     pause_reason: str | None = None
+    total: int | None = Field(default=None, description="Records in the list or file.")
+    checksum: str | None = Field(default=None, description="sha256 of the contacts file.")
+    invalid_rows: int = 0
+    bad_rows: tuple[BadRow, ...] = ()
+    in_flight: dict[str, int] = Field(
+        default_factory=dict, description="Open calls (workflow id: row), across runs."
+    )
 
 
 class CampaignRequest(_Model):
-    """Call every entry of ``calls``, at most ``max_in_flight`` at a time."""
+    """Call every entry of ``calls`` (a small list) or of ``contacts`` (a file of any size),
+    at most ``max_in_flight`` at a time."""
 
     campaign_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,100}$")
-    calls: list[CallRequest] = Field(min_length=1, max_length=MAX_CALLS)
-    max_in_flight: int = Field(default=10, ge=1, le=500)
+    calls: list[CallRequest] = Field(default_factory=list, max_length=MAX_CALLS)
+    contacts: ContactSource | None = Field(
+        default=None, description="A CSV or JSON Lines file, read a page at a time."
+    )
+    max_in_flight: int = Field(default=10, ge=1, le=MAX_IN_FLIGHT)
     calls_per_run: int = Field(
-        default=200,
+        default=500,
         ge=1,
         le=MAX_CALLS,
         description=(
-            "Calls started per workflow run; then the run lets its open calls finish and "
-            "continues as new, which keeps each history small. Concurrency dips at that "
-            "moment, and never exceeds calls_per_run."
+            "Calls started per workflow run; then the run continues as new, which keeps "
+            "each history small. Open calls go on across runs and report to the new one."
         ),
+    )
+    page_size: int = Field(default=200, ge=1, le=1000, description="Contacts read at once.")
+    start_at: datetime | None = Field(
+        default=None, description="Start calling at this moment (aware); waits durably."
+    )
+    reconcile_every_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often open calls are looked at, for one that closed without reporting.",
     )
     progress: CampaignProgress | None = Field(
         default=None, description="Internal: set by the workflow when it continues as new."
     )
+
+    @model_validator(mode="after")
+    def _one_list(self) -> CampaignRequest:
+        if bool(self.calls) == (self.contacts is not None):
+            raise ValueError("give calls (a list) or contacts (a file), exactly one")
+        keys = [c.dedupe_key for c in self.calls if c.dedupe_key is not None]
+        if len(keys) != len(set(keys)):
+            raise ValueError("calls: two entries have the same dedupe_key")
+        if self.start_at is not None and self.start_at.tzinfo is None:
+            raise ValueError("start_at needs a time zone (e.g. 2025-06-01T09:00:00+02:00)")
+        return self
 
 
 class CampaignSnapshot(_Model):
@@ -81,6 +117,9 @@ class CampaignSnapshot(_Model):
     pause_reason: str | None = None
     canceled: bool
     done: bool
+    invalid_rows: int = 0
+    bad_rows: tuple[BadRow, ...] = ()
+    scheduled_for: datetime | None = None
 
 
 class CampaignSummary(_Model):
@@ -93,6 +132,22 @@ class CampaignSummary(_Model):
     canceled: bool
     skipped: int = Field(description="Calls never started because the campaign was canceled.")
     runs: int
+    invalid_rows: int = Field(default=0, description="Records that are no valid call request.")
+    bad_rows: tuple[BadRow, ...] = Field(default=(), description="The first bad records.")
+
+
+class CampaignCall(_Model):
+    """One contact as the start activity gets it: its call's id, its row, its request."""
+
+    workflow_id: str
+    row: int
+    request: CallRequest
+
+
+class CallBatch(_Model):
+    campaign_id: str
+    task_queue: str
+    calls: tuple[CampaignCall, ...] = Field(min_length=1)
 
 
 def campaign_workflow_id(campaign_id: str) -> str:
@@ -101,10 +156,12 @@ def campaign_workflow_id(campaign_id: str) -> str:
 
 def campaign_summary_text(request: CampaignRequest) -> str:
     """The static summary the Temporal UI shows for a campaign."""
-    return (
-        f"Campaign {request.campaign_id}: {len(request.calls)} calls, "
-        f"at most {request.max_in_flight} at a time"
+    what = (
+        f"contacts from {request.contacts.location}"
+        if request.contacts is not None
+        else f"{len(request.calls)} calls"
     )
+    return f"Campaign {request.campaign_id}: {what}, at most {request.max_in_flight} at a time"
 
 
 async def start_campaign(

@@ -26,6 +26,9 @@ class SlotRequest(_Model):
     holder: str = Field(description="The call workflow's id; the grant is signalled to it.")
     lease_s: float = Field(gt=0, description="The slot returns by itself after this long.")
     capacity: int = Field(ge=1, description="MAX_CONCURRENT_CALLS of the asking worker.")
+    campaign: bool = Field(
+        default=False, description="A campaign's call: served after single calls, capped."
+    )
 
 
 class SlotPoolState(_Model):
@@ -34,6 +37,12 @@ class SlotPoolState(_Model):
     capacity: int = Field(default=1, ge=1)
     holders: tuple[tuple[str, datetime], ...] = ()
     queue: tuple[SlotRequest, ...] = ()
+    campaign_holders: tuple[str, ...] = ()
+
+
+def campaign_share(capacity: int) -> int:
+    """Slots campaign calls may hold at once: a tenth of the cap stays for single calls."""
+    return max(1, capacity - capacity // 10)
 
 
 class SlotsSnapshot(_Model):

@@ -8,6 +8,7 @@ themselves last a few real milliseconds.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 import uuid
@@ -29,7 +30,7 @@ from calls.campaign import (
     campaign_workflow_id,
     start_campaign,
 )
-from calls.models import CallRequest, OutcomeStatus
+from calls.models import CALL_FINISHED_SIGNAL, CallRequest, OutcomeStatus
 from tests.call_harness import (
     SimulatorAdmin,
     call_request,
@@ -48,16 +49,6 @@ MAX_IN_FLIGHT = 20
 CALLS_PER_RUN = 120
 # About 20 s here (2 cores); a broken campaign fails at this limit instead of hanging.
 LARGE_CAMPAIGN_LIMIT_S = 120.0
-
-_CHILD_OPENED = {EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED}
-_CHILD_CLOSED = {
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED,
-    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED,
-}
 
 
 @pytest.fixture
@@ -124,19 +115,25 @@ async def _run_histories(env: WorkflowEnvironment, handle: Handle) -> list[list[
     return runs
 
 
-def _max_open_children(runs: Sequence[Sequence[Any]]) -> int:
-    """The most child calls the campaign had open at once, by its server-side history.
+def _max_open_calls(runs: Sequence[Sequence[Any]]) -> int:
+    """The most calls the campaign had open at once, by its server-side history.
 
-    Counted per event, from the start command to the close event the parent received, and
-    across runs without reset: a child left open over a continue-as-new would still count.
+    Counted from each start batch (the activity's input) to each call's report (a
+    ``call_finished`` signal), across runs without reset: calls stay open over a
+    continue-as-new and report to the next run.
     """
     open_now = peak = 0
     for events in runs:
         for event in events:
-            if event.event_type in _CHILD_OPENED:
-                open_now += 1
-                peak = max(peak, open_now)
-            elif event.event_type in _CHILD_CLOSED:
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attrs = event.activity_task_scheduled_event_attributes
+                if attrs.activity_type.name == "start_campaign_calls":
+                    open_now += len(json.loads(attrs.input.payloads[0].data)["calls"])
+                    peak = max(peak, open_now)
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED and (
+                event.workflow_execution_signaled_event_attributes.signal_name
+                == CALL_FINISHED_SIGNAL
+            ):
                 open_now -= 1
     return peak
 
@@ -226,7 +223,7 @@ async def test_large_campaign_bounded_in_flight_every_call_once_across_runs(
     runs = await _run_histories(ts_env, handle)
     assert len(runs) == summary.runs
     # The window was used in full, and never exceeded, by either account.
-    assert _max_open_children(runs) == MAX_IN_FLIGHT
+    assert _max_open_calls(runs) == MAX_IN_FLIGHT
     assert 1 < _max_open_retell_calls(await sim.requests()) <= MAX_IN_FLIGHT
 
 

@@ -22,12 +22,21 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from calls.slots import SLOT_GRANTED_SIGNAL, SlotPoolState, SlotRequest, SlotsSnapshot
+    from calls.slots import (
+        SLOT_GRANTED_SIGNAL,
+        SlotPoolState,
+        SlotRequest,
+        SlotsSnapshot,
+        campaign_share,
+    )
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
 BATCHED_GRANTS_PATCH = "batched-grants"
 # A holder that asks again never got (or lost) its grant: tell it again.
 REGRANT_PATCH = "regrant-on-repeat-request"
+# Campaign calls wait behind single calls and hold at most campaign_share(capacity) slots, so
+# a call started during a saturated campaign gets a slot at once (or at the next release).
+FAIR_SHARE_PATCH = "campaign-fair-share"
 # Continue as new well before the history gets large; state is small and carried over.
 EVENTS_BEFORE_CONTINUE = 5_000
 
@@ -40,6 +49,7 @@ class CallSlotsWorkflow:
         self._holders: dict[str, datetime] = dict(state.holders)
         self._queue: deque[SlotRequest] = deque(state.queue)
         self._regrant: set[str] = set()
+        self._campaign_holders: set[str] = set(state.campaign_holders)
         self._changed = False
 
     @workflow.signal(name="request_slot")
@@ -56,6 +66,7 @@ class CallSlotsWorkflow:
     @workflow.signal(name="release_slot")
     def release_slot(self, holder: str) -> None:
         self._holders.pop(holder, None)
+        self._campaign_holders.discard(holder)
         self._queue = deque(r for r in self._queue if r.holder != holder)
         self._changed = True
 
@@ -85,6 +96,7 @@ class CallSlotsWorkflow:
                 capacity=self._capacity,
                 holders=tuple(self._holders.items()),
                 queue=tuple(self._queue),
+                campaign_holders=tuple(sorted(self._campaign_holders)),
             )
         )
 
@@ -116,10 +128,13 @@ class CallSlotsWorkflow:
 
     async def _grant(self) -> None:
         granted: list[str] = []
-        while self._queue and len(self._holders) < self._capacity:
-            request = self._queue.popleft()
-            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-            granted.append(request.holder)
+        if workflow.patched(FAIR_SHARE_PATCH):
+            self._grant_fairly(granted)
+        else:
+            while self._queue and len(self._holders) < self._capacity:
+                request = self._queue.popleft()
+                self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+                granted.append(request.holder)
         if self._regrant and workflow.patched(REGRANT_PATCH):
             granted += sorted(h for h in self._regrant if h in self._holders and h not in granted)
         self._regrant.clear()
@@ -135,9 +150,29 @@ class CallSlotsWorkflow:
             if isinstance(result, FailureError):
                 # The holder is gone (finished or terminated while waiting): free the slot.
                 self._holders.pop(holder, None)
+                self._campaign_holders.discard(holder)
                 workflow.logger.info("slot holder gone", extra={"holder": holder})
             elif isinstance(result, BaseException):
                 raise result
+
+    def _grant_fairly(self, granted: list[str]) -> None:
+        """Single calls first, in order; then campaign calls up to their share."""
+        waiting = list(self._queue)
+        order = [r for r in waiting if not r.campaign] + [r for r in waiting if r.campaign]
+        kept: list[SlotRequest] = []
+        for request in order:
+            full = len(self._holders) >= self._capacity
+            share_used = len(self._campaign_holders) >= campaign_share(self._capacity)
+            if full or (request.campaign and share_used):
+                kept.append(request)
+                continue
+            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+            if request.campaign:
+                self._campaign_holders.add(request.holder)
+            granted.append(request.holder)
+        # Those left wait in their first order.
+        left = {r.holder for r in kept}
+        self._queue = deque(r for r in waiting if r.holder in left)
 
     async def _tell(self, holder: str) -> None:
         await workflow.get_external_workflow_handle(holder).signal(SLOT_GRANTED_SIGNAL)
@@ -147,6 +182,7 @@ class CallSlotsWorkflow:
         for holder, deadline in list(self._holders.items()):
             if deadline <= now:
                 del self._holders[holder]
+                self._campaign_holders.discard(holder)
                 workflow.logger.warning("slot lease expired", extra={"holder": holder})
 
     def _next_wakeup(self) -> timedelta:

@@ -1,70 +1,97 @@
-"""CampaignWorkflow: call everyone on a list, a bounded number at a time, durably.
+"""CampaignWorkflow: call everyone on a list or in a contacts file, a bounded number at a
+time, durably, at any size.
 
 Start a campaign with ``calls.campaign.start_campaign`` (any number of times: the workflow
 id is ``campaign-<campaign_id>``, so a second start attaches to the first campaign)::
 
-    from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary
-    from calls.campaign import start_campaign
+    from calls.campaign import CampaignRequest, start_campaign
+    from calls.contacts import CallTemplate, ContactSource
 
     handle = await start_campaign(
         client,
-        CampaignRequest(campaign_id="spring-reminders", calls=[CallRequest(...), ...],
-                        max_in_flight=20),
+        CampaignRequest(
+            campaign_id="spring-reminders",
+            contacts=ContactSource(
+                location="/data/contacts.csv",
+                template=CallTemplate(from_number="+12125550199", agent_id="agent_x"),
+            ),
+            max_in_flight=20,
+        ),
     )
     await handle.query("progress", result_type=CampaignSnapshot)
     await handle.execute_update("pause", "new script coming", result_type=CampaignSnapshot)
     await handle.execute_update("resume", result_type=CampaignSnapshot)
-    summary = await handle.result()  # CampaignSummary
+    summary = await handle.result()  # CampaignSummary: counts per outcome
     # or end it early, hanging up open calls:
     await handle.execute_update("cancel", "wrong list", result_type=CampaignSummary)
 
-Each entry runs as an ``OutboundCallWorkflow`` child on the campaign's task queue, tagged
-with the ``CampaignId`` search attribute (``CampaignId = "spring-reminders"`` in the UI lists
-the campaign and all its calls). A child's id is ``call-<dedupe_key>``, or
-``call-<campaign_id>-<index>`` for an entry without a key, and is started with
-``REJECT_DUPLICATE``: a replay, a restarted campaign or another starter never dials the same
-entry twice; an entry whose call already exists has that call's outcome counted instead.
+How it stays bounded at 100,000 contacts:
 
-At most ``max_in_flight`` calls are open at once, as a sliding window. After
-``calls_per_run`` starts (or when the server suggests it) the run stops starting calls, lets
-the open ones finish and continues as new with its progress, so no history grows without
-bound. An ``account_error`` outcome pauses the campaign: that kind of problem (no credit, a
+- The list never enters the workflow: ``open_contacts`` reads the file once (checksum,
+  record count, bad rows) and ``read_contacts_page`` reads one page at a time, refusing a
+  file whose checksum changed. The workflow keeps a position.
+- Calls are started by an activity, a batch at a time, as ``OutboundCallWorkflow``s tagged
+  ``CampaignId``, not as children: no call's outcome (nor its transcript) enters the
+  campaign's history, and a continue-as-new neither waits for nor cancels them. Each call
+  has ``report_to`` set to the campaign, and signals ``call_finished`` with a small
+  ``CallReport`` to whichever run is current.
+- The open calls (id: row, at most ``max_in_flight``) are carried across continue-as-new.
+  A report removes its call from that set and counts it; a report for a call not in the set
+  (a repeat) is ignored, so every outcome counts exactly once. Every ``reconcile_every_s``
+  the open calls are looked at, so one that closed without reporting (terminated, say) is
+  counted too and nothing waits forever.
+- After ``calls_per_run`` starts, a long history or the server's suggestion, the run
+  continues as new at once, without draining.
+
+A call's id is ``call-<dedupe_key>``, or ``call-<campaign_id>-<row>`` (row: the contact's
+line in the file; for ``calls``, its index), started with ``REJECT_DUPLICATE``: a retry, a
+restarted campaign or another starter never dials the same contact twice.
+
+An ``account_error`` outcome pauses the campaign: that kind of problem (no credit, a
 telephony permission) fails every later call too, so someone must look before ``resume``.
+A cancel (the update, or a Temporal cancel) stops starting, cancels every open call (each
+hangs up and reports ``canceled``), waits for their reports and ends with the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import contextlib
+from collections import Counter, deque
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    ChildWorkflowError,
-    is_cancelled_exception,
-)
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from calls.campaign import (
+        CallBatch,
+        CampaignCall,
         CampaignProgress,
         CampaignRequest,
         CampaignSnapshot,
         CampaignSummary,
         OutcomeCounts,
     )
-    from calls.models import CallRequest, OutcomeStatus
+    from calls.contacts import ContactsOpened, ContactsPage, PageRequest
+    from calls.models import CALL_FINISHED_SIGNAL, CallReport, CallRequest, OutcomeStatus
     from calls.search_attributes import CAMPAIGN_ID
 
-from workflows.child_calls import call_as_child
+# Calls started by one activity: a window fills in a few round trips, not one per call.
+START_BATCH = 50
+# Continue as new well before Temporal's warnings at 10,240 events.
+EVENTS_BEFORE_CONTINUE = 8_000
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+FILE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=10)
+BAD_ROWS_IN_ERROR = 20
 
 
-def campaign_call_id(campaign_id: str, index: int, call: CallRequest) -> str:
-    """The child workflow id of one entry: from its dedupe key, else from its place."""
+def campaign_call_id(campaign_id: str, row: int, call: CallRequest) -> str:
+    """The call workflow id of one contact: from its dedupe key, else from its row."""
     if call.dedupe_key is not None:
         return f"call-{call.dedupe_key}"
-    return f"call-{campaign_id}-{index}"
+    return f"call-{campaign_id}-{row}"
 
 
 @workflow.defn(name="CampaignWorkflow")
@@ -74,27 +101,62 @@ class CampaignWorkflow:
         # Handlers may run before run(): all state they touch is set here.
         progress = request.progress or CampaignProgress()
         self._request = request
-        self._total = len(request.calls)
         self._run_number = progress.run
         self._next_index = progress.next_index
+        self._read_to = progress.next_index
+        self._started = progress.started
         self._finished = progress.finished
         self._counts: Counter[OutcomeStatus] = Counter(progress.counts)
         self._paused = progress.paused
         self._pause_reason = progress.pause_reason
-        self._cancel_reason: str | None = None
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._total: int | None = progress.total
+        if self._total is None and request.contacts is None:
+            self._total = len(request.calls)
+        self._checksum = progress.checksum
+        self._invalid_rows = progress.invalid_rows
+        self._bad_rows = progress.bad_rows
+        self._in_flight: dict[str, int] = dict(progress.in_flight)
+        self._buffer: deque[tuple[int, CampaignCall]] = deque()
         self._started_this_run = 0
+        self._cancel_reason: str | None = None
+        self._cancels_sent = False
+        self._refusal: str | None = None
+        self._look_soon = False
+        self._next_look = workflow.now() + timedelta(seconds=request.reconcile_every_s)
+        self._scheduled_for = request.start_at if request.progress is None else None
         self._summary: CampaignSummary | None = None
 
     # ----- handlers -------------------------------------------------------------------------
+
+    @workflow.signal(name=CALL_FINISHED_SIGNAL)
+    def call_finished(self, report: CallReport) -> None:
+        """A call's end (its ``report_to``), or the reconciliation's finding: counted once."""
+        row = self._in_flight.pop(report.workflow_id, None)
+        if row is None:
+            return  # counted already (a repeat, or the reconciliation came first)
+        self._counts[report.status] += 1
+        self._finished += 1
+        workflow.logger.info(
+            "campaign call finished",
+            extra={
+                "campaign_id": self._request.campaign_id,
+                "row": row,
+                "call_workflow_id": report.workflow_id,
+                "outcome": report.status.value,
+            },
+        )
+        if report.status == OutcomeStatus.ACCOUNT_ERROR and not self._paused:
+            reason = report.disconnection_reason or "account problem"
+            self._pause(f"account_error on {report.workflow_id}: {reason}")
+        self._show()
 
     @workflow.query(name="progress")
     def progress(self) -> CampaignSnapshot:
         return CampaignSnapshot(
             campaign_id=self._request.campaign_id,
             run=self._run_number,
-            total=self._total,
-            started=self._next_index,
+            total=self._total or 0,
+            started=self._started,
             finished=self._finished,
             in_flight=len(self._in_flight),
             counts=self._count_map(),
@@ -102,6 +164,9 @@ class CampaignWorkflow:
             pause_reason=self._pause_reason,
             canceled=self._cancel_reason is not None,
             done=self._summary is not None,
+            invalid_rows=self._invalid_rows,
+            bad_rows=self._bad_rows,
+            scheduled_for=self._scheduled_for,
         )
 
     @workflow.update(name="pause")
@@ -118,9 +183,9 @@ class CampaignWorkflow:
                 f"campaign is already paused ({self._pause_reason}); resume it first",
                 type="CampaignAlreadyPaused",
             )
-        if self._next_index >= self._total:
+        if self._total is not None and self._next_index >= self._total and not self._buffer:
             raise ApplicationError(
-                f"all {self._total} calls have been started; nothing is left to pause",
+                f"all {self._total} contacts have been started; nothing is left to pause",
                 type="NothingToPause",
             )
 
@@ -179,99 +244,251 @@ class CampaignWorkflow:
                 "campaign_id": request.campaign_id,
                 "run": self._run_number,
                 "next_index": self._next_index,
-                "total": self._total,
+                "in_flight": len(self._in_flight),
             },
         )
         self._show()
-        try:
-            await self._start_calls()
-            await workflow.wait_condition(lambda: not self._in_flight)
-        except asyncio.CancelledError:
-            # A Temporal cancel (the UI's button, `temporal workflow cancel`) means the same
-            # as the cancel update: hang up and report, rather than leave calls behind.
-            self._cancel("workflow cancel requested")
-            await workflow.wait_condition(lambda: not self._in_flight)
+        # The campaign runs in a task of its own, which a Temporal cancel (the UI's button,
+        # `temporal workflow cancel`) does not reach: it becomes the same request as the
+        # cancel update, so open calls are hung up and counted rather than left behind.
+        work = asyncio.create_task(self._campaign())
+        while True:
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                if work.done():
+                    raise
+                self._cancel("workflow cancel requested")
 
-        if self._cancel_reason is None and self._next_index < self._total:
-            # A cancel may still come while updates finish; it wins over continuing.
-            await workflow.wait_condition(
-                lambda: self._cancel_reason is not None or workflow.all_handlers_finished()
-            )
-            if self._cancel_reason is None:
-                self._continue_as_new()
+    async def _campaign(self) -> CampaignSummary:
+        if self._request.progress is None:
+            await self._wait_for_start()
+            if self._total is None and self._cancel_reason is None:
+                await self._open_contacts()
+        while True:
+            if self._cancel_reason is not None and not self._cancels_sent:
+                await self._cancel_open_calls()
+            if self._over():
+                break
+            if self._cancel_reason is None and self._run_is_full():
+                # A cancel may still come while updates finish; it wins over continuing.
+                await workflow.wait_condition(
+                    lambda: self._cancel_reason is not None or workflow.all_handlers_finished()
+                )
+                if self._cancel_reason is None:
+                    self._continue_as_new()
+                continue
+            if self._may_start():
+                await self._fill_buffer()
+                if self._buffer and self._may_start():
+                    await self._start_batch()
+                continue
+            await self._wait()
+        if self._refusal is not None:
+            raise ApplicationError(self._refusal, type="ContactsFileChanged", non_retryable=True)
         return await self._finish()
 
-    async def _start_calls(self) -> None:
-        """Start calls as slots free up, until the list or this run's share is done."""
-        while self._next_index < self._total:
-            # No timeout: a paused campaign waits for a person, and open calls have their
-            # own deadlines, so every call in flight ends by itself.
-            await workflow.wait_condition(lambda: self._stop_starting() or self._may_start())
-            if self._stop_starting():
-                return
-            self._start(self._next_index)
+    async def _wait_for_start(self) -> None:
+        start_at = self._request.start_at
+        if start_at is None or workflow.now() >= start_at:
+            self._scheduled_for = None
+            return
+        self._show()
+        # A durable timer: no worker is busy meanwhile; a cancel ends the wait.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._cancel_reason is not None,
+                timeout=start_at - workflow.now(),
+                timeout_summary="scheduled start",
+            )
+        self._scheduled_for = None
+        self._next_look = workflow.now() + timedelta(seconds=self._request.reconcile_every_s)
+        self._show()
+
+    async def _open_contacts(self) -> None:
+        source = self._request.contacts
+        assert source is not None
+        opened = await workflow.execute_activity(
+            "open_contacts",
+            source,
+            result_type=ContactsOpened,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=FILE_RETRY,
+            summary=f"read {source.location}",
+        )
+        if source.strict and opened.bad_rows:
+            listed = "; ".join(
+                f"row {b.row} {b.field} ({b.rule})" for b in opened.bad_row_list[:BAD_ROWS_IN_ERROR]
+            )
+            more = opened.bad_rows - min(opened.bad_rows, BAD_ROWS_IN_ERROR)
+            raise ApplicationError(
+                f"strict mode: {opened.bad_rows} bad row(s) in {source.location}: {listed}"
+                + (f"; and {more} more" if more else ""),
+                type="BadContacts",
+                non_retryable=True,
+            )
+        self._checksum = opened.checksum
+        self._total = opened.records
+        self._invalid_rows = opened.bad_rows
+        self._bad_rows = opened.bad_row_list
+        self._show()
+
+    def _has_more(self) -> bool:
+        return bool(self._buffer) or self._read_to < (self._total or 0)
 
     def _may_start(self) -> bool:
-        return not self._paused and len(self._in_flight) < self._request.max_in_flight
+        return (
+            self._cancel_reason is None
+            and self._refusal is None
+            and not self._paused
+            and len(self._in_flight) < self._request.max_in_flight
+            and self._started_this_run < self._request.calls_per_run
+            and self._has_more()
+        )
 
-    def _stop_starting(self) -> bool:
-        if self._cancel_reason is not None:
-            return True
+    def _over(self) -> bool:
+        stopped = self._cancel_reason is not None or self._refusal is not None
+        return (stopped or not self._has_more()) and not self._in_flight
+
+    def _run_is_full(self) -> bool:
         if self._started_this_run >= self._request.calls_per_run:
             return True
-        # Only once this run has moved the campaign on: a run that began over the server's
-        # limit (a large input) would otherwise continue as new forever.
-        return self._started_this_run > 0 and workflow.info().is_continue_as_new_suggested()
+        length = workflow.info().get_current_history_length()
+        # A fresh run is short: the suggestion then cannot make it continue forever.
+        suggested = length > 100 and workflow.info().is_continue_as_new_suggested()
+        return length > EVENTS_BEFORE_CONTINUE or suggested
 
-    def _start(self, index: int) -> None:
-        call = self._request.calls[index]
-        child_id = campaign_call_id(self._request.campaign_id, index, call)
-        self._in_flight[index] = asyncio.create_task(
-            self._place(index, call, child_id), name=f"campaign call {index}"
-        )
-        self._next_index += 1
-        self._started_this_run += 1
-        self._show()
-
-    async def _place(self, index: int, call: CallRequest, child_id: str) -> None:
-        status: OutcomeStatus
-        detail: str | None = None
-        try:
-            outcome = await call_as_child(
-                call,
-                workflow_id=child_id,
-                search_attributes=[SearchAttributePair(CAMPAIGN_ID, self._request.campaign_id)],
+    async def _fill_buffer(self) -> None:
+        if self._buffer:
+            return
+        first = self._read_to
+        count = self._request.page_size
+        campaign_id = self._request.campaign_id
+        if self._request.contacts is None:
+            chunk = self._request.calls[first : first + count]
+            entries = [(first + i, first + i, call) for i, call in enumerate(chunk)]
+            self._read_to = min(first + count, len(self._request.calls))
+        else:
+            assert self._checksum is not None
+            try:
+                found = await workflow.execute_activity(
+                    "read_contacts_page",
+                    PageRequest(
+                        source=self._request.contacts,
+                        checksum=self._checksum,
+                        first=first,
+                        count=count,
+                    ),
+                    result_type=ContactsPage,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=FILE_RETRY,
+                    summary=f"contacts {first}..{first + count - 1}",
+                )
+            except ActivityError as err:
+                cause = err.cause
+                self._refusal = cause.message if isinstance(cause, ApplicationError) else str(err)
+                workflow.logger.error(
+                    "contacts refused; no more calls are started",
+                    extra={"campaign_id": campaign_id, "error": self._refusal},
+                )
+                self._show()
+                return
+            entries = [(c.position, c.row, c.request) for c in found.contacts]
+            self._read_to = found.next_position
+        me = workflow.info().workflow_id
+        for position, row, request in entries:
+            wid = campaign_call_id(campaign_id, row, request)
+            call = CampaignCall(
+                workflow_id=wid, row=row, request=request.model_copy(update={"report_to": me})
             )
-            status = outcome.status
-            detail = outcome.disconnection_reason or outcome.detail
-        except (ChildWorkflowError, ActivityError) as err:
-            # The call workflow itself failed, was terminated, or was canceled before it
-            # could report: the entry still counts, so the totals always add up.
-            canceled = is_cancelled_exception(err)
-            status = OutcomeStatus.CANCELED if canceled else OutcomeStatus.FAILED
-            detail = str(err.cause or err)
-        except asyncio.CancelledError:
-            # Our cancel reached the child before it had started: it never dialed.
-            status, detail = OutcomeStatus.CANCELED, self._cancel_reason
-        finally:
-            del self._in_flight[index]
-        self._record(index, child_id, status, detail)
+            self._buffer.append((position, call))
+        if not self._buffer:
+            self._next_index = self._read_to  # a page of bad rows only
 
-    def _record(self, index: int, child_id: str, status: OutcomeStatus, detail: str | None) -> None:
-        self._counts[status] += 1
-        self._finished += 1
-        workflow.logger.info(
-            "campaign call finished",
-            extra={
-                "campaign_id": self._request.campaign_id,
-                "index": index,
-                "child_workflow_id": child_id,
-                "outcome": status.value,
-            },
+    async def _start_batch(self) -> None:
+        room = min(
+            self._request.max_in_flight - len(self._in_flight),
+            self._request.calls_per_run - self._started_this_run,
+            START_BATCH,
         )
-        if status == OutcomeStatus.ACCOUNT_ERROR and not self._paused:
-            self._pause(f"account_error on {child_id}: {detail or 'account problem'}")
+        batch: list[CampaignCall] = []
+        while self._buffer and len(batch) < room:
+            batch.append(self._buffer.popleft()[1])
+        for call in batch:
+            # In the set before the start: its report may come before the activity answers.
+            self._in_flight[call.workflow_id] = call.row
+        self._started += len(batch)
+        self._started_this_run += len(batch)
+        self._next_index = self._buffer[0][0] if self._buffer else self._read_to
         self._show()
+        existing: list[str] = await workflow.execute_activity(
+            "start_campaign_calls",
+            CallBatch(
+                campaign_id=self._request.campaign_id,
+                task_queue=workflow.info().task_queue,
+                calls=tuple(batch),
+            ),
+            result_type=list[str],
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=ACTIVITY_RETRY,
+            summary=f"start {len(batch)} calls (rows {batch[0].row}..{batch[-1].row})",
+        )
+        if existing:
+            # Started before (a retried activity, or someone else's call with that key):
+            # the report may come, or not (another waiter): look soon.
+            self._look_soon = True
+
+    async def _wait(self) -> None:
+        """Until something changes, or the open calls are due a look."""
+        if self._look_soon:
+            self._look_soon = False
+            self._next_look = min(self._next_look, workflow.now() + timedelta(seconds=30))
+        timeout = max(self._next_look - workflow.now(), timedelta(seconds=1))
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    (self._cancel_reason is not None and not self._cancels_sent)
+                    or self._over()
+                    or self._may_start()
+                    or (self._cancel_reason is None and self._run_is_full())
+                ),
+                timeout=timeout,
+                timeout_summary="next look at open calls",
+            )
+        except TimeoutError:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        self._next_look = workflow.now() + timedelta(seconds=self._request.reconcile_every_s)
+        if not self._in_flight:
+            return
+        reports: list[CallReport] = await workflow.execute_activity(
+            "closed_campaign_calls",
+            sorted(self._in_flight),
+            result_type=list[CallReport],
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(minutes=1),
+            retry_policy=ACTIVITY_RETRY,
+            summary=f"look at {len(self._in_flight)} open calls",
+        )
+        for report in reports:
+            self.call_finished(report)
+
+    async def _cancel_open_calls(self) -> None:
+        self._cancels_sent = True
+        self._buffer.clear()
+        if not self._in_flight:
+            return
+        missing: list[str] = await workflow.execute_activity(
+            "cancel_campaign_calls",
+            sorted(self._in_flight),
+            result_type=list[str],
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=ACTIVITY_RETRY,
+            summary=f"cancel {len(self._in_flight)} open calls",
+        )
+        for wid in missing:
+            self.call_finished(CallReport(workflow_id=wid, status=OutcomeStatus.CANCELED))
 
     def _pause(self, reason: str) -> None:
         self._paused = True
@@ -293,20 +510,22 @@ class CampaignWorkflow:
                 "in_flight": len(self._in_flight),
             },
         )
-        # Canceling the task that awaits a child sends the child a cancel request and keeps
-        # waiting for its outcome; the call workflow hangs up on it.
-        for task in list(self._in_flight.values()):
-            task.cancel()
         self._show()
 
     def _continue_as_new(self) -> None:
         progress = CampaignProgress(
             run=self._run_number + 1,
             next_index=self._next_index,
+            started=self._started,
             finished=self._finished,
             counts=self._count_map(),
             paused=self._paused,
             pause_reason=self._pause_reason,
+            total=self._total,
+            checksum=self._checksum,
+            invalid_rows=self._invalid_rows,
+            bad_rows=self._bad_rows,
+            in_flight=self._in_flight,
         )
         workflow.logger.info(
             "campaign continues as new",
@@ -314,20 +533,23 @@ class CampaignWorkflow:
                 "campaign_id": self._request.campaign_id,
                 "run": self._run_number,
                 "started_this_run": self._started_this_run,
-                "next_index": self._next_index,
+                "in_flight": len(self._in_flight),
             },
         )
         workflow.continue_as_new(self._request.model_copy(update={"progress": progress}))
 
     async def _finish(self) -> CampaignSummary:
+        total = self._total or 0
         self._summary = CampaignSummary(
             campaign_id=self._request.campaign_id,
-            total=self._total,
+            total=total,
             finished=self._finished,
             counts=self._count_map(),
             canceled=self._cancel_reason is not None,
-            skipped=self._total - self._next_index,
+            skipped=total - self._invalid_rows - self._started,
             runs=self._run_number,
+            invalid_rows=self._invalid_rows,
+            bad_rows=self._bad_rows,
         )
         workflow.logger.info(
             "campaign finished",
@@ -354,11 +576,16 @@ class CampaignWorkflow:
             state = "canceled" if self._summary.canceled else "done"
         elif self._cancel_reason is not None:
             state = "canceling"
+        elif self._refusal is not None:
+            state = f"refused: {self._refusal}"
+        elif self._scheduled_for is not None:
+            state = f"scheduled for {self._scheduled_for.isoformat()}"
         elif self._paused:
             state = f"paused: {self._pause_reason}"
         else:
             state = "paused: no"
+        total = "?" if self._total is None else str(self._total)
         workflow.set_current_details(
-            f"{self._finished}/{self._total} finished, {len(self._in_flight)} in flight, "
-            f"{state} (run {self._run_number})"
+            f"{self._finished}/{total} finished, {len(self._in_flight)} in flight, "
+            f"{self._invalid_rows} bad rows, {state} (run {self._run_number})"
         )

@@ -418,7 +418,13 @@ class OutboundCallWorkflow:
         # The slot comes back by itself after the longest a call may take, should this
         # workflow never release it (say, terminated by an operator).
         lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + SLOT_LEASE_MARGIN_S
-        request = SlotRequest(holder=self._workflow_id, lease_s=lease_s, capacity=1)
+        request = SlotRequest(
+            holder=self._workflow_id,
+            lease_s=lease_s,
+            capacity=1,
+            # A call that reports to a campaign: waits behind single calls (fair share).
+            campaign=self._request.report_to is not None,
+        )
         while not self._slot_granted and self._cancel_reason is None:
             await workflow.execute_activity(
                 "request_call_slot",

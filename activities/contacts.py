@@ -1,0 +1,152 @@
+"""Read a campaign's contacts file: once whole (checksum, bad rows), then a page at a time.
+
+The list never enters a workflow: the campaign keeps only the checksum and a position, and
+each page is read again from the file. A page whose file no longer has the checksum taken at
+the start is refused, so a file edited mid-campaign is never half-read as another list.
+
+The scan of a file (checksum and position index) is cached per worker by (path, size,
+modification time): a page then costs a seek and at most ``INDEX_EVERY`` extra records, not
+a hash of 100,000 rows. A URL is downloaded into a cache file, revalidated on every page
+with its ETag or Last-Modified, and fetched again when the server has no validator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from calls.contacts import (
+    ContactsFileError,
+    ContactsOpened,
+    ContactSource,
+    ContactsPage,
+    FileIndex,
+    PageRequest,
+    read_page,
+    scan_file,
+)
+
+CONTACTS_FILE_ERROR = "ContactsFileError"
+CONTACTS_CHANGED_ERROR = "ContactsFileChanged"
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class _Cached:
+    stamp: tuple[int, int]  # (size, mtime_ns)
+    index: FileIndex
+
+
+@dataclass
+class _Download:
+    path: Path
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class ContactActivities:
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self._scans: dict[str, _Cached] = {}
+        self._downloads: dict[str, _Download] = {}
+        self._cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="contacts-"))
+        self._lock = asyncio.Lock()
+
+    @activity.defn(name="open_contacts")
+    async def open_contacts(self, source: ContactSource) -> ContactsOpened:
+        """Checksum, record count and bad rows of the file (read whole, once)."""
+        path = await self._local(source)
+        index = await self._index(path, source)
+        return index.opened
+
+    @activity.defn(name="read_contacts_page")
+    async def read_contacts_page(self, request: PageRequest) -> ContactsPage:
+        source = request.source
+        path = await self._local(source)
+        index = await self._index(path, source)
+        if index.checksum != request.checksum:
+            raise ApplicationError(
+                f"contacts file {source.location} changed since the campaign started "
+                f"(sha256 {request.checksum[:12]}... then, {index.checksum[:12]}... now); "
+                "start a new campaign with the new file",
+                type=CONTACTS_CHANGED_ERROR,
+                non_retryable=True,
+            )
+        return await asyncio.to_thread(read_page, path, source, index, request.first, request.count)
+
+    async def _index(self, path: Path, source: ContactSource) -> FileIndex:
+        try:
+            stat = await asyncio.to_thread(path.stat)
+        except OSError as exc:
+            raise _file_error(source, exc.strerror or str(exc)) from None
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        key = f"{path}|{source.format}|{source.template.model_dump_json()}"
+        cached = self._scans.get(key)
+        if cached is not None and cached.stamp == stamp:
+            return cached.index
+        try:
+            index = await asyncio.to_thread(scan_file, path, source)
+        except ContactsFileError as exc:
+            raise _file_error(source, str(exc)) from None
+        except OSError as exc:
+            raise _file_error(source, exc.strerror or str(exc)) from None
+        self._scans[key] = _Cached(stamp, index)
+        return index
+
+    async def _local(self, source: ContactSource) -> Path:
+        if not source.is_url:
+            return Path(source.location)
+        async with self._lock:  # one download of a URL at a time per worker
+            return await self._download(source)
+
+    async def _download(self, source: ContactSource) -> Path:
+        url = source.location
+        known = self._downloads.get(url)
+        headers: dict[str, str] = {}
+        if known is not None and known.path.exists():
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+        name = hashlib.sha256(url.encode()).hexdigest()[:32]
+        target = self._cache_dir / name
+        try:
+            async with (
+                httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT_S, follow_redirects=True) as http,
+                http.stream("GET", url, headers=headers) as answer,
+            ):
+                if answer.status_code == 304 and known is not None:
+                    return known.path
+                if answer.status_code >= 400:
+                    error = _file_error(source, f"HTTP {answer.status_code}")
+                    if answer.status_code >= 500 or answer.status_code == 429:
+                        raise ApplicationError(str(error), type=CONTACTS_FILE_ERROR)
+                    raise error
+                partial = target.with_suffix(".part")
+                with partial.open("wb") as out:
+                    async for chunk in answer.aiter_bytes():
+                        out.write(chunk)
+                os.replace(partial, target)
+                self._downloads[url] = _Download(
+                    target, answer.headers.get("etag"), answer.headers.get("last-modified")
+                )
+        except httpx.HTTPError as exc:
+            raise ApplicationError(
+                f"contacts URL {url}: {type(exc).__name__}", type=CONTACTS_FILE_ERROR
+            ) from None
+        return target
+
+
+def _file_error(source: ContactSource, reason: str) -> ApplicationError:
+    return ApplicationError(
+        f"contacts file {source.location}: {reason}",
+        type=CONTACTS_FILE_ERROR,
+        non_retryable=True,
+    )
