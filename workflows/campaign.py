@@ -55,7 +55,6 @@ hangs up and reports ``canceled``), waits for their reports and ends with the su
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import Counter, deque
 from datetime import timedelta
@@ -77,6 +76,8 @@ with workflow.unsafe.imports_passed_through():
     from calls.contacts import ContactsOpened, ContactsPage, PageRequest
     from calls.models import CALL_FINISHED_SIGNAL, CallReport, CallRequest, OutcomeStatus
     from calls.search_attributes import CAMPAIGN_ID
+
+from workflows.cancel_shield import run_shielded
 
 # Calls started by one activity: a window fills in a few round trips, not one per call.
 START_BATCH = 50
@@ -251,14 +252,9 @@ class CampaignWorkflow:
         # The campaign runs in a task of its own, which a Temporal cancel (the UI's button,
         # `temporal workflow cancel`) does not reach: it becomes the same request as the
         # cancel update, so open calls are hung up and counted rather than left behind.
-        work = asyncio.create_task(self._campaign())
-        while True:
-            try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                if work.done():
-                    raise
-                self._cancel("workflow cancel requested")
+        return await run_shielded(
+            self._campaign(), lambda: self._cancel("workflow cancel requested")
+        )
 
     async def _campaign(self) -> CampaignSummary:
         if self._request.progress is None:

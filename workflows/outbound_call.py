@@ -51,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
         slots_workflow_id,
     )
 
+from workflows.cancel_shield import run_shielded
+
 VALIDATE_RETRY = RetryPolicy(maximum_attempts=3)
 # Retell is given Temporal's retries and nothing else: backoff on 5xx and timeouts, the
 # Retry-After of a 429 (the activity sets next_retry_delay), no retry on a rejected request.
@@ -265,21 +267,11 @@ class OutboundCallWorkflow:
                 sa.CALL_ATTEMPT.value_set(0),
             ]
         )
-        # The call runs in a task of its own, which a Temporal cancel does not reach: Temporal
-        # delivers a cancel (the UI's button, a parent closing, a campaign's cancel) as one
-        # exception at whatever the run awaits. Inside an activity that would look like a
-        # failure, and a create in flight would be abandoned with its call ringing. Instead a
-        # cancel becomes the same request as the ``cancel`` update: every wait ends, an open
-        # call is hung up (a create in flight lands first), the slot goes back after the
-        # hang-up, the outcome ``canceled`` is delivered, and the run completes with it.
-        work = asyncio.create_task(self._call_and_report(request))
-        while True:
-            try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                if work.done():
-                    raise
-                self._on_temporal_cancel()
+        # A Temporal cancel (the UI's button, a parent closing, a campaign's cancel) becomes
+        # the same request as the ``cancel`` update: every wait ends, an open call is hung up
+        # (a create in flight lands first), the slot goes back after the hang-up, the outcome
+        # ``canceled`` is delivered, and the run completes with it (workflows/cancel_shield.py).
+        return await run_shielded(self._call_and_report(request), self._on_temporal_cancel)
 
     def _on_temporal_cancel(self) -> None:
         workflow.logger.info(
