@@ -55,6 +55,7 @@ async def call_worker(
     read_timeout_s: float = 2.0,
     do_not_call: DoNotCallList | None = None,
     outcome_signing_key: str | None = None,
+    outcome_url_allowed_hosts: Sequence[str] = (),
     extra_workflows: Sequence[type] = (),
     max_concurrent_calls: int = 20,
     task_queue: str | None = None,
@@ -73,6 +74,7 @@ async def call_worker(
                 task_queue=task_queue,
                 do_not_call=store,
                 outcome_signing_key=outcome_signing_key,
+                outcome_url_allowed_hosts=outcome_url_allowed_hosts,
                 extra_workflows=extra_workflows,
                 max_concurrent_calls=max_concurrent_calls,
             )
