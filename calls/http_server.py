@@ -159,9 +159,7 @@ def server_options(
     }
 
 
-def serve(
-    app: Any, *, host: str, port: int, limits: HttpLimits, graceful_shutdown_s: int
-) -> None:
+def serve(app: Any, *, host: str, port: int, limits: HttpLimits, graceful_shutdown_s: int) -> None:
     """Serve ``app`` until stopped (SIGINT/SIGTERM)."""
     uvicorn.run(
         **server_options(
