@@ -5,7 +5,7 @@ Names are the product's public interface: see ``.env.example`` and the README ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pydantic import Field, FilePath, SecretStr, model_validator
@@ -24,6 +24,12 @@ class HttpLimits:
     body_timeout_s: float
     keep_alive_s: float
     limit_concurrency: int
+
+
+def http_limits_of(settings: BaseSettings, prefix: str) -> HttpLimits:
+    """The limits of one service, from its settings ``<prefix>_max_header_bytes`` etc."""
+    values = {f.name: getattr(settings, f"{prefix}_{f.name}") for f in fields(HttpLimits)}
+    return HttpLimits(**values)
 
 
 class _EnvSettings(BaseSettings):
@@ -164,14 +170,7 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_limit_concurrency: int = Field(default=1000, ge=1)
 
     def http_limits(self) -> HttpLimits:
-        return HttpLimits(
-            max_header_bytes=self.bridge_max_header_bytes,
-            max_headers=self.bridge_max_headers,
-            header_timeout_s=self.bridge_header_timeout_s,
-            body_timeout_s=self.bridge_body_timeout_s,
-            keep_alive_s=self.bridge_keep_alive_s,
-            limit_concurrency=self.bridge_limit_concurrency,
-        )
+        return http_limits_of(self, "bridge")
 
 
 class CodecServerSettings(PayloadCodecSettings):
@@ -197,14 +196,7 @@ class CodecServerSettings(PayloadCodecSettings):
     codec_server_limit_concurrency: int = Field(default=100, ge=1)
 
     def http_limits(self) -> HttpLimits:
-        return HttpLimits(
-            max_header_bytes=self.codec_server_max_header_bytes,
-            max_headers=self.codec_server_max_headers,
-            header_timeout_s=self.codec_server_header_timeout_s,
-            body_timeout_s=self.codec_server_body_timeout_s,
-            keep_alive_s=self.codec_server_keep_alive_s,
-            limit_concurrency=self.codec_server_limit_concurrency,
-        )
+        return http_limits_of(self, "codec_server")
 
     @property
     def cors_origins(self) -> list[str]:

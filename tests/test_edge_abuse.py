@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import json
+import logging
 import os
 import secrets
 import sys
@@ -22,9 +24,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import structlog
 from temporalio.client import Client
 
 from calls.codec_keys import PayloadKeys
+from calls.logs import configure_logging, get_logger
 from calls.models import OutcomeStatus
 from calls.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused
 from calls.payload_codec import converter_for, with_data_converter
@@ -38,6 +42,7 @@ pytestmark = pytest.mark.integration
 PAYLOAD_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 CODEC_TOKEN = "codec-edge-token-" + uuid.uuid4().hex
 HEADER_TIMEOUT_S = 3.0
+BODY_TIMEOUT_S = 3.0
 # TO_NUMBER (+14155550123) as people, forms and URLs write it.
 NUMBER_FORMS = (
     "14155550123",
@@ -83,6 +88,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Proce
         env={
             "PAYLOAD_KEYS": f"edge:{PAYLOAD_KEY}",
             "BRIDGE_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
+            "BRIDGE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
             # Explicit: other tests and defaults may change; these probes assume 1 MiB.
             "BRIDGE_MAX_BODY_BYTES": str(1024 * 1024),
         }
@@ -210,6 +216,29 @@ async def test_headers_one_line_per_2s_are_cut_off_within_the_header_timeout(
     # A socket that never sent a byte is cut off the same way.
     assert idle_answer is not None
     assert idle_answer.startswith(b"HTTP/1.1 408")
+
+
+async def test_a_body_at_one_byte_per_2s_is_cut_off_within_the_body_timeout(
+    stack: ProcessStack,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.ports.bridge)
+    writer.write(f"POST {WEBHOOK} HTTP/1.1\r\nhost: bridge\r\ncontent-length: 100\r\n\r\n".encode())
+    answer: bytes | None = None
+    bytes_sent = 0
+    try:
+        while bytes_sent < 10:
+            await asyncio.sleep(2)
+            answer = await _closed(reader)
+            if answer is not None:
+                break
+            writer.write(b"{")
+            await writer.drain()
+            bytes_sent += 1
+    finally:
+        writer.close()
+    assert answer is not None, f"still open after {bytes_sent} bytes"
+    # Cut within the timeout: after the byte sent at 2 s, before the one due at 4 s.
+    assert bytes_sent <= 1
 
 
 async def _send_huge_headers(port: int, total: int) -> tuple[bytes, int]:
@@ -342,6 +371,29 @@ async def test_a_call_to_an_internal_outcome_url_is_rejected_before_dialing(
     assert outcome.attempts == ()
     assert "outcome_url" in (outcome.detail or "")
     assert "public_address" in (outcome.detail or "")
+
+
+def test_a_secret_cut_short_is_still_redacted_and_long_values_are_cut_after() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, structlog.get_config())
+    configure_logging(secrets=[PAYLOAD_KEY], stream=stream)
+    try:
+        get_logger("edge").warning(
+            "probe",
+            cut=f"key was {PAYLOAD_KEY[:20]}…",
+            long="x" * 5000 + PAYLOAD_KEY,
+            numbers=" / ".join(NUMBER_FORMS),
+        )
+    finally:
+        root.handlers[:], level, config = saved
+        root.setLevel(level)
+        structlog.configure(**config)
+    line = json.loads(stream.getvalue())
+    assert PAYLOAD_KEY[:12] not in stream.getvalue()
+    assert line["cut"] == "key was [redacted]…"
+    assert len(line["long"]) < 2100
+    assert [form for form in NUMBER_FORMS if form in line["numbers"]] == []
 
 
 # ----- what every process wrote -------------------------------------------------------------
