@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -172,6 +173,10 @@ class _WebhookHandler:
         except BodyTooLarge as err:
             line.outcome, line.reason = Outcome.REJECTED, str(err)
             return _problem(413, f"body larger than {self._max_body} bytes")
+        except ClientDisconnect:
+            # Gone, or cut off by the body deadline: nobody is left to read an answer.
+            line.outcome, line.reason = Outcome.REJECTED, "client gone before the body was in"
+            return _problem(400, "incomplete body")
         try:
             verify_retell_signature(self._key, body, request.headers.get(SIGNATURE_HEADER))
         except InvalidSignature as err:

@@ -41,6 +41,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 from temporalio.api.common.v1 import Payload, Payloads
 
 from calls.codec_keys import payload_keys_from
@@ -110,10 +111,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise _Refused(413, f"body larger than {limit} bytes", "body too large")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _Refused(413, f"body larger than {limit} bytes", "body too large")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _Refused(413, f"body larger than {limit} bytes", "body too large")
+    except ClientDisconnect:
+        raise _Refused(400, "incomplete body", "client gone before the body was in") from None
     return bytes(body)
 
 
