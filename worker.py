@@ -24,10 +24,11 @@ from activities.do_not_call import DoNotCallActivities
 from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
-from activities.validation import validate_call_request
+from activities.validation import RequestValidationActivities
 from calls.codec_keys import PayloadKeyError
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.logs import configure_logging, get_logger, secret_values
+from calls.outcome_urls import OutcomeUrlPolicy
 from calls.payload_codec import describe_encryption
 from calls.retell_client import RetellClient
 from calls.settings import RetellSettings, WorkerSettings
@@ -79,6 +80,7 @@ def build_worker(
     task_queue: str,
     do_not_call: DoNotCallList | None = None,
     outcome_signing_key: str | None = None,
+    outcome_url_allowed_hosts: Sequence[str] = (),
     max_concurrent_activities: int = 100,
     max_concurrent_calls: int = 20,
     extra_workflows: Sequence[type] = (),
@@ -96,14 +98,16 @@ def build_worker(
     retell_activities = RetellActivities(retell)
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
-    delivery = OutcomeDeliveryActivities(outcome_signing_key)
+    outcome_urls = OutcomeUrlPolicy(outcome_url_allowed_hosts)
+    validation = RequestValidationActivities(outcome_urls)
+    delivery = OutcomeDeliveryActivities(outcome_signing_key, policy=outcome_urls)
     slots = CallSlotActivities(client, task_queue=task_queue, capacity=max_concurrent_calls)
     webhook_url = RetellSettings(bridge_public_url=bridge_public_url).agent_webhook_url()
     agents = AgentActivities(client, retell, task_queue=task_queue, webhook_url=webhook_url)
     campaign_calls = CampaignCallActivities(client)
     contacts = ContactActivities()
     activities: list[Any] = [
-        validate_call_request,
+        validation.validate_call_request,
         retell_activities.create_call,
         retell_activities.get_call,
         retell_activities.stop_call,
@@ -145,6 +149,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             outcome_signing_key=settings.outcome_signing_key.get_secret_value()
             if settings.outcome_signing_key
             else None,
+            outcome_url_allowed_hosts=settings.outcome_url_hosts,
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_calls=settings.max_concurrent_calls,
             bridge_public_url=settings.bridge_public_url,

@@ -1,4 +1,8 @@
-"""Deliver a finished call's outcome to the caller's URL, signed like Retell's webhooks."""
+"""Deliver a finished call's outcome to the caller's URL, signed like Retell's webhooks.
+
+Only to a destination :class:`calls.outcome_urls.OutcomeUrlPolicy` allows, checked on the
+address the connection then goes to, with redirects not followed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from calls.logs import get_logger
 from calls.models import OutcomeDelivery
+from calls.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused, OutcomeUrlUnresolved
 from calls.signatures import sign_retell_body
 
 log = get_logger(__name__)
@@ -16,14 +21,22 @@ log = get_logger(__name__)
 # so a receiver that already verifies Retell's webhooks verifies ours with the same code.
 OUTCOME_SIGNATURE_HEADER = "x-outcome-signature"
 
-# Answers that will not change on a retry; 408 and 429 may, and so may every 5xx.
-_FINAL_CLIENT_ERRORS = frozenset(range(400, 500)) - {408, 425, 429}
+# Answers that will not change on a retry; 408 and 429 may, and so may every 5xx. A
+# redirect is final too: it is never followed.
+_FINAL_ANSWERS = frozenset(range(300, 500)) - {408, 425, 429}
 
 
 class OutcomeDeliveryActivities:
-    def __init__(self, signing_key: str | None, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        signing_key: str | None,
+        *,
+        timeout_s: float = 10.0,
+        policy: OutcomeUrlPolicy | None = None,
+    ) -> None:
         self._key = signing_key
         self._timeout_s = timeout_s
+        self._policy = policy or OutcomeUrlPolicy()
 
     @activity.defn(name="deliver_outcome")
     async def deliver_outcome(self, delivery: OutcomeDelivery) -> None:
@@ -33,20 +46,42 @@ class OutcomeDeliveryActivities:
                 type="OutcomeSigningKeyMissing",
                 non_retryable=True,
             )
-        body = delivery.outcome.model_dump_json().encode()
-        headers = {
-            "content-type": "application/json",
-            OUTCOME_SIGNATURE_HEADER: sign_retell_body(self._key, body),
-        }
         bound = log.bind(
             workflow_id=delivery.outcome.workflow_id,
             call_id=delivery.outcome.call_id,
             attempt=activity.info().attempt,
         )
         try:
+            target = await self._policy.resolve(delivery.url)
+        except OutcomeUrlRefused as exc:
+            bound.warning("outcome destination refused", rule=exc.rule)
+            raise ApplicationError(
+                str(exc),
+                {"field": exc.field, "rule": exc.rule},
+                type="OutcomeUrlRefused",
+                non_retryable=True,
+            ) from None
+        except OutcomeUrlUnresolved as exc:
+            bound.warning("outcome destination unresolved")
+            raise ApplicationError(str(exc), type="OutcomeReceiverUnavailable") from None
+        body = delivery.outcome.model_dump_json().encode()
+        parts = httpx.URL(delivery.url)
+        headers = {
+            "content-type": "application/json",
+            # The name the receiver expects, while the connection goes to the checked address.
+            "host": parts.netloc.decode("ascii"),
+            OUTCOME_SIGNATURE_HEADER: sign_retell_body(self._key, body),
+        }
+        try:
             # One delivery per finished call: a client per delivery keeps no idle pool around.
-            async with httpx.AsyncClient(timeout=self._timeout_s) as http:
-                response = await http.post(delivery.url, content=body, headers=headers)
+            # No redirects: a 3xx to an internal address would undo the check above.
+            async with httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as http:
+                response = await http.post(
+                    target.connect_url,
+                    content=body,
+                    headers=headers,
+                    extensions={"sni_hostname": target.host},
+                )
         except httpx.HTTPError as exc:
             bound.warning("outcome delivery failed", error=type(exc).__name__)
             raise ApplicationError(
@@ -59,5 +94,5 @@ class OutcomeDeliveryActivities:
         raise ApplicationError(
             f"outcome receiver answered HTTP {response.status_code}",
             type="OutcomeReceiverRefused",
-            non_retryable=response.status_code in _FINAL_CLIENT_ERRORS,
+            non_retryable=response.status_code in _FINAL_ANSWERS,
         )

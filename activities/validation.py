@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from calls.errors import InvalidCallRequest
 from calls.models import CallRequest, ValidatedCall
+from calls.outcome_urls import OutcomeUrlPolicy, OutcomeUrlUnresolved
 from calls.validation import validate_request
 
 INVALID_REQUEST_ERROR = "InvalidCallRequest"
 
 
-@activity.defn(name="validate_call_request")
-async def validate_call_request(request: CallRequest) -> ValidatedCall:
-    """Fail at once, without retries, naming the field and the rule that was broken."""
-    try:
-        return validate_request(request)
-    except InvalidCallRequest as exc:
-        raise ApplicationError(
-            str(exc),
-            {"field": exc.field, "rule": exc.rule},
-            type=INVALID_REQUEST_ERROR,
-            non_retryable=True,
-        ) from None
+class RequestValidationActivities:
+    """The request rules, with the worker's outcome destination rule
+    (``OUTCOME_URL_ALLOWED_HOSTS``) among them."""
+
+    def __init__(self, outcome_urls: OutcomeUrlPolicy | None = None) -> None:
+        self._outcome_urls = outcome_urls or OutcomeUrlPolicy()
+
+    @activity.defn(name="validate_call_request")
+    async def validate_call_request(self, request: CallRequest) -> ValidatedCall:
+        """Fail at once, without retries, naming the field and the rule that was broken."""
+        try:
+            validated = validate_request(request)
+            if request.outcome_url is not None:
+                # A host that does not resolve now may later: delivery checks again.
+                with contextlib.suppress(OutcomeUrlUnresolved):
+                    await self._outcome_urls.resolve(str(request.outcome_url))
+            return validated
+        except InvalidCallRequest as exc:
+            raise ApplicationError(
+                str(exc),
+                {"field": exc.field, "rule": exc.rule},
+                type=INVALID_REQUEST_ERROR,
+                non_retryable=True,
+            ) from None
+
+
+# With the default rule (public destinations only), for code that registers it by itself.
+validate_call_request = RequestValidationActivities().validate_call_request

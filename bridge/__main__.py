@@ -12,10 +12,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from bridge.app import create_app
 from calls.codec_keys import PayloadKeyError
+from calls.http_server import serve
 from calls.logs import configure_logging, secret_values
 from calls.settings import BridgeSettings
 
@@ -66,15 +65,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(level=args.log_level, secrets=secrets)
     # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=settings.bridge_host,
         port=settings.bridge_port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
+        limits=settings.http_limits(),
         # In-flight webhooks finish within the signal timeout; then uvicorn may stop.
-        timeout_graceful_shutdown=int(settings.bridge_signal_timeout_s) + 2,
+        graceful_shutdown_s=int(settings.bridge_signal_timeout_s) + 2,
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -28,6 +29,7 @@ from temporalio.service import RPCError
 from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webhook_openapi_extra
 from bridge.routing import Delivery, EventRouter, Outcome
 from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
+from calls.http_server import docs_routes
 from calls.logs import get_logger
 from calls.phone import mask_number
 from calls.settings import BridgeSettings
@@ -115,8 +117,9 @@ def _answer(delivery: Delivery) -> Response:
 class _Temporal:
     """The process's Temporal client, set at construction (tests) or in the lifespan."""
 
-    def __init__(self, client: Client | None, timeout_s: float) -> None:
+    def __init__(self, client: Client | None, timeout_s: float, recent_capacity: int) -> None:
         self._timeout_s = timeout_s
+        self._recent_capacity = recent_capacity
         self.client: Client | None = None
         self.router: EventRouter | None = None
         if client is not None:
@@ -124,7 +127,9 @@ class _Temporal:
 
     def attach(self, client: Client) -> None:
         self.client = client
-        self.router = EventRouter(client, timeout_s=self._timeout_s)
+        self.router = EventRouter(
+            client, timeout_s=self._timeout_s, recent_capacity=self._recent_capacity
+        )
 
     def require(self) -> tuple[Client, EventRouter]:
         if self.client is None or self.router is None:
@@ -168,6 +173,10 @@ class _WebhookHandler:
         except BodyTooLarge as err:
             line.outcome, line.reason = Outcome.REJECTED, str(err)
             return _problem(413, f"body larger than {self._max_body} bytes")
+        except ClientDisconnect:
+            # Gone, or cut off by the body deadline: nobody is left to read an answer.
+            line.outcome, line.reason = Outcome.REJECTED, "client gone before the body was in"
+            return _problem(400, "incomplete body")
         try:
             verify_retell_signature(self._key, body, request.headers.get(SIGNATURE_HEADER))
         except InvalidSignature as err:
@@ -216,7 +225,9 @@ async def _readiness(client: Client, timeout_s: float) -> str | None:
 
 def create_app(settings: BridgeSettings, *, client: Client | None = None) -> FastAPI:
     """The bridge app; with ``client`` None it connects to Temporal when it starts."""
-    temporal = _Temporal(client, settings.bridge_signal_timeout_s)
+    temporal = _Temporal(
+        client, settings.bridge_signal_timeout_s, settings.bridge_recent_deliveries
+    )
     handler = _WebhookHandler(settings, temporal)
     readiness_timeout_s = min(READINESS_TIMEOUT_S, settings.bridge_signal_timeout_s)
 
@@ -236,6 +247,7 @@ def create_app(settings: BridgeSettings, *, client: Client | None = None) -> Fas
         version="0.1.0",
         description="Verifies Retell's signed webhooks and signals each call's workflow.",
         lifespan=lifespan,
+        **docs_routes(settings.bridge_docs),
     )
 
     @app.post(

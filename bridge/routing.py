@@ -1,27 +1,38 @@
 """Deliver a call event to its workflow as the signal ``call_event``, and say what became of it.
 
 The HTTP answer depends on one question: would a retry by Retell help? Temporal slow or
-unreachable: yes, so the caller answers 503 and Retell retries (a signal that Temporal
-accepted just after our deadline arrives twice, which the workflow dedupes by (call_id,
-event)). Workflow unknown, already closed or the id unusable: no retry can change that, so
-the caller answers 2xx and the reason goes to the log; otherwise Retell would retry for
-nothing and a person would be paged for a call that ended long ago.
+unreachable: yes, so the caller answers 503 and Retell retries. Workflow unknown, already
+closed or the id unusable: no retry can change that, so the caller answers 2xx and the
+reason goes to the log; otherwise Retell would retry for nothing and a person would be
+paged for a call that ended long ago.
 
 Routing: the workflow id that ``create_call`` put in the call's metadata; without it (a call
 placed by other means), the workflow whose ``RetellCallId`` search attribute names the call.
 Visibility is eventually consistent, which is why it is only the fallback.
+
+Repeats cost no history. Each signal carries a request id derived from (workflow id, call
+id, event), so Temporal itself drops a repeat of a signal it already took, whichever bridge
+replica sends it and however long after (the id lives in the run's mutable state); the SDK's
+``handle.signal`` draws a random id per call, so the request is built here. On top of that,
+a bounded memory of recent deliveries answers a repeat this process already signalled
+without asking Temporal at all: one captured webhook replayed thousands of times costs a
+dictionary lookup each, not a history event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
 from calls.models import CallEvent
@@ -33,15 +44,23 @@ SIGNAL_NAME = "call_event"
 _SEARCHABLE_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _NAMESPACE_NOT_FOUND = "NamespaceNotFoundFailure"
 _MAX_REASON_CHARS = 300
+# Fixed forever: replicas (and versions) of the bridge must derive the same request id.
+_SIGNAL_REQUEST_NAMESPACE = uuid.UUID("6f1d4c52-3a57-4d0e-9a43-5b0c2f6e8d71")
+
+
+def signal_request_id(workflow_id: str, call_id: str, event: str) -> str:
+    """The request id of the signal for one (workflow, call, event): the same in every
+    process, so Temporal drops a repeat instead of adding it to the history."""
+    return str(uuid.uuid5(_SIGNAL_REQUEST_NAMESPACE, "\x00".join((workflow_id, call_id, event))))
 
 
 class Outcome(StrEnum):
     """What became of one webhook delivery; every log line of the bridge carries one."""
 
     SIGNALLED = "signalled"
-    # A repeat of a delivery this process already signalled (Retell retries). It is signalled
-    # again, which is safe because the workflow dedupes by (call_id, event).
-    DUPLICATE_SAFE = "duplicate-safe"
+    # A repeat of a delivery this process already signalled (Retell retries, or a replay):
+    # answered 2xx without a signal.
+    DUPLICATE = "duplicate"
     IGNORED = "ignored"
     UNROUTABLE = "unroutable"
     WORKFLOW_CLOSED = "workflow_closed"
@@ -92,14 +111,17 @@ class _RecentDeliveries:
         self._capacity = capacity
         self._keys: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
-    def note(self, key: tuple[str, str, str]) -> bool:
-        """Remember ``key``; True when it was already remembered."""
-        seen = key in self._keys
+    def seen(self, key: tuple[str, str, str]) -> bool:
+        if key not in self._keys:
+            return False
+        self._keys.move_to_end(key)
+        return True
+
+    def note(self, key: tuple[str, str, str]) -> None:
         self._keys[key] = None
         self._keys.move_to_end(key)
         while len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
-        return seen
 
 
 class EventRouter:
@@ -122,8 +144,10 @@ class EventRouter:
                 if workflow_id is None:
                     workflow_id = await self._lookup(event.call.call_id, deadline)
                     routed_by = "search_attribute"
-                handle = self._client.get_workflow_handle(workflow_id)
-                await handle.signal(SIGNAL_NAME, event, rpc_timeout=self._left(deadline))
+                key = (workflow_id, event.call.call_id, event.event)
+                if self._recent.seen(key):
+                    return Delivery(Outcome.DUPLICATE, workflow_id, routed_by)
+                await self._signal(workflow_id, event, deadline)
         except _Unroutable as err:
             return Delivery(Outcome.UNROUTABLE, reason=str(err))
         except TimeoutError:
@@ -135,9 +159,26 @@ class EventRouter:
             # temporalio reports a failed (re)connect as RuntimeError("Failed client connect").
             reason = _short(f"cannot reach Temporal: {err}")
             return Delivery(Outcome.UNAVAILABLE, workflow_id, routed_by, reason)
-        repeat = self._recent.note((workflow_id, event.call.call_id, event.event))
-        outcome = Outcome.DUPLICATE_SAFE if repeat else Outcome.SIGNALLED
-        return Delivery(outcome, workflow_id, routed_by)
+        # Only once Temporal has it: a failed signal must be tried again on Retell's retry.
+        self._recent.note(key)
+        return Delivery(Outcome.SIGNALLED, workflow_id, routed_by)
+
+    async def _signal(self, workflow_id: str, event: CallEvent, deadline: float) -> None:
+        converter = self._client.data_converter.with_context(
+            WorkflowSerializationContext(namespace=self._client.namespace, workflow_id=workflow_id)
+        )
+        request = SignalWorkflowExecutionRequest(
+            namespace=self._client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+            signal_name=SIGNAL_NAME,
+            identity=self._client.identity,
+            request_id=signal_request_id(workflow_id, event.call.call_id, event.event),
+        )
+        request.input.payloads.extend(await converter.encode([event]))
+        # Retrying is safe now: a retry carries the same request id.
+        await self._client.workflow_service.signal_workflow_execution(
+            request, retry=True, timeout=self._left(deadline)
+        )
 
     async def _lookup(self, call_id: str, deadline: float) -> str:
         if not _SEARCHABLE_CALL_ID.fullmatch(call_id):

@@ -113,8 +113,26 @@ def parse_key_list(text: str, where: str = "PAYLOAD_KEYS") -> dict[str, bytes]:
     return keys
 
 
+def _check_private(path: Path, where: str) -> None:
+    """Refuse a key file that other users may read or change.
+
+    Refused, not warned about: a warning scrolls by, while a key readable by every account
+    on the host (or every container sharing the volume) decrypts every stored history.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise PayloadKeyError(f"{where}: cannot read it ({err.strerror})") from None
+    if mode & 0o077:
+        raise PayloadKeyError(
+            f"{where}: group or other users have access (mode {mode & 0o777:03o}); "
+            f"make it readable by the service's user only: chmod 600 {path}"
+        )
+
+
 def _read_key_file(path: Path) -> tuple[dict[str, bytes], str | None]:
     where = f"PAYLOAD_KEY_FILE {path}"
+    _check_private(path, where)
     try:
         document: Any = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:

@@ -56,17 +56,48 @@ def secret_values(*settings: BaseModel) -> list[str]:
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
+# A secret this long is also recognised by its start alone: a message cut short (by us, a
+# library or a server) must not leave half a key behind.
+_PARTIAL_MIN_SECRET = 20
+_PARTIAL_PREFIX = 12
+# Longest value written, after redaction and masking (so no cut can split a secret first).
+MAX_VALUE_CHARS = 2000
+_MAX_TRACEBACK_CHARS = 16000
+
+
+def redact_secret(text: str, secret: str) -> str:
+    """``text`` with ``secret`` replaced, and any run that begins like it (its first
+    characters, then as much of the rest as follows) when the secret is long."""
+    text = text.replace(secret, "[redacted]")
+    if len(secret) < _PARTIAL_MIN_SECRET:
+        return text
+    prefix = secret[:_PARTIAL_PREFIX]
+    start = text.find(prefix)
+    while start != -1:
+        end = start + _PARTIAL_PREFIX
+        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+            end += 1
+        text = text[:start] + "[redacted]" + text[end:]
+        start = text.find(prefix, start + len("[redacted]"))
+    return text
+
+
+def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…[{len(text) - limit} more chars]"
+
+
 class _SecretRedactor:
-    """Replace known secret values and secret-named fields wherever they appear."""
+    """Replace known secret values and secret-named fields wherever they appear, mask phone
+    numbers, then cut long values: in that order, so no cut hides a secret from the check."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(s for s in secrets if s)
 
-    def _clean(self, value: Any) -> Any:
+    def _clean(self, value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
         if isinstance(value, str):
             for secret in self._secrets:
-                value = value.replace(secret, "[redacted]")
-            return mask_numbers_in(value)
+                value = redact_secret(value, secret)
+            return truncate(mask_numbers_in(value), limit)
         if isinstance(value, dict):
             return {k: self._clean_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -74,7 +105,10 @@ class _SecretRedactor:
         return value
 
     def _clean_item(self, key: str, value: Any) -> Any:
-        return "[redacted]" if str(key).lower() in _SECRET_FIELDS else self._clean(value)
+        if str(key).lower() in _SECRET_FIELDS:
+            return "[redacted]"
+        limit = _MAX_TRACEBACK_CHARS if key == "exception" else MAX_VALUE_CHARS
+        return self._clean(value, limit)
 
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]

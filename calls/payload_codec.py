@@ -42,6 +42,9 @@ KEY_ID_METADATA_KEY = "encryption-key-id"
 NONCE_BYTES = 12
 
 
+_MAX_KEY_ID_CHARS = 64
+
+
 class PayloadDecryptionError(ValueError):
     """An encrypted payload could not be decrypted; the message names the key id, not a key."""
 
@@ -100,7 +103,8 @@ class EncryptionCodec(PayloadCodec):
             raise PayloadDecryptionError(
                 f"encrypted payload without the {KEY_ID_METADATA_KEY!r} metadata", key_id=None
             )
-        key_id = raw_id.decode("utf-8", "replace")
+        # Ids are at most 64 characters; a longer one is cut before it reaches any message.
+        key_id = raw_id[:_MAX_KEY_ID_CHARS].decode("utf-8", "replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise UnknownPayloadKey(

@@ -23,8 +23,23 @@ REJECTED_NUMBER_TYPES: dict[int, str] = {
 }
 
 _E164_SHAPE = re.compile(r"\+[1-9]\d{6,14}")
-# Only "+"-prefixed runs: bare digit runs in logs are mostly timestamps and ids.
-_PHONE_LIKE = re.compile(r"\+\d[\d\s().-]{5,}\d")
+# The forms a number is written in, in logs, URLs and error texts. Each alternative is
+# bounded by non-word characters so that ids and hex strings are left alone.
+_PHONE_LIKE = re.compile(
+    r"""
+    (?:\+|%2[Bb])\d(?:[\d\s().-]|%20){5,}\d           # +1 415-555-0123, %2B14155550123
+    | (?<![\w+%-])(?:1[\s.-]?)?\(\d{3}\)[\s.-]?\d{3}[\s.-]?\d{4}(?![\w-])
+                                                      # (415) 555-0123, 1 (415) 555-0123
+    | (?<![\w+%.-])(?:1[\s.-])?[2-9]\d{2}[\s.-]\d{3}[\s.-]\d{4}(?![\w-])
+                                                      # 415-555-0123, 415.555.0123
+    | (?<![\w+%.-])\d{10,15}(?![\w.-])                 # 14155550123, 447700900123
+    """,
+    re.VERBOSE,
+)
+# Bare runs that are the clock, not a number: unix seconds (10 digits) and ms (13 digits)
+# from 2001 to 2286 all start with 1, and no number of the North American plan (the one
+# written without "+" most) has 10 or 13 digits starting with 1.
+_TIMESTAMP_LIKE = re.compile(r"1\d{9}|1\d{12}")
 
 
 class InvalidPhoneNumber(InvalidCallRequest):
@@ -84,6 +99,17 @@ def mask_number(number: str) -> str:
     return f"+{country}{'*' * hidden}{digits[-2:]}"
 
 
+def _mask_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if _TIMESTAMP_LIKE.fullmatch(text):
+        return text
+    digits = re.sub(r"\D", "", text.replace("%20", " ").replace("%2B", "").replace("%2b", ""))
+    if not text.startswith(("+", "%2")) and len(digits) == 10:
+        digits = "1" + digits  # a North American number written without its country code
+    return mask_number(digits)
+
+
 def mask_numbers_in(text: str) -> str:
-    """Mask every phone-number-like run in free text (log lines, error messages)."""
-    return _PHONE_LIKE.sub(lambda m: mask_number(m.group(0)), text)
+    """Mask every phone-number-like run in free text (log lines, error messages, URLs):
+    ``+1 415-555-0123``, ``14155550123``, ``(415) 555-0123``, ``%2B14155550123``..."""
+    return _PHONE_LIKE.sub(_mask_match, text)

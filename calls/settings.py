@@ -5,6 +5,7 @@ Names are the product's public interface: see ``.env.example`` and the README ta
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
@@ -15,9 +16,33 @@ DEFAULT_TASK_QUEUE = "outbound-calls"
 WEBHOOK_PATH = "/webhooks/retell"
 
 
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one client may cost a public HTTP service (see ``calls/http_server.py``)."""
+
+    max_header_bytes: int
+    max_headers: int
+    header_timeout_s: float
+    body_timeout_s: float
+    keep_alive_s: float
+    limit_concurrency: int
+
+
+def http_limits_of(settings: BaseSettings, prefix: str) -> HttpLimits:
+    """The limits of one service, from its settings ``<prefix>_max_header_bytes`` etc."""
+    values = {f.name: getattr(settings, f"{prefix}_{f.name}") for f in fields(HttpLimits)}
+    return HttpLimits(**values)
+
+
 class _EnvSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        # A settings error names the variable and the rule, never the value: the value of a
+        # key put in the wrong variable would otherwise be printed on stderr at start.
+        hide_input_in_errors=True,
     )
 
 
@@ -144,8 +169,15 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # Signs outcomes posted to a request's outcome_url (x-outcome-signature).
     outcome_signing_key: SecretStr | None = None
     outcome_timeout_s: float = Field(default=10.0, gt=0)
+    # Comma-separated hosts outcomes may go to (calls/outcome_urls.py). Empty: any host with
+    # only public addresses; listed hosts may be private (an internal receiver).
+    outcome_url_allowed_hosts: str = ""
     # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
     temporal_metrics_bind: str | None = None
+
+    @property
+    def outcome_url_hosts(self) -> list[str]:
+        return [h.strip() for h in self.outcome_url_allowed_hosts.split(",") if h.strip()]
 
 
 class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
@@ -156,6 +188,21 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # The call_ended/call_analyzed of a long call carries word-level transcripts (about
     # 2 MiB an hour in the simulator, more with tool calls): leave ample room.
     bridge_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    # Recent (workflow, call, event) deliveries remembered: a repeat is answered 204 unsent.
+    bridge_recent_deliveries: int = Field(default=10_000, ge=1)
+    # /docs, /redoc and /openapi.json: off on a public edge unless asked for.
+    bridge_docs: bool = False
+    # What one client may cost (calls/http_server.py): header block size and line count,
+    # seconds to send the headers and the body, idle keep-alive, connections and tasks.
+    bridge_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    bridge_max_headers: int = Field(default=100, ge=10)
+    bridge_header_timeout_s: float = Field(default=10.0, gt=0)
+    bridge_body_timeout_s: float = Field(default=60.0, gt=0)
+    bridge_keep_alive_s: float = Field(default=5.0, ge=1)
+    bridge_limit_concurrency: int = Field(default=1000, ge=1)
+
+    def http_limits(self) -> HttpLimits:
+        return http_limits_of(self, "bridge")
 
 
 class DoctorSettings(ClientSettings, RetellSettings):
@@ -180,6 +227,20 @@ class CodecServerSettings(PayloadCodecSettings):
     codec_server_token: SecretStr | None = None
     # Browser origins allowed to call the server (the Temporal UI), comma-separated.
     codec_server_cors_origins: str = "http://localhost:8233"
+    # One request's cost: bytes of JSON and payloads in it (past either: 413).
+    codec_server_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    codec_server_max_payloads: int = Field(default=1000, ge=1)
+    codec_server_docs: bool = False
+    # As for the bridge (BRIDGE_MAX_HEADER_BYTES, ...); the UI may send large cookies.
+    codec_server_max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    codec_server_max_headers: int = Field(default=100, ge=10)
+    codec_server_header_timeout_s: float = Field(default=10.0, gt=0)
+    codec_server_body_timeout_s: float = Field(default=30.0, gt=0)
+    codec_server_keep_alive_s: float = Field(default=5.0, ge=1)
+    codec_server_limit_concurrency: int = Field(default=100, ge=1)
+
+    def http_limits(self) -> HttpLimits:
+        return http_limits_of(self, "codec_server")
 
     @property
     def cors_origins(self) -> list[str]:

@@ -7,9 +7,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from calls.codec_keys import PayloadKeyError
+from calls.http_server import serve
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.settings import CodecServerSettings
 from codec_server.app import CodecServerConfigError, create_app
@@ -73,14 +72,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    serve(
         app,
         host=settings.codec_server_host,
         port=settings.codec_server_port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=5,
+        limits=settings.http_limits(),
+        graceful_shutdown_s=5,
     )
 
 

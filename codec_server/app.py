@@ -15,16 +15,25 @@ Who may call it:
   addressed to a loopback name (so a web page cannot reach it through DNS rebinding). This is
   how the dev stack runs it for the dev server's UI, which cannot send any header.
 
-Browsers get CORS for the configured UI origins only, and must send ``Content-Type:
-application/json`` (which a cross-origin page cannot do without a preflight). Each request
-writes one log line: path, status, payload count, namespace; never a payload.
+Browsers get CORS for the configured UI origins only (never ``*``: the requests carry
+credentials), and must send ``Content-Type: application/json`` (which a cross-origin page
+cannot do without a preflight). Each request writes one log line: path, status, payload
+count, namespace; never a payload.
+
+One request's cost is bounded: its body (``CODEC_SERVER_MAX_BODY_BYTES``) and its number of
+payloads (``CODEC_SERVER_MAX_PAYLOADS``, counted on the plain JSON before any protobuf is
+built), both 413 past the limit; parsing and AES run in a worker thread, so a large request
+never stalls the event loop for the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -32,14 +41,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from pydantic import BaseModel
-from temporalio.api.common.v1 import Payloads
+from starlette.requests import ClientDisconnect
+from temporalio.api.common.v1 import Payload, Payloads
 
 from calls.codec_keys import payload_keys_from
+from calls.http_server import docs_routes
 from calls.logs import get_logger
 from calls.payload_codec import EncryptionCodec, PayloadDecryptionError
 from calls.settings import CodecServerSettings
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Namespace"]
 
@@ -96,26 +106,55 @@ class _Gate:
             raise _Refused(403, "wrong token", "wrong token")
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes", "body too large")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, f"body larger than {limit} bytes", "body too large")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes", "body too large")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _Refused(413, f"body larger than {limit} bytes", "body too large")
+    except ClientDisconnect:
+        raise _Refused(400, "incomplete body", "client gone before the body was in") from None
     return bytes(body)
 
 
-def _parse(body: bytes) -> Payloads:
+_SHAPE = 'expected {"payloads": [{"metadata": {...}, "data": "<base64>"}]}'
+
+
+def _parse(body: bytes, max_payloads: int) -> Payloads:
+    """The request's payloads, counted before protobuf builds a message for each."""
     try:
-        return json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
-    except (json_format.ParseError, UnicodeDecodeError, ValueError):
+        document = json.loads(body)
+    except (ValueError, RecursionError):
         # The parser's message may quote the body: say what is wrong, not what it was.
+        raise _Refused(400, _SHAPE, "bad body") from None
+    listed = document.get("payloads") if isinstance(document, dict) else None
+    if isinstance(listed, list) and len(listed) > max_payloads:
         raise _Refused(
-            400, 'expected {"payloads": [{"metadata": {...}, "data": "<base64>"}]}', "bad body"
-        ) from None
+            413, f"more than {max_payloads} payloads in one request", "too many payloads"
+        )
+    try:
+        return json_format.ParseDict(document, Payloads(), ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, AttributeError):
+        raise _Refused(400, _SHAPE, "bad body") from None
+
+
+def _convert(
+    codec: EncryptionCodec, operation: str, body: bytes, max_payloads: int
+) -> tuple[int, str]:
+    """Parse, decrypt or encrypt, and serialise: all CPU, run off the event loop."""
+    payloads: Sequence[Payload] = _parse(body, max_payloads).payloads
+    try:
+        if operation == "decode":
+            converted = [codec.decrypt(p) for p in payloads]
+        else:
+            converted = [codec.encrypt(p) for p in payloads]
+    except PayloadDecryptionError as err:
+        raise _Refused(400, str(err), f"undecryptable (key id {err.key_id})") from None
+    return len(payloads), json_format.MessageToJson(Payloads(payloads=converted), indent=None)
 
 
 def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None = None) -> FastAPI:
@@ -132,13 +171,21 @@ def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None =
             f"CODEC_SERVER_TOKEN is required to listen on {settings.codec_server_host} "
             "(without a token the codec server listens on loopback only)"
         )
+    if "*" in settings.cors_origins:
+        raise CodecServerConfigError(
+            "CODEC_SERVER_CORS_ORIGINS: '*' is not allowed (the UI's requests carry "
+            "credentials); list the Temporal UI's origin(s)"
+        )
     gate = _Gate(token)
     the_codec = codec
+    max_body = settings.codec_server_max_body_bytes
+    max_payloads = settings.codec_server_max_payloads
 
     app = FastAPI(
         title="Payload codec server",
         version="0.1.0",
         description="Decrypts and encrypts Temporal payloads for the Temporal UI and CLI.",
+        **docs_routes(settings.codec_server_docs),
     )
     app.add_middleware(
         CORSMiddleware,
@@ -163,22 +210,17 @@ def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None =
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type != "application/json":
                 raise _Refused(415, "Content-Type must be application/json", "not JSON")
-            payloads = _parse(await _read_body(request))
-            fields["payloads"] = len(payloads.payloads)
-            try:
-                if operation == "decode":
-                    converted = await the_codec.decode(payloads.payloads)
-                else:
-                    converted = await the_codec.encode(payloads.payloads)
-            except PayloadDecryptionError as err:
-                raise _Refused(400, str(err), f"undecryptable (key id {err.key_id})") from None
+            body = await _read_body(request, max_body)
+            count, answer = await asyncio.to_thread(
+                _convert, the_codec, operation, body, max_payloads
+            )
+            fields["payloads"] = count
         except _Refused as refused:
             fields.update(status=refused.status, reason=refused.reason)
             fields["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
             log.warning("codec request refused", **fields)
             headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
             return JSONResponse({"detail": refused.detail}, refused.status, headers=headers)
-        answer = json_format.MessageToJson(Payloads(payloads=converted), indent=None)
         fields.update(status=200, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
         log.info("codec request", **fields)
         return Response(answer, media_type="application/json")

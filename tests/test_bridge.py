@@ -391,7 +391,7 @@ async def test_closed_or_unknown_workflow_is_204(
     assert [line["outcome"] for line in bridge_log()] == ["workflow_closed", "workflow_closed"]
 
 
-async def test_repeated_delivery_is_signalled_again_and_logged_duplicate_safe(
+async def test_repeated_delivery_is_answered_without_a_second_signal(
     bridge: httpx.AsyncClient,
     start_probe: Callable[..., Awaitable[Probe]],
     bridge_log: Callable[[], list[dict[str, Any]]],
@@ -401,9 +401,30 @@ async def test_repeated_delivery_is_signalled_again_and_logged_duplicate_safe(
     for _ in range(2):
         response = await bridge.post(WEBHOOK_PATH, content=body, headers=signed(body))
         assert response.status_code == 204
-    # Both reach the workflow, whose own (call_id, event) dedupe is the one that counts.
-    assert await received(probe, expect=2) == ["call_twice:call_ended"] * 2
-    assert [line["outcome"] for line in bridge_log()] == ["signalled", "duplicate-safe"]
+    assert [line["outcome"] for line in bridge_log()] == ["signalled", "duplicate"]
+    assert await received(probe, expect=1) == ["call_twice:call_ended"]
+
+
+async def test_replicas_repeating_a_delivery_add_one_signal_to_the_history(
+    dev_env: WorkflowEnvironment, start_probe: Callable[..., Awaitable[Probe]]
+) -> None:
+    # Three bridges, each with its own (empty) memory of recent deliveries: only the
+    # request id derived from (workflow, call, event) lets Temporal drop the repeats.
+    probe = await start_probe()
+    body = webhook("call_ended", "call_replicas", probe.id)
+    for _ in range(3):
+        async with bridge_http(create_app(bridge_settings(), client=dev_env.client)) as replica:
+            response = await replica.post(WEBHOOK_PATH, content=body, headers=signed(body))
+            assert response.status_code == 204
+    await probe.signal(BridgeProbeWorkflow.finish)
+    await probe.result()
+    signals = [
+        event
+        async for event in probe.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+        and event.workflow_execution_signaled_event_attributes.signal_name == "call_event"
+    ]
+    assert len(signals) == 1
 
 
 # ----- Temporal unavailable ---------------------------------------------------------------
@@ -531,8 +552,15 @@ async def test_one_log_line_per_request_without_number_key_or_body(
         assert secret not in text
 
 
-async def test_openapi_describes_the_webhook_endpoint(bridge: httpx.AsyncClient) -> None:
-    document = (await bridge.get("/openapi.json")).json()
+async def test_docs_are_off_unless_asked_for(bridge: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert (await bridge.get(path)).status_code == 404
+
+
+async def test_openapi_describes_the_webhook_endpoint(dev_env: WorkflowEnvironment) -> None:
+    app = create_app(bridge_settings(bridge_docs=True), client=dev_env.client)
+    async with bridge_http(app) as bridge:
+        document = (await bridge.get("/openapi.json")).json()
     operation = document["paths"][WEBHOOK_PATH]["post"]
     assert set(operation["responses"]) == {"204", "400", "401", "413", "503"}
     assert operation["parameters"][0]["name"] == SIGNATURE_HEADER

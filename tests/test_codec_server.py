@@ -28,8 +28,8 @@ from tests.histories.record import (
     ENCRYPTED,
     NEW_TEST_KEY_ID,
     OLD_TEST_KEY_ID,
-    TEST_KEY_FILE,
     VERSION,
+    private_test_key_file,
 )
 
 TOKEN = "codec-test-token-7f3a"
@@ -37,8 +37,11 @@ UI_ORIGIN = "http://localhost:8233"
 BASE_URL = "http://127.0.0.1:8234"
 
 
+KEY_FILE = private_test_key_file()
+
+
 def _settings(**fields: Any) -> CodecServerSettings:
-    fields.setdefault("payload_key_file", TEST_KEY_FILE)
+    fields.setdefault("payload_key_file", KEY_FILE)
     fields.setdefault("codec_server_token", SecretStr(TOKEN))
     return CodecServerSettings(**fields)
 

@@ -322,6 +322,7 @@ def test_secret_values_hold_every_key_form_and_the_token(tmp_path: Any) -> None:
     key_file.write_text(
         json.dumps({"current": "b", "keys": {k: _key_text(v) for k, v in keys.keys.items()}})
     )
+    key_file.chmod(0o600)
     settings = CodecServerSettings(
         payload_key_file=key_file, codec_server_token=SecretStr(CODEC_TOKEN)
     )
@@ -456,6 +457,10 @@ def test_key_settings(tmp_path: Any) -> None:
     assert single.current_id == "only"
     plain_file = tmp_path / "plain.json"
     plain_file.write_text(json.dumps({"a": a, "b": b}))
+    plain_file.chmod(0o600)
+    shared_file = tmp_path / "shared.json"
+    shared_file.write_text(json.dumps({"a": a}))
+    shared_file.chmod(0o640)
     from_file = keys(payload_key_file=plain_file, payload_key_id="a")
     assert from_file is not None
     assert from_file.current_id == "a"
@@ -466,6 +471,7 @@ def test_key_settings(tmp_path: Any) -> None:
         "is a key where its id should be": dict(payload_keys=SecretStr(f"{a}:a")),
         "bytes; AES-256 needs 32": dict(payload_keys=SecretStr(f"a:{_key_text(b'short')}")),
         "cannot read it": dict(payload_key_file=tmp_path / "missing.json"),
+        "group or other users have access": dict(payload_key_file=shared_file),
         "no PAYLOAD_KEYS": dict(payload_key_id="a"),
     }
     for expected, fields in failures.items():

@@ -137,9 +137,18 @@ def workflow_id_of(name: str) -> str:
     return f"call-history-{name}"
 
 
+def private_test_key_file() -> Path:
+    """TEST_KEY_FILE copied where only this user can read it: key files that others may
+    read are refused, and a checkout gives the committed one mode 644."""
+    copy = Path(tempfile.mkdtemp(prefix="test-keys-")) / TEST_KEY_FILE.name
+    copy.write_bytes(TEST_KEY_FILE.read_bytes())
+    copy.chmod(0o600)
+    return copy
+
+
 def history_keys(current: str = NEW_TEST_KEY_ID) -> PayloadKeys:
     """The TEST-ONLY keys of the encrypted histories, with ``current`` encrypting."""
-    keys = payload_keys_from(PayloadCodecSettings(payload_key_file=TEST_KEY_FILE))
+    keys = payload_keys_from(PayloadCodecSettings(payload_key_file=private_test_key_file()))
     assert keys is not None
     return PayloadKeys(current_id=current, keys=keys.keys)
 
@@ -198,6 +207,7 @@ async def record(*, encrypted: bool = False) -> None:
                         read_timeout_s=1.0,
                         do_not_call=dnc,
                         outcome_signing_key=OUTCOME_KEY,
+                        outcome_url_allowed_hosts=["127.0.0.1"],
                     ) as queue:
                         lines = await asyncio.gather(
                             *(
