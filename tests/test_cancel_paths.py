@@ -123,6 +123,7 @@ async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
                     read_timeout_s=60,
                     max_concurrent_calls=CAP,
                     outcome_signing_key=SIGNING_KEY,
+                    outcome_url_allowed_hosts=["127.0.0.1"],  # the test's own receivers
                     extra_workflows=[CallBothWorkflow, AppointmentReminderWorkflow],
                 ) as queue:
                     try:
