@@ -24,6 +24,7 @@ from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import validate_call_request
 from calls.codec_keys import PayloadKeyError
+from calls.dnc_store import open_do_not_call_list
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.payload_codec import describe_encryption
@@ -127,12 +128,15 @@ def build_worker(
 
 async def run_worker(settings: WorkerSettings) -> None:
     client = await connect_temporal(settings, metrics_bind=settings.temporal_metrics_bind)
-    async with retell_client_for(settings) as retell:
+    async with (
+        retell_client_for(settings) as retell,
+        open_do_not_call_list(settings) as do_not_call,
+    ):
         worker = build_worker(
             client,
             retell,
             task_queue=settings.temporal_task_queue,
-            do_not_call=SqliteDoNotCallList(settings.do_not_call_db),
+            do_not_call=do_not_call,
             outcome_signing_key=settings.outcome_signing_key.get_secret_value()
             if settings.outcome_signing_key
             else None,
@@ -151,6 +155,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             retell_base_url=settings.retell_base_url,
             metrics_bind=settings.temporal_metrics_bind,
             payload_encryption=describe_encryption(client.data_converter),
+            do_not_call="postgresql" if settings.dnc_database_url else "sqlite",
         )
         async with worker:
             await stop.wait()
