@@ -31,6 +31,7 @@ from calls.payload_codec import describe_encryption
 from calls.retell_client import RetellClient
 from calls.settings import RetellSettings, WorkerSettings
 from calls.temporal_client import connect_temporal
+from calls.tracing import configure_tracing
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -177,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PayloadKeyError as err:
         raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
+    configure_tracing("outbound-calls-worker")
     if settings.retell_api_key is None:
         raise SystemExit("RETELL_API_KEY is not set (the simulator accepts 'simulator-key')")
     asyncio.run(run_worker(settings))

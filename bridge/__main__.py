@@ -18,6 +18,7 @@ from bridge.app import create_app
 from calls.codec_keys import PayloadKeyError
 from calls.logs import configure_logging, secret_values
 from calls.settings import BridgeSettings
+from calls.tracing import configure_tracing
 
 
 def _port(text: str) -> int:
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PayloadKeyError as err:
         raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
+    configure_tracing("outbound-calls-bridge")
     # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(

@@ -33,6 +33,7 @@ from calls.phone import mask_number
 from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
 from calls.temporal_client import connect_temporal
+from calls.tracing import instrument_fastapi
 
 WEBHOOK_PATH = "/webhooks/retell"
 # One message for every signature failure: which check failed is for our log, not a forger.
@@ -237,6 +238,7 @@ def create_app(settings: BridgeSettings, *, client: Client | None = None) -> Fas
         description="Verifies Retell's signed webhooks and signals each call's workflow.",
         lifespan=lifespan,
     )
+    instrument_fastapi(app)  # traces: only with OTEL_EXPORTER_OTLP_ENDPOINT (calls/tracing.py)
 
     @app.post(
         WEBHOOK_PATH,

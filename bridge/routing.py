@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from calls.models import CallEvent
 from calls.search_attributes import RETELL_CALL_ID
+from calls.tracing import webhook_span
 
 SIGNAL_NAME = "call_event"
 # Characters a Retell call id is made of; anything else could change the meaning of a
@@ -123,7 +124,8 @@ class EventRouter:
                     workflow_id = await self._lookup(event.call.call_id, deadline)
                     routed_by = "search_attribute"
                 handle = self._client.get_workflow_handle(workflow_id)
-                await handle.signal(SIGNAL_NAME, event, rpc_timeout=self._left(deadline))
+                with webhook_span(event.event, event.call.metadata):
+                    await handle.signal(SIGNAL_NAME, event, rpc_timeout=self._left(deadline))
         except _Unroutable as err:
             return Delivery(Outcome.UNROUTABLE, reason=str(err))
         except TimeoutError:
