@@ -9,6 +9,7 @@ the environment the file gives them, only their addresses moved to loopback.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -37,12 +38,19 @@ from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from calls.models import CallSnapshot, OutcomeStatus
+from calls.payload_codec import ENCRYPTED_ENCODING
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.settings import BridgeSettings, SimulatorSettings, TemporalSettings, WorkerSettings
+from calls.settings import (
+    BridgeSettings,
+    ClientSettings,
+    SimulatorSettings,
+    TemporalSettings,
+    WorkerSettings,
+)
 from calls.start import start_call
 from calls.temporal_client import connect_temporal, temporal_connect_options
 from outbound_calls import parse_command_line
-from tests.call_harness import call_request
+from tests.call_harness import call_request, history_plaintext
 from tests.compose_check import (
     ComposeConfigError,
     MissingVariable,
@@ -570,7 +578,14 @@ def local_argv(argv: Sequence[str]) -> list[str]:
 class LoopbackStack:
     """The compose services' environments, with only the addresses moved to loopback."""
 
-    def __init__(self, temporal_address: str, env_file: Mapping[str, str], workdir: Path):
+    def __init__(
+        self,
+        temporal_address: str,
+        env_file: Mapping[str, str],
+        workdir: Path,
+        dnc_database_url: str,
+    ):
+        self.dnc_database_url = dnc_database_url
         self.compose = services()
         self.env_file = env_file
         self.workdir = workdir
@@ -595,6 +610,8 @@ class LoopbackStack:
             "TEMPORAL_METRICS_BIND": f"127.0.0.1:{self.ports['metrics']}",
             # The container's volume path; here a file of this test's own.
             "DO_NOT_CALL_DB": str(self.workdir / "do_not_call.sqlite3"),
+            # The stack's PostgreSQL: here the tests' own server.
+            "DNC_DATABASE_URL": self.dnc_database_url,
         }
         for key in ("RETELL_BASE_URL", "SIMULATOR_WEBHOOK_URL"):
             if key in env:
@@ -681,12 +698,20 @@ def stopped_cleanly(process: Process) -> bool:
 
 @pytest.mark.integration
 async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
-    dev_env: WorkflowEnvironment, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path, dnc_database_url: str
 ) -> None:
     queue = f"compose-{uuid.uuid4().hex[:8]}"
     # The trial's .env, with a task queue of this test's own on the shared dev server.
     env_file = {**read_env_file(TRIAL_ENV), "TEMPORAL_TASK_QUEUE": queue}
-    stack = LoopbackStack(address_of(dev_env), env_file, tmp_path)
+    stack = LoopbackStack(address_of(dev_env), env_file, tmp_path, dnc_database_url)
+    # A client as `docker-compose exec bridge outbound-calls ...` has it: the bridge's env.
+    bridge_env = environment(services()["bridge"], env_file)
+    client = await connect_temporal(
+        ClientSettings(
+            temporal_address=address_of(dev_env),
+            payload_keys=SecretStr(bridge_env["PAYLOAD_KEYS"]),
+        )
+    )
     bridge_url = f"http://127.0.0.1:{stack.ports['bridge']}"
     sim_url = f"http://127.0.0.1:{stack.ports['simulator']}"
     async with (
@@ -705,7 +730,7 @@ async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
                 return await stack.health("worker") == 0
 
             await wait_until(worker_healthy, "worker health check", worker)
-            handle = await start_call(dev_env.client, call_request("answered"), task_queue=queue)
+            handle = await start_call(client, call_request("answered"), task_queue=queue)
             # Default timeouts (90 s ring, 300 s poll): only webhooks end the call this soon.
             outcome = await asyncio.wait_for(handle.result(), timeout=30)
             snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
@@ -731,6 +756,13 @@ async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
     key = env_file["RETELL_API_KEY"]
     for process in processes:
         assert key not in process.text(), f"{process.name} logged the Retell key"
+    # Encrypted by default: the history as Temporal stores it holds no number in clear.
+    history = (await dev_env.client.get_workflow_handle(handle.id).fetch_history()).to_json()
+    assert base64.b64encode(ENCRYPTED_ENCODING).decode() in history
+    stored = history_plaintext(history)
+    request = call_request("answered")
+    for number in (request.to_number, request.from_number):
+        assert number.lstrip("+") not in stored
 
 
 def test_http_health_check_fails_on_a_closed_port() -> None:
