@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean histories tools
+.PHONY: run test lint venv clean histories
 .PHONY: bench load bench-tools
 
 $(STAMP): pyproject.toml
@@ -24,17 +24,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-# Tools the tests call that PyPI does not ship: docker-compose (Debian's v1 package) checks
-# docker-compose.yml with `docker-compose config`; no Docker engine is needed for that.
-tools:
-	@command -v docker-compose >/dev/null 2>&1 || { \
-		echo "installing docker-compose (Debian package) to validate docker-compose.yml"; \
-		log=$$(mktemp); \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; } \
-			>"$$log" 2>&1 || { cat "$$log"; rm -f "$$log"; exit 1; }; \
-		rm -f "$$log"; }
-
-test: lint tools
+# No root needed: every tool the tests use comes from PyPI (pyproject.toml's dev extra).
+test: lint
 	$(BIN)/python -m pytest
 
 # Re-record tests/histories/ from real runs on the dev server (after an intended change).

@@ -26,6 +26,7 @@ import re
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -45,7 +46,7 @@ from calls.campaign import (
     start_campaign,
 )
 from calls.contacts import CallTemplate, ContactsFileError, ContactSource, detect_format
-from calls.do_not_call import SqliteDoNotCallList
+from calls.dnc_store import ManagedDoNotCallList, open_do_not_call_list
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.models import (
     CallingWindow,
@@ -833,12 +834,13 @@ DNC_CODES = "Exit codes:\n0 done\n1 could not do it (e.g. not on the list)\n2 ba
 Number = Annotated[str, typer.Argument(help="the number, E.164 (+14155550123)")]
 
 
-def _dnc_store() -> SqliteDoNotCallList:
+def _dnc_store() -> AbstractAsyncContextManager[ManagedDoNotCallList]:
+    """The workers' list: DNC_DATABASE_URL (shared) when set, else DO_NOT_CALL_DB."""
     try:
-        path = WorkerSettings().do_not_call_db
+        settings = WorkerSettings()
     except ValidationError as exc:
         raise settings_error(exc) from None
-    return SqliteDoNotCallList(path)
+    return open_do_not_call_list(settings)
 
 
 def _number(raw: str) -> str:
@@ -853,9 +855,11 @@ def dnc_list(output: OutputOption = OutputFormat.TABLE) -> None:
     """Every number on the list (masked), with why and when it was added."""
 
     async def step(session: Session) -> int:
+        async with _dnc_store() as store:
+            listed = await store.entries()
         rows = [
             {"number": mask_number(e.number), "reason": e.reason, "added_at": e.added_at}
-            for e in await _dnc_store().entries()
+            for e in listed
         ]
         emit(Document(data=rows, rows=rows, columns=("number", "reason", "added_at")), output)
         note(f"{len(rows)} number(s) on the do-not-call list")
@@ -878,7 +882,8 @@ def dnc_add(
     e164 = _number(number)
 
     async def step(session: Session) -> int:
-        await _dnc_store().add(e164, reason)
+        async with _dnc_store() as store:
+            await store.add(e164, reason)
         note(f"{mask_number(e164)} is on the do-not-call list")
         return 0
 
@@ -909,8 +914,9 @@ def dnc_remove(
     why: str = reason
 
     async def step(session: Session) -> int:
-        store = _dnc_store()
-        if not await store.remove(e164, why):
+        async with _dnc_store() as store:
+            removed = await store.remove(e164, why)
+        if not removed:
             raise CliError(f"{mask_number(e164)} is not on the do-not-call list")
         get_logger("outbound_calls.dnc").warning(
             "do_not_call_removed", number=mask_number(e164), reason=why

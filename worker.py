@@ -26,6 +26,7 @@ from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import RequestValidationActivities
 from calls.codec_keys import PayloadKeyError
+from calls.dnc_store import open_do_not_call_list
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.outcome_urls import OutcomeUrlPolicy
@@ -33,6 +34,7 @@ from calls.payload_codec import describe_encryption
 from calls.retell_client import RetellClient
 from calls.settings import RetellSettings, WorkerSettings
 from calls.temporal_client import connect_temporal
+from calls.tracing import configure_tracing
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -140,12 +142,15 @@ def build_worker(
 
 async def run_worker(settings: WorkerSettings) -> None:
     client = await connect_temporal(settings, metrics_bind=settings.temporal_metrics_bind)
-    async with retell_client_for(settings) as retell:
+    async with (
+        retell_client_for(settings) as retell,
+        open_do_not_call_list(settings) as do_not_call,
+    ):
         worker = build_worker(
             client,
             retell,
             task_queue=settings.temporal_task_queue,
-            do_not_call=SqliteDoNotCallList(settings.do_not_call_db),
+            do_not_call=do_not_call,
             outcome_signing_key=settings.outcome_signing_key.get_secret_value()
             if settings.outcome_signing_key
             else None,
@@ -165,6 +170,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             retell_base_url=settings.retell_base_url,
             metrics_bind=settings.temporal_metrics_bind,
             payload_encryption=describe_encryption(client.data_converter),
+            do_not_call="postgresql" if settings.dnc_database_url else "sqlite",
         )
         async with worker:
             await stop.wait()
@@ -186,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PayloadKeyError as err:
         raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
+    configure_tracing("outbound-calls-worker")
     if settings.retell_api_key is None:
         raise SystemExit("RETELL_API_KEY is not set (the simulator accepts 'simulator-key')")
     asyncio.run(run_worker(settings))

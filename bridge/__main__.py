@@ -17,6 +17,7 @@ from calls.codec_keys import PayloadKeyError
 from calls.http_server import serve
 from calls.logs import configure_logging, secret_values
 from calls.settings import BridgeSettings
+from calls.tracing import configure_tracing
 
 
 def _port(text: str) -> int:
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PayloadKeyError as err:
         raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
+    configure_tracing("outbound-calls-bridge")
     # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(

@@ -35,6 +35,7 @@ from calls.phone import mask_number
 from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
 from calls.temporal_client import connect_temporal
+from calls.tracing import instrument_fastapi
 
 WEBHOOK_PATH = "/webhooks/retell"
 # One message for every signature failure: which check failed is for our log, not a forger.
@@ -249,6 +250,7 @@ def create_app(settings: BridgeSettings, *, client: Client | None = None) -> Fas
         lifespan=lifespan,
         **docs_routes(settings.bridge_docs),
     )
+    instrument_fastapi(app)  # traces: only with OTEL_EXPORTER_OTLP_ENDPOINT (calls/tracing.py)
 
     @app.post(
         WEBHOOK_PATH,

@@ -37,6 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from calls.models import CallEvent
 from calls.search_attributes import RETELL_CALL_ID
+from calls.tracing import signal_span, webhook_span
 
 SIGNAL_NAME = "call_event"
 # Characters a Retell call id is made of; anything else could change the meaning of a
@@ -147,7 +148,8 @@ class EventRouter:
                 key = (workflow_id, event.call.call_id, event.event)
                 if self._recent.seen(key):
                     return Delivery(Outcome.DUPLICATE, workflow_id, routed_by)
-                await self._signal(workflow_id, event, deadline)
+                with webhook_span(event.event, event.call.metadata):
+                    await self._signal(workflow_id, event, deadline)
         except _Unroutable as err:
             return Delivery(Outcome.UNROUTABLE, reason=str(err))
         except TimeoutError:
@@ -175,10 +177,15 @@ class EventRouter:
             request_id=signal_request_id(workflow_id, event.call.call_id, event.event),
         )
         request.input.payloads.extend(await converter.encode([event]))
-        # Retrying is safe now: a retry carries the same request id.
-        await self._client.workflow_service.signal_workflow_execution(
-            request, retry=True, timeout=self._left(deadline)
-        )
+        with signal_span(SIGNAL_NAME) as headers:
+            # Built by hand for the fixed request id, so Temporal's tracing interceptor does
+            # not see this signal: its trace header is added here the way it would add it.
+            for name, payload in headers.items():
+                request.header.fields[name].CopyFrom(payload)
+            # Retrying is safe now: a retry carries the same request id.
+            await self._client.workflow_service.signal_workflow_execution(
+                request, retry=True, timeout=self._left(deadline)
+            )
 
     async def _lookup(self, call_id: str, deadline: float) -> str:
         if not _SEARCHABLE_CALL_ID.fullmatch(call_id):

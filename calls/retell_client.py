@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calls.models import RetellCall
 from calls.phone import mask_numbers_in
+from calls.tracing import instrument_httpx, with_trace_context
 
 
 class RetellError(Exception):
@@ -135,6 +136,7 @@ class RetellClient:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
         )
+        instrument_httpx(self._http)
 
     async def __aenter__(self) -> Self:
         return self
@@ -183,6 +185,7 @@ class RetellClient:
         raise RetellUnavailable(text, status_code=status)
 
     async def create_phone_call(self, body: Mapping[str, Any]) -> RetellCall:
+        body = with_trace_context(body)  # webhooks echo it: one trace per call
         try:
             answer = await self._request(
                 "POST", "/v2/create-phone-call", body, http_timeout=self._create_timeout

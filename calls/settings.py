@@ -174,6 +174,9 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     outcome_url_allowed_hosts: str = ""
     # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
     temporal_metrics_bind: str | None = None
+    # postgresql://user:password@host/db: one do-not-call list for every worker on every
+    # host (calls/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
+    dnc_database_url: SecretStr | None = None
 
     @property
     def outcome_url_hosts(self) -> list[str]:
@@ -264,3 +267,10 @@ class SimulatorSettings(_EnvSettings):
     def webhook_key(self) -> str:
         key = self.retell_webhook_key or self.retell_api_key
         return key.get_secret_value()
+
+
+class TracingSettings(_EnvSettings):
+    """OpenTelemetry traces (calls/tracing.py): off, and free, unless an endpoint is set."""
+
+    # OTLP over HTTP (http://collector:4318); the exporter reads the other OTEL_* itself.
+    otel_exporter_otlp_endpoint: str | None = None

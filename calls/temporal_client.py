@@ -17,6 +17,7 @@ from temporalio.service import TLSConfig
 
 from calls.payload_codec import data_converter
 from calls.settings import TemporalSettings
+from calls.tracing import temporal_interceptors
 
 
 @dataclass(frozen=True)
@@ -124,4 +125,7 @@ async def connect_temporal(
         tls=options.tls,
         data_converter=data_converter(settings),
         runtime=metrics_runtime(metrics_bind) if metrics_bind else None,
+        # Spans for starts, signals, workflows and activities while tracing is on (the
+        # worker takes the worker side from its client).
+        interceptors=temporal_interceptors(),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 import urllib.error
@@ -92,4 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: the Temporal client's runtime threads can abort the interpreter while
+    # it finalises (SIGABRT, about one run in two after a failed connect), and a health
+    # check must say 0 or 1, nothing else.
+    os._exit(code)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from pgserver.postgres_server import PostgresServer
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES, register_search_attributes
+from tests.postgres_server import create_database, start_postgres
 from tests.temporal_servers import server_binary
 
 
@@ -35,3 +37,17 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (the ``pgserver`` wheel), started once for the session."""
+    server = start_postgres(tmp_path_factory.mktemp("postgres") / "data")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def dnc_database_url(postgres: PostgresServer) -> str:
+    """An empty database of the test's own on that server, as DNC_DATABASE_URL."""
+    return create_database(postgres)

@@ -1,17 +1,18 @@
 """The deployment: docker-compose.yml, the Dockerfile, and the settings for a real cluster.
 
-No Docker engine here: Debian's ``docker-compose`` (v1, installed by ``make test``) checks the
-compose file with ``config``, and the processes the file describes run as real processes with
+No Docker engine here: ``tests/compose_check.py`` does what ``docker-compose config`` does
+(interpolation, required variables, the Compose Specification's schema) with PyPI packages
+only, and the processes the file describes run as real processes with
 the environment the file gives them, only their addresses moved to loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -37,12 +38,27 @@ from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from calls.models import CallSnapshot, OutcomeStatus
+from calls.payload_codec import ENCRYPTED_ENCODING
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.settings import BridgeSettings, SimulatorSettings, TemporalSettings, WorkerSettings
+from calls.settings import (
+    BridgeSettings,
+    ClientSettings,
+    SimulatorSettings,
+    TemporalSettings,
+    WorkerSettings,
+)
 from calls.start import start_call
 from calls.temporal_client import connect_temporal, temporal_connect_options
 from outbound_calls import parse_command_line
-from tests.call_harness import call_request
+from tests.call_harness import call_request, history_plaintext
+from tests.compose_check import (
+    ComposeConfigError,
+    MissingVariable,
+    compose_config,
+    interpolate,
+    read_env_file,
+    references,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -51,14 +67,22 @@ OUR_IMAGE = "${OUTBOUND_CALLS_IMAGE:-outbound-calls:local}"
 # What the Dockerfile's WORKDIR holds: the project itself.
 IMAGE_WORKDIR = "/app"
 # Stand-ins for .env: interpolation needs them, and no real secret is anywhere near a test.
-DUMMY_ENV = {"POSTGRES_PASSWORD": "dummy-db-password", "RETELL_API_KEY": "dummy-retell-key"}
-SECRET_NAME = re.compile(r"(KEY|PASSWORD|PWD|SECRET|TOKEN)$")
+DUMMY_ENV = {
+    "POSTGRES_PASSWORD": "dummy-db-password",
+    "RETELL_API_KEY": "dummy-retell-key",
+    "PAYLOAD_KEYS": "k1:" + "A" * 43 + "=",
+    "CODEC_SERVER_TOKEN": "dummy-codec-token",
+    "DNC_DB_PASSWORD": "dummy-dnc-password",
+}
+SECRET_NAME = re.compile(r"(KEY|KEYS|PASSWORD|PWD|SECRET|TOKEN)$")
 EXPECTED_SERVICES = {
     "postgresql",
     "temporal-schema",
     "temporal",
     "temporal-namespace",
     "setup",
+    "dnc-database",
+    "codec-server",
     "temporal-ui",
     "worker",
     "bridge",
@@ -80,49 +104,6 @@ def services() -> dict[str, dict[str, Any]]:
 
 def our_services() -> dict[str, dict[str, Any]]:
     return {name: s for name, s in services().items() if s.get("image") == OUR_IMAGE}
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
-
-
-_REFERENCE = re.compile(
-    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
-)
-
-
-class MissingVariable(Exception):
-    pass
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``, ``$$``."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg") or ""
-        value = env.get(name)
-        empty = not value
-        if op in (":?", "?") and (value is None or (op == ":?" and empty)):
-            raise MissingVariable(f"{name}: {arg}")
-        if op == ":-" and empty:
-            return arg
-        if op == "-" and value is None:
-            return arg
-        return value or ""
-
-    return _REFERENCE.sub(replace, text)
-
-
-def references(text: str) -> set[str]:
-    return {m.group("name") for m in _REFERENCE.finditer(text) if m.group("name")}
 
 
 def strings_in(node: Any) -> Iterator[str]:
@@ -162,13 +143,6 @@ def pyproject() -> dict[str, Any]:
 # ---------------------------------------------------------------- docker-compose config
 
 
-def docker_compose() -> str:
-    found = shutil.which("docker-compose")
-    if found is None:
-        pytest.fail("docker-compose is not installed: `make test` installs Debian's package")
-    return found
-
-
 @pytest.fixture
 def empty_env_file(tmp_path: Path) -> Path:
     path = tmp_path / "empty.env"
@@ -176,56 +150,79 @@ def empty_env_file(tmp_path: Path) -> Path:
     return path
 
 
-def run_compose_config(
-    env: Mapping[str, str], env_file: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """``docker-compose config`` with only ``env`` and ``env_file`` for interpolation.
-
-    ``--env-file`` keeps a developer's real ``.env`` beside the compose file out of it.
-    """
-    command = [
-        docker_compose(),
-        "--env-file",
-        str(env_file),
-        "-f",
-        str(COMPOSE_FILE),
-        *args,
-        "config",
-    ]
-    return subprocess.run(
-        command,
-        env={"PATH": os.environ["PATH"], **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def run_compose_config(env: Mapping[str, str], env_file: Path) -> dict[str, Any]:
+    """``docker-compose --env-file F config`` with only ``env`` and ``env_file``: a developer's
+    real ``.env`` beside the compose file stays out of it."""
+    return compose_config(COMPOSE_FILE, env, env_file)
 
 
-@pytest.mark.parametrize("profiles", [(), ("trial",), ("trial", "monitoring")])
-def test_compose_config_is_valid(profiles: Sequence[str], empty_env_file: Path) -> None:
-    args = [arg for profile in profiles for arg in ("--profile", profile)]
-    result = run_compose_config(DUMMY_ENV, empty_env_file, *args)
-    assert result.returncode == 0, result.stderr
-    config = yaml.safe_load(result.stdout)["services"]
-    assert EXPECTED_SERVICES | {"simulator", "prometheus"} == set(config)
-    # v1 lists every service whatever the profiles: which start with which, the file says.
+def test_compose_config_is_valid(empty_env_file: Path) -> None:
+    config = run_compose_config(DUMMY_ENV, empty_env_file)["services"]
+    assert EXPECTED_SERVICES | {"simulator", "prometheus", "jaeger"} == set(config)
+    # Every service is listed whatever the profiles: which start with which, the file says.
     assert config["simulator"]["profiles"] == ["trial"]
     assert config["prometheus"]["profiles"] == ["monitoring"]
+    assert config["jaeger"]["profiles"] == ["tracing"]
     assert all("profiles" not in config[name] for name in EXPECTED_SERVICES)
 
 
+def test_compose_check_refuses_what_the_specification_refuses(tmp_path: Path) -> None:
+    """The check can fail: a misspelt key and a wrong type are refused, naming where."""
+    broken = yaml.safe_load(COMPOSE_FILE.read_text())
+    broken["services"]["worker"]["enviroment"] = {"A": "b"}
+    broken["services"]["bridge"]["ports"] = "127.0.0.1:8000:8000"
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+    with pytest.raises(ComposeConfigError) as failure:
+        compose_config(path, DUMMY_ENV)
+    assert "services.worker" in str(failure.value)
+    assert "enviroment" in str(failure.value)
+    assert "services.bridge.ports" in str(failure.value)
+
+
 def test_compose_refuses_to_start_without_the_secrets(empty_env_file: Path) -> None:
-    result = run_compose_config({}, empty_env_file)
-    assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr or "RETELL_API_KEY" in result.stderr
+    with pytest.raises(MissingVariable) as failure:
+        run_compose_config({}, empty_env_file)
+    for name in ("POSTGRES_PASSWORD", "RETELL_API_KEY", "PAYLOAD_KEYS", "CODEC_SERVER_TOKEN"):
+        assert name in str(failure.value)
+
+
+@pytest.mark.parametrize("name", ["PAYLOAD_KEYS", "CODEC_SERVER_TOKEN", "DNC_DB_PASSWORD"])
+def test_compose_stops_without_payload_keys_token_or_dnc_password(
+    name: str, empty_env_file: Path
+) -> None:
+    """Encrypted by default: no key, no stack (and the message says which and how)."""
+    env = {k: v for k, v in DUMMY_ENV.items() if k != name}
+    with pytest.raises(MissingVariable, match=f"{name}: set {name} in .env"):
+        run_compose_config(env, empty_env_file)
+    # An empty value is missing too (":?"), as for POSTGRES_PASSWORD.
+    with pytest.raises(MissingVariable, match=name):
+        run_compose_config({**env, name: ""}, empty_env_file)
+
+
+def test_payload_keys_reach_every_process_that_touches_payloads(empty_env_file: Path) -> None:
+    config = run_compose_config(DUMMY_ENV, empty_env_file)["services"]
+    for name in ("setup", "worker", "bridge", "codec-server"):
+        env = config[name]["environment"]
+        assert env["PAYLOAD_KEYS"] == DUMMY_ENV["PAYLOAD_KEYS"], name
+    # The UI decodes through the codec server, at the address the host publishes it on.
+    codec = config["codec-server"]
+    ui = config["temporal-ui"]
+    published_host, _, container_port = codec["ports"][0].rpartition(":")
+    assert container_port == codec["environment"]["CODEC_SERVER_PORT"]
+    assert published_host.startswith("127.0.0.1:")  # not beyond this host unless chosen
+    endpoint = urlsplit(ui["environment"]["TEMPORAL_CODEC_ENDPOINT"])
+    assert endpoint.port == int(published_host.rpartition(":")[2])
+    assert endpoint.hostname in {"localhost", "127.0.0.1"}
+    assert ui["depends_on"]["codec-server"]["condition"] == "service_healthy"
+    # The codec server answers the UI's origin only, and only with the token.
+    ui_port = int(ui["ports"][0].split(":")[1])
+    assert codec["environment"]["CODEC_SERVER_CORS_ORIGINS"] == f"http://localhost:{ui_port}"
+    assert codec["environment"]["CODEC_SERVER_TOKEN"] == DUMMY_ENV["CODEC_SERVER_TOKEN"]
 
 
 def test_trial_env_file_runs_the_simulator_in_place_of_retell() -> None:
-    result = run_compose_config({}, TRIAL_ENV, "--profile", "trial")
-    assert result.returncode == 0, result.stderr
-    config = yaml.safe_load(result.stdout)["services"]
+    config = run_compose_config({}, TRIAL_ENV)["services"]
     worker = config["worker"]["environment"]
     simulator = config["simulator"]["environment"]
     assert worker["RETELL_BASE_URL"] == "http://simulator:8100"
@@ -235,6 +232,8 @@ def test_trial_env_file_runs_the_simulator_in_place_of_retell() -> None:
     assert worker["RETELL_API_KEY"] == simulator["RETELL_API_KEY"]
     assert config["bridge"]["environment"]["RETELL_API_KEY"] == simulator["RETELL_API_KEY"]
     assert simulator["SIMULATOR_WEBHOOK_URL"] == "http://bridge:8000/webhooks/retell"
+    # The trial is encrypted too, and its UI decodes.
+    assert worker["PAYLOAD_KEYS"] == config["codec-server"]["environment"]["PAYLOAD_KEYS"]
 
 
 # ---------------------------------------------------------------- what the file describes
@@ -579,7 +578,14 @@ def local_argv(argv: Sequence[str]) -> list[str]:
 class LoopbackStack:
     """The compose services' environments, with only the addresses moved to loopback."""
 
-    def __init__(self, temporal_address: str, env_file: Mapping[str, str], workdir: Path):
+    def __init__(
+        self,
+        temporal_address: str,
+        env_file: Mapping[str, str],
+        workdir: Path,
+        dnc_database_url: str,
+    ):
+        self.dnc_database_url = dnc_database_url
         self.compose = services()
         self.env_file = env_file
         self.workdir = workdir
@@ -604,6 +610,8 @@ class LoopbackStack:
             "TEMPORAL_METRICS_BIND": f"127.0.0.1:{self.ports['metrics']}",
             # The container's volume path; here a file of this test's own.
             "DO_NOT_CALL_DB": str(self.workdir / "do_not_call.sqlite3"),
+            # The stack's PostgreSQL: here the tests' own server.
+            "DNC_DATABASE_URL": self.dnc_database_url,
         }
         for key in ("RETELL_BASE_URL", "SIMULATOR_WEBHOOK_URL"):
             if key in env:
@@ -690,12 +698,20 @@ def stopped_cleanly(process: Process) -> bool:
 
 @pytest.mark.integration
 async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
-    dev_env: WorkflowEnvironment, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path, dnc_database_url: str
 ) -> None:
     queue = f"compose-{uuid.uuid4().hex[:8]}"
     # The trial's .env, with a task queue of this test's own on the shared dev server.
     env_file = {**read_env_file(TRIAL_ENV), "TEMPORAL_TASK_QUEUE": queue}
-    stack = LoopbackStack(address_of(dev_env), env_file, tmp_path)
+    stack = LoopbackStack(address_of(dev_env), env_file, tmp_path, dnc_database_url)
+    # A client as `docker-compose exec bridge outbound-calls ...` has it: the bridge's env.
+    bridge_env = environment(services()["bridge"], env_file)
+    client = await connect_temporal(
+        ClientSettings(
+            temporal_address=address_of(dev_env),
+            payload_keys=SecretStr(bridge_env["PAYLOAD_KEYS"]),
+        )
+    )
     bridge_url = f"http://127.0.0.1:{stack.ports['bridge']}"
     sim_url = f"http://127.0.0.1:{stack.ports['simulator']}"
     async with (
@@ -714,7 +730,7 @@ async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
                 return await stack.health("worker") == 0
 
             await wait_until(worker_healthy, "worker health check", worker)
-            handle = await start_call(dev_env.client, call_request("answered"), task_queue=queue)
+            handle = await start_call(client, call_request("answered"), task_queue=queue)
             # Default timeouts (90 s ring, 300 s poll): only webhooks end the call this soon.
             outcome = await asyncio.wait_for(handle.result(), timeout=30)
             snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
@@ -740,6 +756,13 @@ async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
     key = env_file["RETELL_API_KEY"]
     for process in processes:
         assert key not in process.text(), f"{process.name} logged the Retell key"
+    # Encrypted by default: the history as Temporal stores it holds no number in clear.
+    history = (await dev_env.client.get_workflow_handle(handle.id).fetch_history()).to_json()
+    assert base64.b64encode(ENCRYPTED_ENCODING).decode() in history
+    stored = history_plaintext(history)
+    request = call_request("answered")
+    for number in (request.to_number, request.from_number):
+        assert number.lstrip("+") not in stored
 
 
 def test_http_health_check_fails_on_a_closed_port() -> None:

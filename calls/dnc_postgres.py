@@ -1,0 +1,118 @@
+"""The do-not-call list on PostgreSQL (``DNC_DATABASE_URL``): one list for every worker.
+
+A SQLite file serves the workers of one host; with workers on several hosts, a person who
+said "don't call me again" to one of them must not be dialled by another, so they all read
+and write these tables.
+
+Numbers are stored in E.164, in clear (a CHECK keeps anything else out). A keyed hash was
+weighed and refused: the list must be listed and audited (``outbound-calls dnc list``,
+a regulator's request), which a hash cannot do, and a hash of a number is no secret anyway
+(a country's numbers are a few billion: all of them hash in minutes) unless its key lives
+apart from the database, which every worker needs anyway. Privacy comes from the list's own
+database and role (the compose stack creates both), not from obscuring the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from calls.do_not_call import ListedNumber
+
+# Taken for the few statements that create the schema: two workers starting at once must
+# not both create the same table (CREATE ... IF NOT EXISTS alone races on the catalog).
+_SCHEMA_LOCK = 0x444E435F  # "DNC_"
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS do_not_call ("
+    " number TEXT PRIMARY KEY CHECK (number ~ '^\\+[1-9][0-9]{1,14}$'),"  # the index
+    " reason TEXT NOT NULL,"
+    " added_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    # Who took a number off the list, and why: removals are kept, never forgotten.
+    "CREATE TABLE IF NOT EXISTS do_not_call_removals ("
+    " id BIGSERIAL PRIMARY KEY,"
+    " number TEXT NOT NULL,"
+    " listed_reason TEXT NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " removed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    "CREATE INDEX IF NOT EXISTS do_not_call_removals_number ON do_not_call_removals (number)",
+)
+
+
+async def create_schema(db: AsyncConnection[Any]) -> None:
+    """The tables and indexes, created when missing; safe to run from many workers at once."""
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in _SCHEMA:
+            await db.execute(statement)
+
+
+class PostgresDoNotCallList:
+    """The list in PostgreSQL through a small connection pool; open with :meth:`connect`."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+        self._pool = pool
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, url: str, *, max_connections: int = 4, timeout_s: float = 30.0
+    ) -> AsyncIterator[PostgresDoNotCallList]:
+        """Connect, create the schema if missing, and close the pool on the way out."""
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            url, min_size=1, max_size=max_connections, timeout=timeout_s, open=False
+        )
+        try:
+            await pool.open(wait=True, timeout=timeout_s)
+        except Exception as err:
+            await pool.close()
+            # The URL carries the password: name the setting, never the value.
+            raise RuntimeError(f"DNC_DATABASE_URL: cannot connect ({type(err).__name__})") from None
+        try:
+            async with pool.connection() as db:
+                await create_schema(db)
+            yield cls(pool)
+        finally:
+            await pool.close()
+
+    async def contains(self, number: str) -> bool:
+        async with self._pool.connection() as db:
+            cursor = await db.execute("SELECT 1 FROM do_not_call WHERE number = %s", (number,))
+            return await cursor.fetchone() is not None
+
+    async def add(self, number: str, reason: str) -> None:
+        async with self._pool.connection() as db:
+            await db.execute(
+                "INSERT INTO do_not_call (number, reason) VALUES (%s, %s)"
+                " ON CONFLICT (number) DO NOTHING",
+                (number, reason),
+            )
+
+    async def entries(self) -> list[ListedNumber]:
+        """Every listed number, oldest first."""
+        async with self._pool.connection() as db:
+            cursor = await db.execute(
+                "SELECT number, reason, added_at FROM do_not_call ORDER BY added_at, number"
+            )
+            rows = await cursor.fetchall()
+        return [ListedNumber(number, reason, added.isoformat()) for number, reason, added in rows]
+
+    async def remove(self, number: str, reason: str) -> bool:
+        """Take ``number`` off the list, recording why; False when it was not listed."""
+        async with self._pool.connection() as db, db.transaction():
+            cursor = await db.execute(
+                "DELETE FROM do_not_call WHERE number = %s RETURNING reason", (number,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return False
+            await db.execute(
+                "INSERT INTO do_not_call_removals (number, listed_reason, reason)"
+                " VALUES (%s, %s, %s)",
+                (number, row[0], reason),
+            )
+        return True
