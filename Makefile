@@ -31,6 +31,7 @@ test: lint
 # Re-record tests/histories/ from real runs on the dev server (after an intended change).
 histories: $(STAMP)
 	$(BIN)/python -m tests.histories.record
+	$(BIN)/python -m tests.histories.record_campaign
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .devstack

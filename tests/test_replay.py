@@ -38,6 +38,7 @@ from tests.histories.record import (
     history_keys,
     workflow_id_of,
 )
+from tests.histories.record_campaign import recorded as campaign_histories
 from worker import WORKFLOWS, workflow_runner
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -144,3 +145,21 @@ async def test_a_changed_workflow_fails_replay() -> None:
     )
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(history)
+
+
+async def test_recorded_campaign_and_slot_pool_histories_replay_on_current_code() -> None:
+    """Every run of a recorded campaign (continue-as-new with calls open, a pause) and of the
+    slot pool beside it replays: a change to either that would break running ones fails here."""
+    recorded = campaign_histories()
+    kinds = {path.stem.split("@")[0].split("-")[0] for _, path in recorded}
+    assert kinds == {"campaign", "call"}  # both workflows are covered
+    assert sum(1 for wid, _ in recorded if wid.startswith("campaign-")) > 1  # continued as new
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for workflow_id, path in recorded:
+            yield WorkflowHistory.from_json(workflow_id, path.read_text())
+
+    results = await _replayer(*WORKFLOWS).replay_workflows(
+        histories(), raise_on_replay_failure=False
+    )
+    assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
