@@ -1,33 +1,135 @@
-"""Ask the account-wide slot pool for a slot: signal-with-start, so the first ask creates it."""
+"""The call side of the account-wide slot pools: ask, give back, and (for a pool's fresh
+run) find who may hold a slot. Asks and releases are signal-with-start, so whichever comes
+first starts the pool; they run as local activities of the call (no history of their own)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 
-from calls.slots import SLOTS_WORKFLOW_TYPE, SlotPoolState, SlotRequest, slots_workflow_id
+from calls import search_attributes as sa
+from calls.slots import (
+    HOLDING_PHASES,
+    RELEASE_SLOT_SIGNAL,
+    SLOTS_WORKFLOW_TYPE,
+    RecoveredHolders,
+    SlotPoolState,
+    SlotRequest,
+    SlotTicket,
+    shard_capacity,
+    shard_count,
+    shard_of,
+    slots_workflow_id,
+)
+
+CALL_WORKFLOW_TYPE = "OutboundCallWorkflow"
+# Visibility trails the histories by a moment: a call granted just before a terminate must
+# show its new CallStatus before the fresh pool lists the calls.
+VISIBILITY_SETTLE_S = 2.0
+# A run that closed as an idle pool does (completed) needs no recovery.
+CLEAN_CLOSE = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
 class CallSlotActivities:
-    def __init__(self, client: Client, *, task_queue: str, capacity: int) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        capacity: int,
+        shards: int | None = None,
+        create_task_queue: str | None = None,
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._capacity = capacity
+        self._shards = shard_count(capacity, shards)
+        self._create_task_queue = create_task_queue
+
+    def _shard_for(self, request: SlotRequest) -> int:
+        # A call from before sharding (no ticket) gives its slot back to the first pool.
+        return 0 if request.ticket is None else shard_of(request.holder, self._shards)
+
+    async def _signal_with_start(self, shard: int, signal: str, arg: object) -> str:
+        pool_id = slots_workflow_id(self._task_queue, shard)
+        capacity = shard_capacity(self._capacity, self._shards, shard)
+        await self._client.start_workflow(
+            SLOTS_WORKFLOW_TYPE,
+            SlotPoolState(capacity=capacity, shard=shard, shards=self._shards),
+            id=pool_id,
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal=signal,
+            start_signal_args=[arg],
+            static_summary=f"Account-wide call slots (MAX_CONCURRENT_CALLS), shard {shard}",
+        )
+        return pool_id
 
     @activity.defn(name="request_call_slot")
-    async def request_call_slot(self, request: SlotRequest) -> None:
-        """Queue ``request`` at the pool; the grant comes back as a signal to the holder.
+    async def request_call_slot(self, request: SlotRequest) -> SlotTicket:
+        """Queue ``request`` at its shard's pool; the grant comes back as a signal to the holder.
 
         Asking again (a retry) is harmless: the pool keeps one place per holder.
         """
-        await self._client.start_workflow(
-            SLOTS_WORKFLOW_TYPE,
-            SlotPoolState(capacity=self._capacity),
-            id=slots_workflow_id(self._task_queue),
-            task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="request_slot",
-            start_signal_args=[request.model_copy(update={"capacity": self._capacity})],
-            static_summary="Account-wide call slots (MAX_CONCURRENT_CALLS)",
+        shard = self._shard_for(request)
+        capacity = shard_capacity(self._capacity, self._shards, shard)
+        pool_id = await self._signal_with_start(
+            shard, "request_slot", request.model_copy(update={"capacity": capacity})
         )
+        return SlotTicket(shard=shard, pool_id=pool_id, create_task_queue=self._create_task_queue)
+
+    @activity.defn(name="release_call_slot")
+    async def release_call_slot(self, ticket: SlotTicket) -> None:
+        """Give the slot back (or leave the queue). A pool terminated meanwhile starts again
+        with this release, and its fresh run looks up who holds what."""
+        holder = activity.info().workflow_id
+        assert holder is not None
+        await self._signal_with_start(ticket.shard, RELEASE_SLOT_SIGNAL, holder)
+
+    @activity.defn(name="recover_slot_holders")
+    async def recover_slot_holders(self, shard: int, shards: int) -> RecoveredHolders:
+        """For a pool's fresh run: the running calls of its shard that may hold a slot.
+
+        Nothing when the pool's previous run closed as an idle pool does; after a terminate
+        (or a first run), the calls whose CallStatus says they hold a slot or wait for one.
+        """
+        pool_id = slots_workflow_id(self._task_queue, shard)
+        if await self._closed_cleanly(pool_id, activity.info().workflow_run_id):
+            return RecoveredHolders()
+        await asyncio.sleep(VISIBILITY_SETTLE_S)
+        phases = ", ".join(f"'{p}'" for p in HOLDING_PHASES)
+        query = (
+            f"WorkflowType = '{CALL_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' "
+            f"AND TaskQueue = '{self._task_queue}' AND {sa.CALL_STATUS.name} IN ({phases})"
+        )
+        holding: list[str] = []
+        waiting: list[str] = []
+        async for execution in self._client.list_workflows(query):
+            if shard_of(execution.id, shards) != shard and not (shard == 0 and shards == 1):
+                continue
+            status = execution.typed_search_attributes.get(sa.CALL_STATUS)
+            (waiting if status == "waiting_for_slot" else holding).append(execution.id)
+            activity.heartbeat()
+        activity.logger.warning(
+            "slot pool recovery", extra={"holding": len(holding), "waiting": len(waiting)}
+        )
+        return RecoveredHolders(holding=tuple(holding), waiting=tuple(waiting))
+
+    async def _closed_cleanly(self, pool_id: str, current_run: str | None) -> bool:
+        """Did the pool's latest earlier run close as idle (or is there none)?"""
+        for _ in range(3):
+            latest = None
+            async for execution in self._client.list_workflows(f"WorkflowId = '{pool_id}'"):
+                if execution.run_id == current_run:
+                    continue
+                if latest is None or execution.start_time > latest.start_time:
+                    latest = execution
+            if latest is None or latest.status in CLEAN_CLOSE:
+                return True
+            if latest.status != WorkflowExecutionStatus.RUNNING:
+                return False
+            await asyncio.sleep(1.0)  # visibility has not seen it close yet
+        return False
