@@ -44,7 +44,7 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
     tmp_path: Path,
 ) -> None:
     queue = f"cap-{uuid.uuid4().hex[:8]}"
-    settings = SimulatorSettings(simulator_time_scale=0.25, simulator_webhook_url=webhooks_to)
+    settings = SimulatorSettings(simulator_time_scale=0.12, simulator_webhook_url=webhooks_to)
     async with running_simulator(settings) as running:
         sim = SimulatorAdmin(running.base_url)
         env = process_env(

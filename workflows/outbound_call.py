@@ -319,6 +319,9 @@ class OutboundCallWorkflow:
         except ActivityError as err:
             _raise_if_cancelled(err)
             return OutcomeStatus.REJECTED, _failure_text(err)
+        except ApplicationError as err:
+            # A local activity's refusal reaches the workflow as the activity's own error.
+            return OutcomeStatus.REJECTED, err.message
         if self._cancel_reason is not None:
             return OutcomeStatus.CANCELED, self._cancel_reason
 
