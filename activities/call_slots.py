@@ -9,6 +9,7 @@ import asyncio
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from calls import search_attributes as sa
 from calls.slots import (
@@ -97,7 +98,13 @@ class CallSlotActivities:
         (or a first run), the calls whose CallStatus says they hold a slot or wait for one.
         """
         pool_id = slots_workflow_id(self._task_queue, shard)
-        if await self._closed_cleanly(pool_id, activity.info().workflow_run_id):
+        try:
+            if await self._closed_cleanly(pool_id, activity.info().workflow_run_id):
+                return RecoveredHolders()
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            # No visibility (the time-skipping test server): nothing to look up.
             return RecoveredHolders()
         await asyncio.sleep(VISIBILITY_SETTLE_S)
         phases = ", ".join(f"'{p}'" for p in HOLDING_PHASES)

@@ -471,7 +471,8 @@ class OutboundCallWorkflow:
                     self._slot_granted or self._cancel_reason is not None or self._slot_ask_again
                 ),
                 workflow.now() + look_again,
-                "wait for a call slot",
+                # The same timer then bounds the ring phase (DeadlineTimer): both in its name.
+                "wait for a call slot, then wait for call events (ringing)",
             )
             look_again = SLOT_REQUEST_REFRESH
         return self._slot_granted and self._cancel_reason is None
