@@ -20,6 +20,8 @@ import uuid
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -97,18 +99,46 @@ async def measure(
         await asyncio.gather(*(h.result() for h in handles))
         elapsed = loop.time() - began
     pool_events = 0
+    busy: list[float] = []
     for shard in range(shards):
         query = f'WorkflowId = "{slots_workflow_id(queue, shard)}"'
+        seconds = 0.0
         async for execution in client.list_workflows(query):
             handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-            pool_events += len((await handle.fetch_history()).events)
+            history = await handle.fetch_history()
+            pool_events += len(history.events)
+            seconds += task_seconds(history)
+        busy.append(seconds / elapsed)
     acquires = holders * cycles
+    rate = 2 * acquires / elapsed
     return {
         "shards": shards,
         "seconds": round(elapsed, 2),
-        "acquires_and_releases_per_s": round(2 * acquires / elapsed, 1),
+        "acquires_and_releases_per_s": round(rate, 1),
         "pool_events_per_acquire": round(pool_events / acquires, 2),
+        # What one pool's history takes: the figure a cluster serializes per workflow.
+        "events_per_s_per_pool": round(pool_events / elapsed / shards, 1),
+        # The share of the run each pool had a workflow task in flight: near 1 means that
+        # one workflow was the bottleneck; low means the limit was elsewhere (CPU here).
+        "busiest_pool_busy": round(max(busy), 2),
+        "mean_pool_busy": round(sum(busy) / len(busy), 2),
+        # What the pools could take if nothing else limited them: each at full time.
+        "pool_ceiling_per_s": round(rate / max(busy), 1),
     }
+
+
+def task_seconds(history: WorkflowHistory) -> float:
+    """Seconds the workflow had a task scheduled or running (one history is serial)."""
+    total = 0.0
+    scheduled: float | None = None
+    for event in history.events:
+        at = event.event_time.ToDatetime().timestamp()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            scheduled = at
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and scheduled:
+            total += at - scheduled
+            scheduled = None
+    return total
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -130,6 +160,8 @@ async def main_async(args: argparse.Namespace) -> int:
             (
                 f"{r['shards']} shard(s)",
                 f"{r['acquires_and_releases_per_s']} acquires+releases/s, "
+                f"busiest pool busy {r['busiest_pool_busy']}, "
+                f"{r['events_per_s_per_pool']} events/s per pool, "
                 f"{r['pool_events_per_acquire']} pool events per acquire",
             )
             for r in rows

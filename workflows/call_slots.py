@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SlotRequest,
         SlotsSnapshot,
     )
+    from workflows.deadline_timer import DeadlineTimer
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
 BATCHED_GRANTS_PATCH = "batched-grants"
@@ -46,6 +47,9 @@ MAX_SIGNALS_PER_ROUND = 500
 # The continue-as-new input stays well under Temporal's 2 MB payload limit: past this, the
 # queue's tail is left out (those calls ask again at their next refresh).
 MAX_CARRIED_BYTES = 1_000_000
+# Grants are sent without waiting for earlier ones to be delivered (see _send_grants).
+PIPELINED_GRANTS_PATCH = "pipelined-grants"
+MAX_SIGNALS_IN_FLIGHT = 1_000
 # A fresh run after a terminate looks up who may hold its slots (recover_slot_holders).
 RECOVER_HOLDERS_PATCH = "recover-slot-holders"
 RECOVERED_LEASE = timedelta(hours=2)
@@ -70,6 +74,12 @@ class CallSlotsWorkflow:
         self._shards = state.shards
         # The group granted last: the next grant goes to the next group (fair share).
         self._last_group: str | None = None
+        # Grant signals sent and not yet acknowledged (PIPELINED_GRANTS_PATCH).
+        self._signals_in_flight = 0
+        self._grants_in_flight: set[asyncio.Task[None]] = set()
+        self._pipelined = False
+        # One lease timer, moved rather than restarted on every wake (pipelined pools).
+        self._lease_timer = DeadlineTimer()
 
     @workflow.signal(name="request_slot")
     def request_slot(self, request: SlotRequest) -> None:
@@ -117,7 +127,9 @@ class CallSlotsWorkflow:
                 "slot pool canceled; continuing with its holders",
                 extra={"holders": len(self._holders), "waiting": len(self._queue)},
             )
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._signals_in_flight == 0
+        )
         workflow.continue_as_new(self._carried_state())
 
     def _carried_state(self) -> SlotPoolState:
@@ -194,7 +206,9 @@ class CallSlotsWorkflow:
             if not self._holders and not self._queue:
                 # Idle: close. The next request starts a fresh run (signal-with-start), and
                 # Temporal refuses to close a run while a new signal waits, so none is lost.
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and self._signals_in_flight == 0
+                )
                 if not self._queue:
                     return True
                 continue
@@ -202,6 +216,11 @@ class CallSlotsWorkflow:
                 workflow.info().is_continue_as_new_suggested()
             ):
                 return False
+            if self._pipelined:
+                await self._lease_timer.wait(
+                    lambda: self._changed, workflow.now() + self._next_wakeup(), "leases"
+                )
+                continue
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._changed, timeout=self._next_wakeup(), timeout_summary="leases"
@@ -238,6 +257,10 @@ class CallSlotsWorkflow:
         return taken
 
     async def _grant(self) -> None:
+        if self._pipelined or workflow.patched(PIPELINED_GRANTS_PATCH):
+            self._pipelined = True
+            self._send_grants()
+            return
         while True:
             batch = self._take_grants(MAX_SIGNALS_PER_ROUND)
             for request in batch:
@@ -272,6 +295,46 @@ class CallSlotsWorkflow:
             if len(granted) < MAX_SIGNALS_PER_ROUND:
                 return
             # A full round: the rest go in the next workflow task.
+
+    def _send_grants(self) -> None:
+        """Grant what can be granted, without waiting for earlier grants to be delivered.
+
+        Waiting for a whole round's signals to be acknowledged before the next round held
+        every request that came meanwhile (20 s under load). Now each grant's signal runs on
+        its own; at most MAX_SIGNALS_IN_FLIGHT are unacknowledged at once, well under
+        Temporal's 2,000 pending signals per workflow, and so per workflow task.
+        """
+        room = MAX_SIGNALS_IN_FLIGHT - self._signals_in_flight
+        batch = self._take_grants(room)
+        tickets: dict[str, int | None] = {}
+        for request in batch:
+            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+            tickets[request.holder] = request.ticket
+        later: dict[str, int | None] = {}
+        for holder in sorted(self._regrant):
+            if holder not in self._holders or holder in tickets:
+                continue
+            if len(tickets) < room:
+                tickets[holder] = self._regrant[holder]
+            else:
+                later[holder] = self._regrant[holder]
+        self._regrant = later
+        for holder, ticket in tickets.items():
+            self._signals_in_flight += 1
+            task = asyncio.create_task(self._tell_in_background(holder, ticket))
+            self._grants_in_flight.add(task)
+            task.add_done_callback(self._grants_in_flight.discard)
+
+    async def _tell_in_background(self, holder: str, ticket: int | None) -> None:
+        try:
+            await self._tell(holder, ticket)
+        except FailureError:
+            # The holder is gone (finished or terminated while waiting): free the slot.
+            self._holders.pop(holder, None)
+            workflow.logger.info("slot holder gone", extra={"holder": holder})
+        finally:
+            self._signals_in_flight -= 1
+            self._changed = True
 
     async def _tell(self, holder: str, ticket: int | None) -> None:
         args: list[Any] = [] if ticket is None else [ticket]
