@@ -43,12 +43,16 @@ class CallSlotActivities:
         capacity: int,
         shards: int | None = None,
         create_task_queue: str | None = None,
+        pool_task_queue: str | None = None,
     ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._capacity = capacity
         self._shards = shard_count(capacity, shards)
         self._create_task_queue = create_task_queue
+        # Where the pools run: a queue of their own keeps their tasks from waiting behind
+        # a backlog of call tasks (worker.slots_task_queue_for).
+        self._pool_task_queue = pool_task_queue or task_queue
 
     def _shard_for(self, request: SlotRequest) -> int:
         # A call from before sharding (no ticket) gives its slot back to the first pool.
@@ -61,7 +65,7 @@ class CallSlotActivities:
             SLOTS_WORKFLOW_TYPE,
             SlotPoolState(capacity=capacity, shard=shard, shards=self._shards),
             id=pool_id,
-            task_queue=self._task_queue,
+            task_queue=self._pool_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal=signal,
             start_signal_args=[arg],

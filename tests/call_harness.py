@@ -23,7 +23,13 @@ from temporalio.worker import Worker
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.models import CallEvent, CallEventName, CallRequest, CallSnapshot
 from calls.retell_client import RetellClient
-from worker import build_create_worker, build_worker, create_task_queue_for
+from worker import (
+    build_create_worker,
+    build_slots_worker,
+    build_worker,
+    create_task_queue_for,
+    slots_task_queue_for,
+)
 
 SIM_KEY = "simulator-key"
 TO_NUMBER = "+14155550123"
@@ -92,8 +98,15 @@ async def call_worker(
                 create_task_queue=create_task_queue_for(task_queue)
                 if max_creates_per_second
                 else None,
+                slots_task_queue=slots_task_queue_for(task_queue),
             )
-            async with worker, contextlib.AsyncExitStack() as more:
+            pools = build_slots_worker(
+                client,
+                task_queue=task_queue,
+                max_concurrent_calls=max_concurrent_calls,
+                call_slot_shards=call_slot_shards,
+            )
+            async with worker, pools, contextlib.AsyncExitStack() as more:
                 if max_creates_per_second:
                     creates = build_create_worker(
                         client,
