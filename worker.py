@@ -126,6 +126,7 @@ def build_worker(
         delivery.deliver_outcome,
         slots.request_call_slot,
         slots.release_call_slot,
+        slots.grant_call_slots,
         slots.recover_slot_holders,
         agents.ensure_agent,
         agents.find_or_create_agent,
@@ -171,7 +172,7 @@ def build_slots_worker(
         client,
         task_queue=slots_task_queue_for(task_queue),
         workflows=[CallSlotsWorkflow],
-        activities=[slots.recover_slot_holders],
+        activities=[slots.grant_call_slots, slots.recover_slot_holders],
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
     )

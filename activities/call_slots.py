@@ -15,8 +15,10 @@ from calls import search_attributes as sa
 from calls.slots import (
     HOLDING_PHASES,
     RELEASE_SLOT_SIGNAL,
+    SLOT_GRANTED_SIGNAL,
     SLOTS_WORKFLOW_TYPE,
     RecoveredHolders,
+    SlotGrants,
     SlotPoolState,
     SlotRequest,
     SlotTicket,
@@ -31,6 +33,8 @@ CALL_WORKFLOW_TYPE = "OutboundCallWorkflow"
 # show its new CallStatus before the fresh pool lists the calls.
 VISIBILITY_SETTLE_S = 2.0
 # A run that closed as an idle pool does (completed) needs no recovery.
+# Grant signals one local activity sends at once.
+GRANT_CONCURRENCY = 50
 CLEAN_CLOSE = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
@@ -93,6 +97,30 @@ class CallSlotActivities:
         holder = activity.info().workflow_id
         assert holder is not None
         await self._signal_with_start(ticket.shard, RELEASE_SLOT_SIGNAL, holder)
+
+    @activity.defn(name="grant_call_slots")
+    async def grant_call_slots(self, round_: SlotGrants) -> list[str]:
+        """Tell each holder of a pool's round of grants; answers the holders that are gone.
+
+        Run again after a failure, a holder is told twice: its ticket makes that harmless.
+        """
+        gate = asyncio.Semaphore(GRANT_CONCURRENCY)
+
+        async def tell(holder: str, ticket: int | None) -> str | None:
+            args = [] if ticket is None else [ticket]
+            async with gate:
+                try:
+                    await self._client.get_workflow_handle(holder).signal(
+                        SLOT_GRANTED_SIGNAL, args=args
+                    )
+                except RPCError as err:
+                    if err.status == RPCStatusCode.NOT_FOUND:
+                        return holder
+                    raise
+            return None
+
+        told = await asyncio.gather(*(tell(h, t) for h, t in round_.grants))
+        return [holder for holder in told if holder is not None]
 
     @activity.defn(name="recover_slot_holders")
     async def recover_slot_holders(self, shard: int, shards: int) -> RecoveredHolders:

@@ -81,6 +81,7 @@ async def measure(
         activities=[
             slots.request_call_slot,
             slots.release_call_slot,
+            slots.grant_call_slots,
             slots.recover_slot_holders,
         ],
         workflow_runner=workflow_runner(),

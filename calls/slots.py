@@ -80,6 +80,12 @@ class SlotTicket(_Model):
     create_task_queue: str | None = None
 
 
+class SlotGrants(_Model):
+    """A pool's round of grants: (holder, ticket) each (grant_call_slots' input)."""
+
+    grants: tuple[tuple[str, int | None], ...]
+
+
 class SlotPoolState(_Model):
     """The pool's input: empty at first, carried over on continue-as-new."""
 

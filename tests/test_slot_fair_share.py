@@ -64,7 +64,7 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
         client,
         task_queue=queue,
         workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
-        activities=[slots.request_call_slot, slots.recover_slot_holders],
+        activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
         workflow_runner=workflow_runner(),
     ):
         names = ["a1", "a2", "a3", "single"]

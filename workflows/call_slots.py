@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SLOT_ASK_AGAIN_SIGNAL,
         SLOT_GRANTED_SIGNAL,
         RecoveredHolders,
+        SlotGrants,
         SlotPoolState,
         SlotRequest,
         SlotsSnapshot,
@@ -47,9 +48,12 @@ MAX_SIGNALS_PER_ROUND = 500
 # The continue-as-new input stays well under Temporal's 2 MB payload limit: past this, the
 # queue's tail is left out (those calls ask again at their next refresh).
 MAX_CARRIED_BYTES = 1_000_000
-# Grants are sent without waiting for earlier ones to be delivered (see _send_grants).
-PIPELINED_GRANTS_PATCH = "pipelined-grants"
-MAX_SIGNALS_IN_FLIGHT = 1_000
+# Grants are told by a local activity, a round at a time (see _send_grants).
+PIPELINED_GRANTS_PATCH = "grants-by-local-activity"
+GRANT_TIMEOUT = timedelta(seconds=60)
+GRANT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
 # A fresh run after a terminate looks up who may hold its slots (recover_slot_holders).
 RECOVER_HOLDERS_PATCH = "recover-slot-holders"
 RECOVERED_LEASE = timedelta(hours=2)
@@ -74,9 +78,7 @@ class CallSlotsWorkflow:
         self._shards = state.shards
         # The group granted last: the next grant goes to the next group (fair share).
         self._last_group: str | None = None
-        # Grant signals sent and not yet acknowledged (PIPELINED_GRANTS_PATCH).
-        self._signals_in_flight = 0
-        self._grants_in_flight: set[asyncio.Task[None]] = set()
+        # Grants told by a local activity (PIPELINED_GRANTS_PATCH).
         self._pipelined = False
         # One lease timer, moved rather than restarted on every wake (pipelined pools).
         self._lease_timer = DeadlineTimer()
@@ -127,9 +129,7 @@ class CallSlotsWorkflow:
                 "slot pool canceled; continuing with its holders",
                 extra={"holders": len(self._holders), "waiting": len(self._queue)},
             )
-        await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and self._signals_in_flight == 0
-        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._carried_state())
 
     def _carried_state(self) -> SlotPoolState:
@@ -206,9 +206,7 @@ class CallSlotsWorkflow:
             if not self._holders and not self._queue:
                 # Idle: close. The next request starts a fresh run (signal-with-start), and
                 # Temporal refuses to close a run while a new signal waits, so none is lost.
-                await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() and self._signals_in_flight == 0
-                )
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._queue:
                     return True
                 continue
@@ -259,7 +257,7 @@ class CallSlotsWorkflow:
     async def _grant(self) -> None:
         if self._pipelined or workflow.patched(PIPELINED_GRANTS_PATCH):
             self._pipelined = True
-            self._send_grants()
+            await self._send_grants()
             return
         while True:
             batch = self._take_grants(MAX_SIGNALS_PER_ROUND)
@@ -296,45 +294,45 @@ class CallSlotsWorkflow:
                 return
             # A full round: the rest go in the next workflow task.
 
-    def _send_grants(self) -> None:
-        """Grant what can be granted, without waiting for earlier grants to be delivered.
+    async def _send_grants(self) -> None:
+        """Grant what can be granted, telling the holders from a local activity.
 
-        Waiting for a whole round's signals to be acknowledged before the next round held
-        every request that came meanwhile (20 s under load). Now each grant's signal runs on
-        its own; at most MAX_SIGNALS_IN_FLIGHT are unacknowledged at once, well under
-        Temporal's 2,000 pending signals per workflow, and so per workflow task.
+        Signals sent by the workflow itself cost two events each, a workflow task for each
+        acknowledgment, and a round waited for its last delivery before the next began
+        (20 s under load). A local activity signals the round's holders at once: one marker
+        event, no task of its own; at most MAX_SIGNALS_PER_ROUND each.
         """
-        room = MAX_SIGNALS_IN_FLIGHT - self._signals_in_flight
-        batch = self._take_grants(room)
-        tickets: dict[str, int | None] = {}
-        for request in batch:
-            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-            tickets[request.holder] = request.ticket
-        later: dict[str, int | None] = {}
-        for holder in sorted(self._regrant):
-            if holder not in self._holders or holder in tickets:
-                continue
-            if len(tickets) < room:
-                tickets[holder] = self._regrant[holder]
-            else:
-                later[holder] = self._regrant[holder]
-        self._regrant = later
-        for holder, ticket in tickets.items():
-            self._signals_in_flight += 1
-            task = asyncio.create_task(self._tell_in_background(holder, ticket))
-            self._grants_in_flight.add(task)
-            task.add_done_callback(self._grants_in_flight.discard)
-
-    async def _tell_in_background(self, holder: str, ticket: int | None) -> None:
-        try:
-            await self._tell(holder, ticket)
-        except FailureError:
-            # The holder is gone (finished or terminated while waiting): free the slot.
-            self._holders.pop(holder, None)
-            workflow.logger.info("slot holder gone", extra={"holder": holder})
-        finally:
-            self._signals_in_flight -= 1
-            self._changed = True
+        while True:
+            batch = self._take_grants(MAX_SIGNALS_PER_ROUND)
+            tickets: dict[str, int | None] = {}
+            for request in batch:
+                self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+                tickets[request.holder] = request.ticket
+            later: dict[str, int | None] = {}
+            for holder in sorted(self._regrant):
+                if holder not in self._holders or holder in tickets:
+                    continue
+                if len(tickets) < MAX_SIGNALS_PER_ROUND:
+                    tickets[holder] = self._regrant[holder]
+                else:
+                    later[holder] = self._regrant[holder]
+            self._regrant = later
+            if not tickets:
+                return
+            gone = await workflow.execute_local_activity(
+                "grant_call_slots",
+                SlotGrants(grants=tuple(tickets.items())),
+                result_type=list[str],
+                start_to_close_timeout=GRANT_TIMEOUT,
+                retry_policy=GRANT_RETRY,
+                summary=f"grant {len(tickets)} call slot(s)",
+            )
+            for holder in gone:
+                # The holder is gone (finished or terminated while waiting): free the slot.
+                self._holders.pop(holder, None)
+                workflow.logger.info("slot holder gone", extra={"holder": holder})
+            if len(tickets) < MAX_SIGNALS_PER_ROUND:
+                return
 
     async def _tell(self, holder: str, ticket: int | None) -> None:
         args: list[Any] = [] if ticket is None else [ticket]
