@@ -254,26 +254,31 @@ class CallSlotsWorkflow:
             self._queue = deque(r for r in self._queue if id(r) not in chosen)
         return taken
 
+    def _next_round(self, regrants: bool) -> dict[str, int | None]:
+        """Holder -> ticket of the next round of grants (at most MAX_SIGNALS_PER_ROUND): the
+        queue's next requests, then holders that asked again (their grant was lost)."""
+        tickets: dict[str, int | None] = {}
+        for request in self._take_grants(MAX_SIGNALS_PER_ROUND):
+            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+            tickets[request.holder] = request.ticket
+        later: dict[str, int | None] = {}
+        for holder in sorted(self._regrant) if regrants else ():
+            if holder not in self._holders or holder in tickets:
+                continue
+            if len(tickets) < MAX_SIGNALS_PER_ROUND:
+                tickets[holder] = self._regrant[holder]
+            else:
+                later[holder] = self._regrant[holder]
+        self._regrant = later
+        return tickets
+
     async def _grant(self) -> None:
         if self._pipelined or workflow.patched(PIPELINED_GRANTS_PATCH):
             self._pipelined = True
             await self._send_grants()
             return
         while True:
-            batch = self._take_grants(MAX_SIGNALS_PER_ROUND)
-            for request in batch:
-                self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-            tickets: dict[str, int | None] = {r.holder: r.ticket for r in batch}
-            later: dict[str, int | None] = {}
-            if self._regrant and workflow.patched(REGRANT_PATCH):
-                for holder in sorted(self._regrant):
-                    if holder not in self._holders or holder in tickets:
-                        continue
-                    if len(tickets) < MAX_SIGNALS_PER_ROUND:
-                        tickets[holder] = self._regrant[holder]
-                    else:
-                        later[holder] = self._regrant[holder]
-            self._regrant = later
+            tickets = self._next_round(bool(self._regrant) and workflow.patched(REGRANT_PATCH))
             granted = list(tickets)
             if workflow.patched(BATCHED_GRANTS_PATCH):
                 # All grants of this round in one workflow task: one grant per round trip to
@@ -303,20 +308,7 @@ class CallSlotsWorkflow:
         event, no task of its own; at most MAX_SIGNALS_PER_ROUND each.
         """
         while True:
-            batch = self._take_grants(MAX_SIGNALS_PER_ROUND)
-            tickets: dict[str, int | None] = {}
-            for request in batch:
-                self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-                tickets[request.holder] = request.ticket
-            later: dict[str, int | None] = {}
-            for holder in sorted(self._regrant):
-                if holder not in self._holders or holder in tickets:
-                    continue
-                if len(tickets) < MAX_SIGNALS_PER_ROUND:
-                    tickets[holder] = self._regrant[holder]
-                else:
-                    later[holder] = self._regrant[holder]
-            self._regrant = later
+            tickets = self._next_round(regrants=True)
             if not tickets:
                 return
             gone = await workflow.execute_local_activity(

@@ -298,24 +298,13 @@ class OutboundCallWorkflow:
     async def _call_until_final(self, request: CallRequest) -> tuple[OutcomeStatus, str | None]:
         """Validate, then dial (and redial per policy) until an outcome is final."""
         try:
-            if self._lean:
-                validated = await workflow.execute_local_activity(
-                    "validate_call_request",
-                    request,
-                    result_type=ValidatedCall,
-                    start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                    retry_policy=VALIDATE_RETRY,
-                    summary="validate request",
-                )
-            else:
-                validated = await workflow.execute_activity(
-                    "validate_call_request",
-                    request,
-                    result_type=ValidatedCall,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=VALIDATE_RETRY,
-                    summary="validate request",
-                )
+            validated: ValidatedCall = await self._check(
+                "validate_call_request",
+                request,
+                result_type=ValidatedCall,
+                retry_policy=VALIDATE_RETRY,
+                summary="validate request",
+            )
         except ActivityError as err:
             _raise_if_cancelled(err)
             return OutcomeStatus.REJECTED, _failure_text(err)
@@ -501,22 +490,33 @@ class OutboundCallWorkflow:
             # No pool to return to: its lease expiry covers it.
             workflow.logger.warning("slot release failed", extra={"error": str(err)})
 
-    async def _on_do_not_call_list(self, number: str) -> bool:
+    async def _check(
+        self, name: str, arg: Any, *, result_type: type, retry_policy: RetryPolicy, summary: str
+    ) -> Any:
+        """A quick check; a local activity on the lean path (one marker, no task of its own)."""
         if self._lean:
-            found: bool = await workflow.execute_local_activity(
-                "check_do_not_call",
-                number,
-                result_type=bool,
+            return await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
                 start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                retry_policy=POLL_RETRY,
-                summary="check do-not-call list",
+                retry_policy=retry_policy,
+                summary=summary,
             )
-            return found
-        listed: bool = await workflow.execute_activity(
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=retry_policy,
+            summary=summary,
+        )
+
+    async def _on_do_not_call_list(self, number: str) -> bool:
+        listed: bool = await self._check(
             "check_do_not_call",
             number,
             result_type=bool,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=POLL_RETRY,
             summary="check do-not-call list",
         )
