@@ -158,17 +158,18 @@ class CallSlotActivities:
         return RecoveredHolders(holding=tuple(holding), waiting=tuple(waiting))
 
     async def _closed_cleanly(self, pool_id: str, current_run: str | None) -> bool:
-        """Did the pool's latest earlier run close as idle (or is there none)?"""
-        for _ in range(3):
-            latest = None
-            async for execution in self._client.list_workflows(f"WorkflowId = '{pool_id}'"):
-                if execution.run_id == current_run:
-                    continue
-                if latest is None or execution.start_time > latest.start_time:
-                    latest = execution
-            if latest is None or latest.status in CLEAN_CLOSE:
-                return True
-            if latest.status != WorkflowExecutionStatus.RUNNING:
-                return False
-            await asyncio.sleep(1.0)  # visibility has not seen it close yet
-        return False
+        """Did the pool's latest earlier run close as idle (or is there none)?
+
+        Visibility finds the run; its status comes from the run itself (describe), since
+        visibility may still call a run that just closed running.
+        """
+        latest = None
+        async for execution in self._client.list_workflows(f"WorkflowId = '{pool_id}'"):
+            if execution.run_id == current_run:
+                continue
+            if latest is None or execution.start_time > latest.start_time:
+                latest = execution
+        if latest is None:
+            return True
+        handle = self._client.get_workflow_handle(pool_id, run_id=latest.run_id)
+        return (await handle.describe()).status in CLEAN_CLOSE

@@ -31,6 +31,7 @@ from calls.models import CallTimeouts, OutcomeStatus
 from calls.slots import SLOTS_WORKFLOW_TYPE
 from tests.fault_checks import place_call
 from tests.fault_stack import ProcessStack
+from worker import slots_task_queue_for
 
 # Webhooks carry the call; these deadlines are never reached by an answered call.
 TIMEOUTS = CallTimeouts(ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30)
@@ -58,7 +59,8 @@ def local_activities(history: WorkflowHistory) -> int:
 async def slot_pool_breakdown(stack: ProcessStack) -> Counter[str]:
     """Every run of every shard of the task queue's slot pools (they close when idle)."""
     total: Counter[str] = Counter()
-    query = f'WorkflowType = "{SLOTS_WORKFLOW_TYPE}" AND TaskQueue = "{stack.task_queue}"'
+    queues = f'"{stack.task_queue}", "{slots_task_queue_for(stack.task_queue)}"'
+    query = f'WorkflowType = "{SLOTS_WORKFLOW_TYPE}" AND TaskQueue IN ({queues})'
     async for execution in stack.client.list_workflows(query):
         handle = stack.client.get_workflow_handle(execution.id, run_id=execution.run_id)
         total += await history_breakdown(handle)
