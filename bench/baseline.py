@@ -1,9 +1,10 @@
 """The yardstick for end-to-end calls: a minimal workflow with a call's activities and signals.
 
-``BaselineCallWorkflow(activities, signals)`` runs ``activities`` no-op activities one after
-another, then waits until it has received ``signals`` ``tick`` signals (the benchmark sends
-them), and returns. It does what a happy-path call does to Temporal (the same number of
-activities and signals, on the same server), and nothing else: no Retell, no bridge, no state.
+``BaselineCallWorkflow(activities, signals, local_activities)`` runs ``local_activities``
+no-op local activities and ``activities`` no-op activities one after another, then waits until
+it has received ``signals`` ``tick`` signals (the benchmark sends them), and returns. It does
+what a happy-path call does to Temporal (the same number of activities and signals, on the
+same server), and nothing else: no Retell, no bridge, no state.
 
 Its worker runs as a process of its own, like ``worker.py``::
 
@@ -31,6 +32,7 @@ SIGNAL_NAME = "tick"
 class BaselineInput:
     activities: int
     signals: int
+    local_activities: int = 0
 
 
 @activity.defn(name="baseline_noop")
@@ -49,6 +51,10 @@ class BaselineCallWorkflow:
 
     @workflow.run
     async def run(self, spec: BaselineInput) -> int:
+        for _ in range(spec.local_activities):
+            await workflow.execute_local_activity(
+                baseline_noop, start_to_close_timeout=timedelta(seconds=30)
+            )
         for _ in range(spec.activities):
             await workflow.execute_activity(
                 baseline_noop, start_to_close_timeout=timedelta(seconds=30)

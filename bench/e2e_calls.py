@@ -39,7 +39,7 @@ from bench.common import (
     stack_parameters,
     write_result,
 )
-from bench.history_events import happy_path_breakdown
+from bench.history_events import happy_path_breakdown, local_activities
 from calls.models import CallTimeouts, OutcomeStatus
 from tests.fault_checks import place_call
 from tests.fault_stack import ProcessStack
@@ -131,11 +131,17 @@ async def main_async(args: argparse.Namespace) -> int:
     env = {"MAX_CONCURRENT_CALLS": str(args.calls + 10)}
     async with bench_stack(args, time_scale=0.01, env=env) as stack:
         shape = (await happy_path_breakdown(stack, 3))[0]
+        sample = await place_call(stack, "bench-shape", timeouts=TIMEOUTS)
+        await asyncio.wait_for(sample.handle.result(), timeout=120)
         spec = BaselineInput(
             activities=shape["ACTIVITY_TASK_SCHEDULED"],
             signals=shape["WORKFLOW_EXECUTION_SIGNALED"],
+            local_activities=local_activities(await sample.handle.fetch_history()),
         )
-        print(f"a happy-path call: {spec.activities} activities, {spec.signals} signals received")
+        print(
+            f"a happy-path call: {spec.activities} activities, {spec.local_activities} local "
+            f"activities, {spec.signals} signals received"
+        )
         calls_s, calls_latency, calls_ok = await run_calls(stack, args.calls)
         print(f"calls:    {args.calls} in {calls_s:.1f}s")
         base_s, base_latency, base_ok = await run_baseline(stack, args.calls, spec)
@@ -155,6 +161,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "call_history_events": sum(shape.values()),
         "baseline_activities": spec.activities,
         "baseline_signals": spec.signals,
+        "baseline_local_activities": spec.local_activities,
     }
     print_table(
         f"{args.calls} workflows each, started at once ({START_CONCURRENCY} starts in flight)",
@@ -166,7 +173,8 @@ async def main_async(args: argparse.Namespace) -> int:
             ),
             ("  completed with analysis", f"{calls_ok}/{args.calls}"),
             (
-                f"baseline ({spec.activities} activities + {spec.signals} signals)",
+                f"baseline ({spec.local_activities} local + {spec.activities} activities"
+                f" + {spec.signals} signals)",
                 f"{figures['baseline_per_s']} workflows/s",
             ),
             (

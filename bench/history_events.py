@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 
 from bench.common import (
     add_stack_arguments,
@@ -28,12 +28,14 @@ from bench.common import (
     write_result,
 )
 from calls.models import CallTimeouts, OutcomeStatus
-from calls.slots import slots_workflow_id
+from calls.slots import SLOTS_WORKFLOW_TYPE
 from tests.fault_checks import place_call
 from tests.fault_stack import ProcessStack
+from worker import slots_task_queue_for
 
 # Webhooks carry the call; these deadlines are never reached by an answered call.
 TIMEOUTS = CallTimeouts(ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30)
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 def event_name(event_type: int) -> str:
@@ -45,10 +47,20 @@ async def history_breakdown(handle: WorkflowHandle[Any, Any]) -> Counter[str]:
     return Counter(event_name(event.event_type) for event in history.events)
 
 
+def local_activities(history: WorkflowHistory) -> int:
+    """Local activities run (one marker event each; patches are markers too)."""
+    return sum(
+        1
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )
+
+
 async def slot_pool_breakdown(stack: ProcessStack) -> Counter[str]:
-    """Every run of the task queue's slot pool (it closes when idle and starts again)."""
+    """Every run of every shard of the task queue's slot pools (they close when idle)."""
     total: Counter[str] = Counter()
-    query = f'WorkflowId = "{slots_workflow_id(stack.task_queue)}"'
+    queues = f'"{stack.task_queue}", "{slots_task_queue_for(stack.task_queue)}"'
+    query = f'WorkflowType = "{SLOTS_WORKFLOW_TYPE}" AND TaskQueue IN ({queues})'
     async for execution in stack.client.list_workflows(query):
         handle = stack.client.get_workflow_handle(execution.id, run_id=execution.run_id)
         total += await history_breakdown(handle)

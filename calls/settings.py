@@ -178,6 +178,20 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # host (calls/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
     dnc_database_url: SecretStr | None = None
 
+    # The account-wide cap is split across this many slot pools (workflows/call_slots.py);
+    # unset: one per 250 slots of MAX_CONCURRENT_CALLS, at most 16.
+    call_slot_shards: int | None = Field(default=None, ge=1, le=256)
+    # Retell creates across all workers at most this many a second (Temporal's task-queue
+    # rate limit on a queue of their own); unset: no limit.
+    retell_max_creates_per_second: float | None = Field(default=None, gt=0)
+    # Workflow tasks a worker runs at once (unset: the SDK's default) and workflows it keeps
+    # in memory (each cached call costs 200-270 KiB; an evicted one is replayed on its next
+    # event).
+    max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    # On SIGTERM, running activities get this long to finish before they are cancelled.
+    worker_graceful_shutdown_s: float = Field(default=25.0, ge=0)
+
     @property
     def outcome_url_hosts(self) -> list[str]:
         return [h.strip() for h in self.outcome_url_allowed_hosts.split(",") if h.strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -22,7 +23,13 @@ from temporalio.worker import Worker
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.models import CallEvent, CallEventName, CallRequest, CallSnapshot
 from calls.retell_client import RetellClient
-from worker import build_worker
+from worker import (
+    build_create_worker,
+    build_slots_worker,
+    build_worker,
+    create_task_queue_for,
+    slots_task_queue_for,
+)
 
 SIM_KEY = "simulator-key"
 TO_NUMBER = "+14155550123"
@@ -60,6 +67,8 @@ async def call_worker(
     max_concurrent_calls: int = 20,
     task_queue: str | None = None,
     bridge_public_url: str | None = None,
+    call_slot_shards: int | None = None,
+    max_creates_per_second: float | None = None,
 ) -> AsyncIterator[str]:
     """A worker with every workflow and activity on a fresh task queue; yields the queue.
 
@@ -87,8 +96,27 @@ async def call_worker(
                 extra_workflows=extra_workflows,
                 max_concurrent_calls=max_concurrent_calls,
                 bridge_public_url=bridge_public_url,
+                call_slot_shards=call_slot_shards,
+                create_task_queue=create_task_queue_for(task_queue)
+                if max_creates_per_second
+                else None,
+                slots_task_queue=slots_task_queue_for(task_queue),
             )
-            async with worker:
+            pools = build_slots_worker(
+                client,
+                task_queue=task_queue,
+                max_concurrent_calls=max_concurrent_calls,
+                call_slot_shards=call_slot_shards,
+            )
+            async with worker, pools, contextlib.AsyncExitStack() as more:
+                if max_creates_per_second:
+                    creates = build_create_worker(
+                        client,
+                        retell,
+                        task_queue=task_queue,
+                        max_creates_per_second=max_creates_per_second,
+                    )
+                    await more.enter_async_context(creates)
                 yield task_queue
 
 

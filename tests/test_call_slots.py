@@ -184,3 +184,26 @@ async def test_pool_answers_its_state(dev_env: WorkflowEnvironment, webhooks_to:
                 return True
 
             await eventually(canceled, timeout_s=30, what=f"{handle.id} to cancel")
+
+
+async def test_creates_stay_under_retell_max_creates_per_second(
+    dev_env: WorkflowEnvironment, webhooks_to: str
+) -> None:
+    # RETELL_MAX_CREATES_PER_SECOND=1: eight calls free to dial at once still reach Retell
+    # about a second apart (Temporal's rate limit on the queue of creates; its bucket lets
+    # a first one or two through at once).
+    settings = SimulatorSettings(simulator_time_scale=0.05, simulator_webhook_url=webhooks_to)
+    async with running_simulator(settings) as running:
+        sim = SimulatorAdmin(running.base_url)
+        async with call_worker(
+            dev_env.client, running.base_url, max_concurrent_calls=20, max_creates_per_second=1
+        ) as queue:
+            handles = await _start_all(dev_env, queue, 8)
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*(h.result() for h in handles)), timeout=120
+            )
+        creates = sorted(r["received_ms"] for r in await sim.requests("/create-phone-call"))
+        await sim.aclose()
+    assert [o.status for o in outcomes] == [OutcomeStatus.COMPLETED] * 8
+    assert len(creates) == 8
+    assert creates[-1] - creates[0] >= 5_000

@@ -62,14 +62,19 @@ def _number(i: int) -> str:
 
 
 def _write_csv(
-    path: Path, rows: int, scenario: str = "answered", bad: tuple[int, ...] = ()
+    path: Path,
+    rows: int,
+    scenario: str = "answered",
+    bad: tuple[int, ...] = (),
+    talk_ms: int | None = None,
 ) -> None:
+    talk = ["metadata.simulator_talk_ms"] if talk_ms is not None else []
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["to_number", "customer_name", "metadata.simulator_scenario"])
+        writer.writerow(["to_number", "customer_name", "metadata.simulator_scenario", *talk])
         for line in range(2, rows + 2):
             number = "+1415" if line in bad else _number(line)
-            writer.writerow([number, f"Ada {line}", scenario])
+            writer.writerow([number, f"Ada {line}", scenario, *([str(talk_ms)] if talk else [])])
 
 
 def _campaign(path: Path, **overrides: Any) -> CampaignRequest:
@@ -283,22 +288,37 @@ async def test_a_single_call_gets_a_slot_during_a_saturated_campaign(
     dev_env: WorkflowEnvironment, stack: LiveStack, tmp_path: Path
 ) -> None:
     contacts = tmp_path / "contacts.csv"
-    _write_csv(contacts, 60, scenario="hangs_ongoing")
+    _write_csv(contacts, 60, talk_ms=6000)
     request = _campaign(contacts, max_in_flight=40)
     handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
     pool = dev_env.client.get_workflow_handle(slots_workflow_id(stack.task_queue))
+    queued_before: set[str] = set()
 
     async def saturated() -> bool:
         try:
             slots = await pool.query("slots", result_type=SlotsSnapshot)
         except RPCError:  # the pool starts with the first request
             return False
+        queued_before.clear()
+        queued_before.update(slots.waiting)
         return len(slots.waiting) == 40 - len(slots.holders) > 0 and len(await _live(stack)) > 0
 
     await eventually(saturated, timeout_s=30, what="campaign calls waiting for slots")
     single = await start_call(dev_env.client, call_request("answered"), task_queue=stack.task_queue)
-    outcome = await asyncio.wait_for(single.result(), 30)
+    outcome = await asyncio.wait_for(single.result(), 60)
     assert outcome.status == OutcomeStatus.COMPLETED
+    # Fair share: the single call did not wait behind every campaign call queued before it.
+    created = {
+        r["call_id"]: r["received_ms"] for r in await stack.sim.requests("/create-phone-call")
+    }
+    owner = {
+        c["call_id"]: c["metadata"].get(WORKFLOW_ID_METADATA_KEY) for c in await stack.sim.calls()
+    }
+    single_at = created[outcome.call_id or ""]
+    overtaken = [
+        cid for cid, at in created.items() if owner.get(cid) in queued_before and at > single_at
+    ]
+    assert overtaken, "the single call waited behind the whole campaign queue"
     await handle.execute_update("cancel", "test", result_type=CampaignSummary)
     await _nothing_live(stack)
     assert await max_open_calls(stack.sim) <= CAP

@@ -233,20 +233,26 @@ async def test_every_payload_is_encrypted_but_search_attributes(
         payloads = _payloads(signal_event)
         assert payloads
         assert all(_is_encrypted(p) for p in payloads)
-    # The search attributes (never encrypted) carry the masked number only.
+    # The search attributes (never encrypted; given at start, then upserted) carry the
+    # masked number only.
     masked = [
         base64.b64decode(p["data"]).decode()
         for e in events
-        for p in _payloads(e.get("upsertWorkflowSearchAttributesEventAttributes", {}))
+        for p in _payloads(
+            e.get("upsertWorkflowSearchAttributesEventAttributes")
+            or e.get("workflowExecutionStartedEventAttributes", {}).get("searchAttributes", {})
+        )
     ]
     assert json.dumps(mask_number(TO_NUMBER)) in masked
 
 
 async def test_failures_travel_encrypted(encrypted_run: EncryptedRun) -> None:
+    # Validation runs as a local activity: its failure is in a marker event.
     failures = [
-        e["activityTaskFailedEventAttributes"]["failure"]
+        attributes["failure"]
         for e in json.loads(encrypted_run.rejected_history_json)["events"]
-        if "activityTaskFailedEventAttributes" in e
+        for name in ("activityTaskFailedEventAttributes", "markerRecordedEventAttributes")
+        if "failure" in (attributes := e.get(name, {}))
     ]
     assert failures
     for failure in failures:

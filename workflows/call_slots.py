@@ -17,28 +17,48 @@ import contextlib
 from collections import deque
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from calls.slots import (
+        RELEASE_SLOT_SIGNAL,
+        SLOT_ASK_AGAIN_SIGNAL,
         SLOT_GRANTED_SIGNAL,
+        RecoveredHolders,
+        SlotGrants,
         SlotPoolState,
         SlotRequest,
         SlotsSnapshot,
-        campaign_share,
     )
+    from workflows.deadline_timer import DeadlineTimer
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
 BATCHED_GRANTS_PATCH = "batched-grants"
 # A holder that asks again never got (or lost) its grant: tell it again.
 REGRANT_PATCH = "regrant-on-repeat-request"
-# Campaign calls wait behind single calls and hold at most campaign_share(capacity) slots, so
-# a call started during a saturated campaign gets a slot at once (or at the next release).
-FAIR_SHARE_PATCH = "campaign-fair-share"
 # Continue as new well before the history gets large; state is small and carried over.
 EVENTS_BEFORE_CONTINUE = 5_000
+# Temporal fails a workflow task with more than 2,000 pending signals sent: grant (or ask
+# again) in rounds of at most this many, each its own workflow task.
+MAX_SIGNALS_PER_ROUND = 500
+# The continue-as-new input stays well under Temporal's 2 MB payload limit: past this, the
+# queue's tail is left out (those calls ask again at their next refresh).
+MAX_CARRIED_BYTES = 1_000_000
+# Grants are told by a local activity, a round at a time (see _send_grants).
+PIPELINED_GRANTS_PATCH = "grants-by-local-activity"
+GRANT_TIMEOUT = timedelta(seconds=60)
+GRANT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+# A fresh run after a terminate looks up who may hold its slots (recover_slot_holders).
+RECOVER_HOLDERS_PATCH = "recover-slot-holders"
+RECOVERED_LEASE = timedelta(hours=2)
+RECOVER_TIMEOUT = timedelta(minutes=2)
+RECOVER_RETRY = RetryPolicy(maximum_attempts=5)
 
 
 @workflow.defn(name="CallSlotsWorkflow")
@@ -48,25 +68,42 @@ class CallSlotsWorkflow:
         self._capacity = state.capacity
         self._holders: dict[str, datetime] = dict(state.holders)
         self._queue: deque[SlotRequest] = deque(state.queue)
-        self._regrant: set[str] = set()
-        self._campaign_holders: set[str] = set(state.campaign_holders)
+        self._regrant: dict[str, int | None] = {}
         self._changed = False
+        # Holders found by recovery, not heard from since: one that asks again was only
+        # waiting (a holder never asks), so it leaves the holders for the queue.
+        self._unconfirmed: set[str] = set(state.unconfirmed)
+        self._recovered = state.recovered
+        self._shard = state.shard
+        self._shards = state.shards
+        # The group granted last: the next grant goes to the next group (fair share).
+        self._last_group: str | None = None
+        # Grants told by a local activity (PIPELINED_GRANTS_PATCH).
+        self._pipelined = False
+        # One lease timer, moved rather than restarted on every wake (pipelined pools).
+        self._lease_timer = DeadlineTimer()
 
     @workflow.signal(name="request_slot")
     def request_slot(self, request: SlotRequest) -> None:
         # The latest capacity wins, so MAX_CONCURRENT_CALLS can be changed on the workers.
         self._capacity = request.capacity
-        queued = any(r.holder == request.holder for r in self._queue)
+        if request.holder in self._unconfirmed:
+            self._unconfirmed.discard(request.holder)
+            self._holders.pop(request.holder, None)
+        queued = next((r for r in self._queue if r.holder == request.holder), None)
         if request.holder in self._holders:
-            self._regrant.add(request.holder)
-        elif not queued:
+            self._regrant[request.holder] = request.ticket
+        elif queued is None:
             self._queue.append(request)
+        elif queued.ticket != request.ticket:
+            # The same call asking for a later attempt: its place, its new ticket.
+            self._queue = deque(request if r is queued else r for r in self._queue)
         self._changed = True
 
-    @workflow.signal(name="release_slot")
+    @workflow.signal(name=RELEASE_SLOT_SIGNAL)
     def release_slot(self, holder: str) -> None:
         self._holders.pop(holder, None)
-        self._campaign_holders.discard(holder)
+        self._unconfirmed.discard(holder)
         self._queue = deque(r for r in self._queue if r.holder != holder)
         self._changed = True
 
@@ -81,6 +118,8 @@ class CallSlotsWorkflow:
     @workflow.run
     async def run(self, state: SlotPoolState) -> None:
         try:
+            if not self._recovered and workflow.info().continued_run_id is None:
+                await self._recover()
             if await self._serve():
                 return
         except asyncio.CancelledError:
@@ -91,14 +130,68 @@ class CallSlotsWorkflow:
                 extra={"holders": len(self._holders), "waiting": len(self._queue)},
             )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            SlotPoolState(
-                capacity=self._capacity,
-                holders=tuple(self._holders.items()),
-                queue=tuple(self._queue),
-                campaign_holders=tuple(sorted(self._campaign_holders)),
+        workflow.continue_as_new(self._carried_state())
+
+    def _carried_state(self) -> SlotPoolState:
+        holders = tuple(self._holders.items())
+        queue = list(self._queue)
+        # Each entry's JSON size, a little over: ids, a timestamp, the request's numbers.
+        size = sum(len(h) + 40 for h, _ in holders)
+        size += sum(len(h) + 20 for h in self._unconfirmed)
+        kept = 0
+        for request in queue:
+            size += len(request.holder) + len(request.group or "") + 100
+            if size > MAX_CARRIED_BYTES:
+                break
+            kept += 1
+        if kept < len(queue):
+            workflow.logger.warning(
+                "slot queue too long to carry over; the rest ask again later",
+                extra={"carried": kept, "left_out": len(queue) - kept},
             )
+        return SlotPoolState(
+            capacity=self._capacity,
+            holders=holders,
+            queue=tuple(queue[:kept]),
+            shard=self._shard,
+            shards=self._shards,
+            unconfirmed=tuple(sorted(self._unconfirmed)),
+            recovered=True,
         )
+
+    async def _recover(self) -> None:
+        """A first run, or one after a terminate: the calls of this shard that may hold a
+        slot count as holders until they release it or ask again (then they were waiting)."""
+        if not workflow.patched(RECOVER_HOLDERS_PATCH):
+            return
+        self._recovered = True
+        try:
+            found = await workflow.execute_activity(
+                "recover_slot_holders",
+                args=[self._shard, self._shards],
+                result_type=RecoveredHolders,
+                start_to_close_timeout=RECOVER_TIMEOUT,
+                retry_policy=RECOVER_RETRY,
+                summary="who may hold a slot of this pool (after a terminate)",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise asyncio.CancelledError from err  # run() continues with its holders
+            # Granting without knowing beats granting nothing at all: say so and go on.
+            workflow.logger.error("slot holders not recovered", extra={"error": str(err)})
+            return
+        lease_end = workflow.now() + RECOVERED_LEASE
+        waiting = {r.holder for r in self._queue}
+        for holder in (*found.holding, *found.waiting):
+            if holder not in waiting and holder not in self._holders:
+                self._holders[holder] = lease_end
+                self._unconfirmed.add(holder)
+        asked = [h for h in found.waiting if h in self._unconfirmed]
+        if asked:
+            workflow.logger.warning(
+                "slot pool recovered holders", extra={"holding": len(found.holding)}
+            )
+            await self._signal_all(asked, SLOT_ASK_AGAIN_SIGNAL, lambda _: [])
 
     async def _serve(self) -> bool:
         """Grant slots until idle (True: close) or the history is long enough (False)."""
@@ -121,68 +214,147 @@ class CallSlotsWorkflow:
                 workflow.info().is_continue_as_new_suggested()
             ):
                 return False
+            if self._pipelined:
+                await self._lease_timer.wait(
+                    lambda: self._changed, workflow.now() + self._next_wakeup(), "leases"
+                )
+                continue
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._changed, timeout=self._next_wakeup(), timeout_summary="leases"
                 )
 
+    def _take_grants(self, most: int) -> list[SlotRequest]:
+        """The queued requests to grant now: FIFO within a group, groups taking turns."""
+        free = min(most, self._capacity - len(self._holders))
+        if free <= 0 or not self._queue:
+            return []
+        groups: dict[str | None, deque[SlotRequest]] = {}
+        for request in self._queue:
+            groups.setdefault(request.group, deque()).append(request)
+        if len(groups) == 1:
+            taken = [self._queue.popleft() for _ in range(min(free, len(self._queue)))]
+        else:
+            order = list(groups)
+            if self._last_group in groups:
+                # Start with the group after the one granted last.
+                at = order.index(self._last_group) + 1
+                order = order[at:] + order[:at]
+            taken = []
+            while len(taken) < free and order:
+                for group in list(order):
+                    if len(taken) == free:
+                        break
+                    if groups[group]:
+                        taken.append(groups[group].popleft())
+                        self._last_group = group
+                    else:
+                        order.remove(group)
+            chosen = {id(r) for r in taken}
+            self._queue = deque(r for r in self._queue if id(r) not in chosen)
+        return taken
+
+    def _next_round(self, regrants: bool) -> dict[str, int | None]:
+        """Holder -> ticket of the next round of grants (at most MAX_SIGNALS_PER_ROUND): the
+        queue's next requests, then holders that asked again (their grant was lost)."""
+        tickets: dict[str, int | None] = {}
+        for request in self._take_grants(MAX_SIGNALS_PER_ROUND):
+            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+            tickets[request.holder] = request.ticket
+        later: dict[str, int | None] = {}
+        for holder in sorted(self._regrant) if regrants else ():
+            if holder not in self._holders or holder in tickets:
+                continue
+            if len(tickets) < MAX_SIGNALS_PER_ROUND:
+                tickets[holder] = self._regrant[holder]
+            else:
+                later[holder] = self._regrant[holder]
+        self._regrant = later
+        return tickets
+
     async def _grant(self) -> None:
-        granted: list[str] = []
-        if workflow.patched(FAIR_SHARE_PATCH):
-            self._grant_fairly(granted)
-        else:
-            while self._queue and len(self._holders) < self._capacity:
-                request = self._queue.popleft()
-                self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-                granted.append(request.holder)
-        if self._regrant and workflow.patched(REGRANT_PATCH):
-            granted += sorted(h for h in self._regrant if h in self._holders and h not in granted)
-        self._regrant.clear()
-        if workflow.patched(BATCHED_GRANTS_PATCH):
-            # All grants of this round in one workflow task: one grant per round trip to the
-            # server capped dials at about 8 a second, whatever MAX_CONCURRENT_CALLS said.
-            results = await asyncio.gather(
-                *(self._tell(holder) for holder in granted), return_exceptions=True
+        if self._pipelined or workflow.patched(PIPELINED_GRANTS_PATCH):
+            self._pipelined = True
+            await self._send_grants()
+            return
+        while True:
+            tickets = self._next_round(bool(self._regrant) and workflow.patched(REGRANT_PATCH))
+            granted = list(tickets)
+            if workflow.patched(BATCHED_GRANTS_PATCH):
+                # All grants of this round in one workflow task: one grant per round trip to
+                # the server capped dials at about 8 a second, whatever the cap said.
+                results = await asyncio.gather(
+                    *(self._tell(h, tickets[h]) for h in granted), return_exceptions=True
+                )
+            else:
+                results = [await _outcome_of(self._tell(h, tickets[h])) for h in granted]
+            for holder, result in zip(granted, results, strict=True):
+                if isinstance(result, FailureError):
+                    # The holder is gone (finished or terminated while waiting): free the slot.
+                    self._holders.pop(holder, None)
+                    workflow.logger.info("slot holder gone", extra={"holder": holder})
+                elif isinstance(result, BaseException):
+                    raise result
+            if len(granted) < MAX_SIGNALS_PER_ROUND:
+                return
+            # A full round: the rest go in the next workflow task.
+
+    async def _send_grants(self) -> None:
+        """Grant what can be granted, telling the holders from a local activity.
+
+        Signals sent by the workflow itself cost two events each, a workflow task for each
+        acknowledgment, and a round waited for its last delivery before the next began
+        (20 s under load). A local activity signals the round's holders at once: one marker
+        event, no task of its own; at most MAX_SIGNALS_PER_ROUND each.
+        """
+        while True:
+            tickets = self._next_round(regrants=True)
+            if not tickets:
+                return
+            gone = await workflow.execute_local_activity(
+                "grant_call_slots",
+                SlotGrants(grants=tuple(tickets.items())),
+                result_type=list[str],
+                start_to_close_timeout=GRANT_TIMEOUT,
+                retry_policy=GRANT_RETRY,
+                summary=f"grant {len(tickets)} call slot(s)",
             )
-        else:
-            results = [await _outcome_of(self._tell(holder)) for holder in granted]
-        for holder, result in zip(granted, results, strict=True):
-            if isinstance(result, FailureError):
+            for holder in gone:
                 # The holder is gone (finished or terminated while waiting): free the slot.
                 self._holders.pop(holder, None)
-                self._campaign_holders.discard(holder)
                 workflow.logger.info("slot holder gone", extra={"holder": holder})
-            elif isinstance(result, BaseException):
-                raise result
+            if len(tickets) < MAX_SIGNALS_PER_ROUND:
+                return
 
-    def _grant_fairly(self, granted: list[str]) -> None:
-        """Single calls first, in order; then campaign calls up to their share."""
-        waiting = list(self._queue)
-        order = [r for r in waiting if not r.campaign] + [r for r in waiting if r.campaign]
-        kept: list[SlotRequest] = []
-        for request in order:
-            full = len(self._holders) >= self._capacity
-            share_used = len(self._campaign_holders) >= campaign_share(self._capacity)
-            if full or (request.campaign and share_used):
-                kept.append(request)
-                continue
-            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-            if request.campaign:
-                self._campaign_holders.add(request.holder)
-            granted.append(request.holder)
-        # Those left wait in their first order.
-        left = {r.holder for r in kept}
-        self._queue = deque(r for r in waiting if r.holder in left)
+    async def _tell(self, holder: str, ticket: int | None) -> None:
+        args: list[Any] = [] if ticket is None else [ticket]
+        await workflow.get_external_workflow_handle(holder).signal(SLOT_GRANTED_SIGNAL, args=args)
 
-    async def _tell(self, holder: str) -> None:
-        await workflow.get_external_workflow_handle(holder).signal(SLOT_GRANTED_SIGNAL)
+    async def _signal_all(self, holders: list[str], signal: str, args: Any) -> None:
+        """Signal each of ``holders``, at most MAX_SIGNALS_PER_ROUND per workflow task; a
+        holder that is gone is forgotten."""
+        for at in range(0, len(holders), MAX_SIGNALS_PER_ROUND):
+            batch = holders[at : at + MAX_SIGNALS_PER_ROUND]
+            results = await asyncio.gather(
+                *(
+                    workflow.get_external_workflow_handle(h).signal(signal, args=args(h))
+                    for h in batch
+                ),
+                return_exceptions=True,
+            )
+            for holder, result in zip(batch, results, strict=True):
+                if isinstance(result, FailureError):
+                    self._holders.pop(holder, None)
+                    self._unconfirmed.discard(holder)
+                elif isinstance(result, BaseException):
+                    raise result
 
     def _expire_leases(self) -> None:
         now = workflow.now()
         for holder, deadline in list(self._holders.items()):
             if deadline <= now:
                 del self._holders[holder]
-                self._campaign_holders.discard(holder)
+                self._unconfirmed.discard(holder)
                 workflow.logger.warning("slot lease expired", extra={"holder": holder})
 
     def _next_wakeup(self) -> timedelta:

@@ -46,10 +46,13 @@ with workflow.unsafe.imports_passed_through():
     from calls.redial import next_redial_delay
     from calls.slots import (
         CONCURRENCY_REASONS,
+        SLOT_ASK_AGAIN_SIGNAL,
         SLOT_GRANTED_SIGNAL,
         SlotRequest,
+        SlotTicket,
         slots_workflow_id,
     )
+    from workflows.deadline_timer import DeadlineTimer
 
 from workflows.cancel_shield import run_shielded
 
@@ -105,6 +108,13 @@ CREATE_REFUSALS: dict[str, OutcomeStatus] = {
 }
 SLOT_LEASE_MARGIN_S = 20 * 60.0
 SLOT_REQUEST_REFRESH = timedelta(hours=1)
+# A leaner call (v3 histories): validation, the do-not-call check and the slot's ask and
+# release as local activities (one marker event each, no task of their own), the slot from a
+# sharded pool, one deadline timer moved from wait to wait, search attributes given at start
+# and upserted once per phase change a user filters on. Runs that began before replay the
+# old path.
+LEAN_CALL_PATCH = "lean-call"
+LOCAL_ACTIVITY_TIMEOUT = timedelta(seconds=10)
 MAX_BUSY_ACCOUNT_RETRIES = 10
 BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
 
@@ -143,6 +153,11 @@ class OutboundCallWorkflow:
         self._agent_id: str | None = request.agent_id
         self._slot_requested = False
         self._slot_granted = False
+        self._lean = False
+        self._slot: SlotTicket | None = None
+        self._slot_ticket = 0
+        self._slot_ask_again = False
+        self._timer = DeadlineTimer()
         self._state: CallState | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unmatched: list[CallEvent] = []
@@ -182,8 +197,14 @@ class OutboundCallWorkflow:
         )
 
     @workflow.signal(name=SLOT_GRANTED_SIGNAL)
-    def slot_granted(self) -> None:
-        self._slot_granted = True
+    def slot_granted(self, ticket: int | None = None) -> None:
+        # A grant for an earlier ask (a pool reset resends its grants) is not this one's.
+        if ticket is None or ticket == self._slot_ticket:
+            self._slot_granted = True
+
+    @workflow.signal(name=SLOT_ASK_AGAIN_SIGNAL)
+    def slot_ask_again(self) -> None:
+        self._slot_ask_again = True
 
     @workflow.query(name="status")
     def status(self) -> CallSnapshot:
@@ -260,13 +281,17 @@ class OutboundCallWorkflow:
 
     @workflow.run
     async def run(self, request: CallRequest) -> CallOutcome:
-        workflow.upsert_search_attributes(
-            [
-                sa.CALL_STATUS.value_set(self._phase),
-                sa.TO_NUMBER_MASKED.value_set(self._to_masked),
-                sa.CALL_ATTEMPT.value_set(0),
-            ]
-        )
+        self._lean = workflow.patched(LEAN_CALL_PATCH)
+        given = workflow.info().typed_search_attributes.get(sa.TO_NUMBER_MASKED)
+        if not self._lean or given != self._to_masked:
+            # start_call gives these at start; other starters may not.
+            workflow.upsert_search_attributes(
+                [
+                    sa.CALL_STATUS.value_set(self._phase),
+                    sa.TO_NUMBER_MASKED.value_set(self._to_masked),
+                    sa.CALL_ATTEMPT.value_set(0),
+                ]
+            )
         # A Temporal cancel (the UI's button, a parent closing, a campaign's cancel) becomes
         # the same request as the ``cancel`` update: every wait ends, an open call is hung up
         # (a create in flight lands first), the slot goes back after the hang-up, the outcome
@@ -303,17 +328,19 @@ class OutboundCallWorkflow:
     async def _call_until_final(self, request: CallRequest) -> tuple[OutcomeStatus, str | None]:
         """Validate, then dial (and redial per policy) until an outcome is final."""
         try:
-            validated = await workflow.execute_activity(
+            validated: ValidatedCall = await self._check(
                 "validate_call_request",
                 request,
                 result_type=ValidatedCall,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=VALIDATE_RETRY,
                 summary="validate request",
             )
         except ActivityError as err:
             _raise_if_cancelled(err)
             return OutcomeStatus.REJECTED, _failure_text(err)
+        except ApplicationError as err:
+            # A local activity's refusal reaches the workflow as the activity's own error.
+            return OutcomeStatus.REJECTED, err.message
         if self._cancel_reason is not None:
             return OutcomeStatus.CANCELED, self._cancel_reason
 
@@ -343,7 +370,7 @@ class OutboundCallWorkflow:
                 break  # canceled while waiting
             # Added after the first release: runs that started before take the old path
             # (no slot), so their recorded histories still replay.
-            capped = workflow.patched(CONCURRENCY_CAP_PATCH)
+            capped = self._lean or workflow.patched(CONCURRENCY_CAP_PATCH)
             if capped and not await self._acquire_slot():
                 # Canceled while waiting: leave the pool's queue, or give back a grant
                 # that raced the cancel.
@@ -403,6 +430,8 @@ class OutboundCallWorkflow:
     async def _acquire_slot(self) -> bool:
         """Wait, first come first served, for one of the account's MAX_CONCURRENT_CALLS
         slots; False when canceled meanwhile."""
+        if self._lean:
+            return await self._acquire_shard_slot()
         self._slot_granted = False
         self._slot_requested = True
         self._set_phase("waiting_for_slot")
@@ -415,7 +444,6 @@ class OutboundCallWorkflow:
             lease_s=lease_s,
             capacity=1,
             # A call that reports to a campaign: waits behind single calls (fair share).
-            campaign=self._request.report_to is not None,
         )
         while not self._slot_granted and self._cancel_reason is None:
             await workflow.execute_activity(
@@ -434,11 +462,60 @@ class OutboundCallWorkflow:
                 )
         return self._slot_granted and self._cancel_reason is None
 
+    async def _acquire_shard_slot(self) -> bool:
+        """The same, from the pool shard this call's id hashes to, asking by local activity;
+        the deadline timer first looks again after a ring timeout, then hourly (a lost
+        grant, a pool restarted without this call)."""
+        self._slot_ticket += 1
+        self._slot_granted = False
+        self._slot_requested = True
+        self._set_phase("waiting_for_slot")
+        timeouts = self._request.timeouts
+        lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + SLOT_LEASE_MARGIN_S
+        request = SlotRequest(
+            holder=self._workflow_id,
+            lease_s=lease_s,
+            capacity=1,
+            group=self._request.report_to,
+            ticket=self._slot_ticket,
+        )
+        look_again = timeouts.ring_timeout
+        while not self._slot_granted and self._cancel_reason is None:
+            self._slot_ask_again = False
+            self._slot = await workflow.execute_local_activity(
+                "request_call_slot",
+                request,
+                result_type=SlotTicket,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary="ask for a call slot",
+            )
+            await self._timer.wait(
+                lambda: (
+                    self._slot_granted or self._cancel_reason is not None or self._slot_ask_again
+                ),
+                workflow.now() + look_again,
+                # The same timer then bounds the ring phase (DeadlineTimer): both in its name.
+                "wait for a call slot, then wait for call events (ringing)",
+            )
+            look_again = SLOT_REQUEST_REFRESH
+        return self._slot_granted and self._cancel_reason is None
+
     async def _release_slot(self) -> None:
         if not self._slot_requested:
             return
         self._slot_requested = False
         self._slot_granted = False
+        if self._lean:
+            if self._slot is not None:
+                await workflow.execute_local_activity(
+                    "release_call_slot",
+                    self._slot,
+                    start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                    retry_policy=DELIVERY_RETRY,
+                    summary="give the call slot back",
+                )
+            return
         pool = slots_workflow_id(workflow.info().task_queue)
         try:
             await workflow.get_external_workflow_handle(pool).signal(
@@ -448,12 +525,33 @@ class OutboundCallWorkflow:
             # No pool to return to: its lease expiry covers it.
             workflow.logger.warning("slot release failed", extra={"error": str(err)})
 
+    async def _check(
+        self, name: str, arg: Any, *, result_type: type, retry_policy: RetryPolicy, summary: str
+    ) -> Any:
+        """A quick check; a local activity on the lean path (one marker, no task of its own)."""
+        if self._lean:
+            return await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=retry_policy,
+                summary=summary,
+            )
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=retry_policy,
+            summary=summary,
+        )
+
     async def _on_do_not_call_list(self, number: str) -> bool:
-        listed: bool = await workflow.execute_activity(
+        listed: bool = await self._check(
             "check_do_not_call",
             number,
             result_type=bool,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=POLL_RETRY,
             summary="check do-not-call list",
         )
@@ -542,6 +640,8 @@ class OutboundCallWorkflow:
                 heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
                 retry_policy=CREATE_RETRY,
                 summary=f"create call, attempt {attempt}",
+                # RETELL_MAX_CREATES_PER_SECOND: creates go through a rate-limited queue.
+                task_queue=self._slot.create_task_queue if self._lean and self._slot else None,
             )
         except ActivityError as err:
             _raise_if_cancelled(err)
@@ -592,7 +692,11 @@ class OutboundCallWorkflow:
                 deadline = analysis_deadline
             else:
                 deadline = min(next_poll, hard_deadline)
-            if await self._wait_for_change(phase_before, deadline):
+            if self._lean:
+                changed = await self._wait_on_timer(phase_before, deadline)
+            else:
+                changed = await self._wait_for_change(phase_before, deadline)
+            if changed:
                 if phase_before < CallPhase.ONGOING <= self._phase_now():
                     # Webhooks are flowing; the next poll is a safety net, not a schedule.
                     next_poll = workflow.now() + timeouts.poll_interval
@@ -631,6 +735,23 @@ class OutboundCallWorkflow:
             return False
         finally:
             self._waiting_until = None
+
+    async def _wait_on_timer(self, phase_before: CallPhase, deadline: datetime) -> bool:
+        """As _wait_for_change, on the call's one deadline timer; the phase is synced (and
+        upserted) once per wake, so events landing together make one upsert."""
+        self._waiting_until = deadline
+        try:
+            changed = await self._timer.wait(
+                lambda: self._phase_now() > phase_before or self._cancel_reason is not None,
+                deadline,
+                f"wait for call events ({phase_before.name.lower()})",
+            )
+        finally:
+            self._waiting_until = None
+        if self._phase_now() < CallPhase.ANALYZED:
+            # Analysed: the outcome's own upsert follows at once and says more.
+            self._sync_phase()
+        return changed
 
     async def _wait_for_redial(self, delay: timedelta) -> None:
         self._state = None
@@ -724,7 +845,8 @@ class OutboundCallWorkflow:
                     "to_phase": self._state.phase.name,
                 },
             )
-        self._sync_phase()
+        if not self._lean:  # the lean path syncs once per wake (_wait_on_timer)
+            self._sync_phase()
 
     def _phase_now(self) -> CallPhase:
         return self._state.phase if self._state is not None else CallPhase.REGISTERED

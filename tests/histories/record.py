@@ -36,6 +36,7 @@ from calls.models import CallOutcome, CallRequest, CallTimeouts
 from calls.payload_codec import converter_for, with_data_converter
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
+from calls.start import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
 from tests.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
@@ -44,8 +45,9 @@ from tests.temporal_servers import server_binary
 HERE = Path(__file__).resolve().parent
 # One folder per workflow version: older folders stay, so the replay test proves that runs
 # started before a change (guarded by workflow.patched) still replay after it.
-# v1: before the account-wide concurrency cap; v2: with it.
-VERSION = "v2"
+# v1: before the account-wide concurrency cap; v2: with it; v3: the leaner call (sharded
+# slot pools, local activities, one deadline timer, search attributes given at start).
+VERSION = "v3"
 OUT = HERE / VERSION
 ENCRYPTED = HERE / "encrypted"
 ENCRYPTED_OUT = ENCRYPTED / VERSION
@@ -162,7 +164,12 @@ async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str,
     request = _request(scenario, outcome_url)
     workflow_id = workflow_id_of(scenario.name)
     handle: WorkflowHandle[Any, CallOutcome] = await client.start_workflow(
-        "OutboundCallWorkflow", request, id=workflow_id, task_queue=queue, result_type=CallOutcome
+        "OutboundCallWorkflow",
+        request,
+        id=workflow_id,
+        task_queue=queue,
+        result_type=CallOutcome,
+        search_attributes=call_search_attributes(request),
     )
     if scenario.action is not None:
         await scenario.action(handle)

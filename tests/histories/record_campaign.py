@@ -24,6 +24,7 @@ from calls.models import CallingWindow, CallTimeouts
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from tests.call_harness import eventually, live_stack
 from tests.temporal_servers import server_binary
+from worker import slots_task_queue_for
 
 HERE = Path(__file__).resolve().parent
 VERSION = "v1"
@@ -46,7 +47,8 @@ def _contacts(path: Path) -> None:
 async def _histories(client: Client, queue: str, out: Path) -> list[str]:
     written: list[str] = []
     types = " OR ".join(f'WorkflowType = "{t}"' for t in RECORDED_TYPES)
-    async for execution in client.list_workflows(f'TaskQueue = "{queue}" AND ({types})'):
+    queues = f'TaskQueue = "{queue}" OR TaskQueue = "{slots_task_queue_for(queue)}"'
+    async for execution in client.list_workflows(f"({queues}) AND ({types})"):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         history = await handle.fetch_history()
         name = f"{execution.id}@{execution.run_id}.json"
