@@ -42,6 +42,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.history_events
 	$(BIN)/python -m bench.bridge_throughput --receivers 100
 	$(BIN)/python -m bench.e2e_calls --calls 200
+	$(BIN)/python -m bench.slot_pool
 	$(BIN)/python -m bench.worker_memory --calls 500
 
 # The bridge benchmark drives HTTP load with wrk (a C load generator; Debian's package).
