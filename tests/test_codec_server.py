@@ -100,7 +100,16 @@ async def test_decodes_what_the_worker_client_and_bridge_encrypted(
 ) -> None:
     history = _history()
     started = _event_payloads(history, "workflowExecutionStartedEventAttributes", "input")
-    signals = _event_payloads(history, "workflowExecutionSignaledEventAttributes", "input")
+    webhooks = {
+        "events": [
+            e
+            for e in history["events"]
+            if e.get("workflowExecutionSignaledEventAttributes", {}).get("signalName")
+            == "call_event"
+        ]
+    }
+    # The webhooks' signals (a slot grant carries its ticket, not a call event).
+    signals = _event_payloads(webhooks, "workflowExecutionSignaledEventAttributes", "input")
     result = _event_payloads(history, "workflowExecutionCompletedEventAttributes", "result")
     key_ids = {
         base64.b64decode(p["metadata"]["encryption-key-id"]).decode()
