@@ -22,7 +22,13 @@ from activities.call_lookup import CLOSED_WITHOUT_OUTCOME
 from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CallBatch, CampaignCall
 from calls.models import CallOutcome, CallReport, OutcomeStatus
 from calls.search_attributes import CAMPAIGN_ID
-from calls.start import ID_REUSE_POLICY, WORKFLOW_TYPE, call_memo, call_summary
+from calls.start import (
+    ID_REUSE_POLICY,
+    WORKFLOW_TYPE,
+    call_memo,
+    call_search_attributes,
+    call_summary,
+)
 
 # Calls started (or looked at) at once by one activity: enough to fill a window quickly,
 # few enough that a slow server does not time the activity out.
@@ -51,8 +57,12 @@ class CampaignCallActivities:
                         id=call.workflow_id,
                         task_queue=batch.task_queue,
                         id_reuse_policy=ID_REUSE_POLICY,
+                        # The call's own attributes at start spare it an upsert (lean call).
                         search_attributes=TypedSearchAttributes(
-                            [SearchAttributePair(CAMPAIGN_ID, batch.campaign_id)]
+                            [
+                                *call_search_attributes(call.request),
+                                SearchAttributePair(CAMPAIGN_ID, batch.campaign_id),
+                            ]
                         ),
                         static_summary=call_summary(call.request),
                         memo={**call_memo(call.request), CAMPAIGN_ROW_MEMO_KEY: call.row},

@@ -23,6 +23,7 @@ from calls.start import (
     ID_REUSE_POLICY,
     WORKFLOW_TYPE,
     call_memo,
+    call_search_attributes,
     call_summary,
     workflow_id_for,
 )
@@ -59,6 +60,7 @@ class OutboundCallsHandler:
                 id_reuse_policy=ID_REUSE_POLICY,
                 static_summary=call_summary(request),
                 memo=call_memo(request),
+                search_attributes=call_search_attributes(request),
             )
         except WorkflowAlreadyStartedError:
             # The call has finished: relay its outcome instead of dialing again.

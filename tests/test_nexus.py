@@ -97,11 +97,18 @@ async def _remind(nexus: NexusSetup, request: Any) -> str:
     return result
 
 
-async def test_a_caller_in_another_namespace_places_a_call(nexus: NexusSetup) -> None:
-    result = await _remind(nexus, call_request("answered"))
+async def test_a_caller_in_another_namespace_places_a_call(
+    dev_env: WorkflowEnvironment, nexus: NexusSetup
+) -> None:
+    request = call_request("answered")
+    result = await _remind(nexus, request)
     dialed = await nexus.ours.sim.calls()
     assert result == f"reminded by call {dialed[0]['call_id']}"
     assert len(dialed) == 1
+    # Started with its search attributes, as start_call does (the lean call upserts none).
+    history = await dev_env.client.get_workflow_handle(f"call-{request.dedupe_key}").fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert "ToNumberMasked" in started.search_attributes.indexed_fields
 
 
 async def test_the_same_dedupe_key_twice_through_nexus_is_one_call(nexus: NexusSetup) -> None:
