@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shlex
 import signal
@@ -303,7 +304,7 @@ class Stack:
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
-            print(f"  stopped {name}")
+            _say(f"  stopped {name}")
         self._procs.clear()
 
 
@@ -372,6 +373,13 @@ async def run_tour(client: Client, config: StackConfig) -> list[CallOutcome]:
     return list(outcomes)
 
 
+def _say(text: str) -> None:
+    """Print while stopping: when our output was piped (``make run | tee``) Ctrl-C has closed
+    the pipe already, and a failed print must not leave the processes running."""
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        print(text, flush=True)
+
+
 async def main_async(config: StackConfig, *, once: bool) -> int:
     stack = Stack(config)
     stop = asyncio.Event()
@@ -406,7 +414,7 @@ async def main_async(config: StackConfig, *, once: bool) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        print("\nStopping:")
+        _say("\nStopping:")
         await stack.stop()
 
 
