@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -122,7 +122,12 @@ class CallSlotsWorkflow:
                 await self._recover()
             if await self._serve():
                 return
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, FailureError) as err:
+            # A cancel reaches whatever the run awaits: a timer (CancelledError), or an
+            # activity or signal (a failure whose cause is a cancel). Anything else is a
+            # real failure.
+            if not is_cancelled_exception(err):
+                raise
             # Closing would forget who holds a slot, and the cap would no longer hold: a
             # cancel (an operator's, say) starts a fresh run that keeps the holders instead.
             workflow.logger.warning(
@@ -176,7 +181,7 @@ class CallSlotsWorkflow:
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
-                raise asyncio.CancelledError from err  # run() continues with its holders
+                raise  # run() continues with its holders
             # Granting without knowing beats granting nothing at all: say so and go on.
             workflow.logger.error("slot holders not recovered", extra={"error": str(err)})
             return
@@ -288,13 +293,7 @@ class CallSlotsWorkflow:
                 )
             else:
                 results = [await _outcome_of(self._tell(h, tickets[h])) for h in granted]
-            for holder, result in zip(granted, results, strict=True):
-                if isinstance(result, FailureError):
-                    # The holder is gone (finished or terminated while waiting): free the slot.
-                    self._holders.pop(holder, None)
-                    workflow.logger.info("slot holder gone", extra={"holder": holder})
-                elif isinstance(result, BaseException):
-                    raise result
+            self._forget_gone(granted, results)
             if len(granted) < MAX_SIGNALS_PER_ROUND:
                 return
             # A full round: the rest go in the next workflow task.
@@ -342,12 +341,19 @@ class CallSlotsWorkflow:
                 ),
                 return_exceptions=True,
             )
-            for holder, result in zip(batch, results, strict=True):
-                if isinstance(result, FailureError):
-                    self._holders.pop(holder, None)
-                    self._unconfirmed.discard(holder)
-                elif isinstance(result, BaseException):
-                    raise result
+            self._forget_gone(batch, results)
+
+    def _forget_gone(self, holders: list[str], results: Sequence[object]) -> None:
+        """After signalling ``holders``: one whose signal failed is gone (finished or
+        terminated while waiting), so its slot is free. A canceled signal is no such news."""
+        for holder, result in zip(holders, results, strict=True):
+            if not isinstance(result, BaseException):
+                continue
+            if is_cancelled_exception(result) or not isinstance(result, FailureError):
+                raise result
+            self._holders.pop(holder, None)
+            self._unconfirmed.discard(holder)
+            workflow.logger.info("slot holder gone", extra={"holder": holder})
 
     def _expire_leases(self) -> None:
         now = workflow.now()

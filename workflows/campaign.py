@@ -61,7 +61,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from calls.campaign import (
@@ -381,6 +381,8 @@ class CampaignWorkflow:
                     summary=f"contacts {first}..{first + count - 1}",
                 )
             except ActivityError as err:
+                if is_cancelled_exception(err):
+                    raise  # a cancel is not the file's refusal
                 cause = err.cause
                 self._refusal = cause.message if isinstance(cause, ApplicationError) else str(err)
                 workflow.logger.error(

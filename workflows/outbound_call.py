@@ -133,8 +133,8 @@ def _failure_type(err: ActivityError) -> str | None:
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
-def _raise_if_cancelled(err: ActivityError) -> None:
-    """A cancel reaches an awaited activity as an ActivityError: never a business failure."""
+def _raise_if_cancelled(err: FailureError) -> None:
+    """A cancel reaches an awaited activity (or signal) as a failure: never a business one."""
     if is_cancelled_exception(err):
         raise err
 
@@ -422,6 +422,7 @@ class OutboundCallWorkflow:
                 CALL_FINISHED_SIGNAL, CallReport.of(outcome)
             )
         except FailureError as err:
+            _raise_if_cancelled(err)
             # The waiter has closed: nobody is left to tell, and the outcome stands.
             workflow.logger.warning(
                 "report to waiter failed", extra={"waiter": waiter, "error": str(err)}
@@ -522,6 +523,7 @@ class OutboundCallWorkflow:
                 "release_slot", self._workflow_id
             )
         except FailureError as err:
+            _raise_if_cancelled(err)
             # No pool to return to: its lease expiry covers it.
             workflow.logger.warning("slot release failed", extra={"error": str(err)})
 
@@ -605,10 +607,12 @@ class OutboundCallWorkflow:
         except ActivityError as err:
             # The call's outcome stands; the receiver's failure is recorded, not fatal. A
             # Temporal cancel while delivering stops the retries: the call is over already.
-            what = "canceled" if is_cancelled_exception(err) else _failure_text(err)
+            canceled = is_cancelled_exception(err)
+            what = "canceled" if canceled else _failure_text(err)
             workflow.logger.warning("outcome not delivered", extra={"error": what})
             workflow.set_current_details(
-                f"finished: {outcome.status.value}; outcome delivery failed"
+                f"finished: {outcome.status.value}; outcome delivery "
+                + ("stopped by a cancel" if canceled else "failed")
             )
 
     async def _dial(self, validated: ValidatedCall, attempt: int) -> AttemptRecord:
