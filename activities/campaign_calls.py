@@ -10,17 +10,16 @@ whichever run of the campaign is current.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.call_lookup import CLOSED_WITHOUT_OUTCOME
+from activities.call_lookup import outcome_if_closed
 from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CallBatch, CampaignCall
-from calls.models import CallOutcome, CallReport, OutcomeStatus
+from calls.models import CallReport, OutcomeStatus
 from calls.search_attributes import CAMPAIGN_ID
 from calls.start import (
     ID_REUSE_POLICY,
@@ -119,18 +118,10 @@ class CampaignCallActivities:
         return False
 
     async def _closed(self, wid: str) -> CallReport | None:
-        handle = self._client.get_workflow_handle(wid, result_type=CallOutcome)
         try:
-            status = (await handle.describe()).status
+            outcome = await outcome_if_closed(self._client, wid)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return CallReport(workflow_id=wid, status=OutcomeStatus.FAILED)
             raise
-        if status in (None, WorkflowExecutionStatus.RUNNING):
-            return None
-        if status == WorkflowExecutionStatus.COMPLETED:
-            outcome: Any = await handle.result()
-            return CallReport.of(outcome)
-        return CallReport(
-            workflow_id=wid, status=CLOSED_WITHOUT_OUTCOME.get(status, OutcomeStatus.FAILED)
-        )
+        return None if outcome is None else CallReport.of(outcome)

@@ -22,9 +22,7 @@ from calls.start import (
     ID_CONFLICT_POLICY,
     ID_REUSE_POLICY,
     WORKFLOW_TYPE,
-    call_memo,
-    call_search_attributes,
-    call_summary,
+    call_start_options,
     workflow_id_for,
 )
 from calls.validation import validate_request
@@ -58,9 +56,7 @@ class OutboundCallsHandler:
                 result_type=CallOutcome,
                 id_conflict_policy=ID_CONFLICT_POLICY,
                 id_reuse_policy=ID_REUSE_POLICY,
-                static_summary=call_summary(request),
-                memo=call_memo(request),
-                search_attributes=call_search_attributes(request),
+                **call_start_options(request),
             )
         except WorkflowAlreadyStartedError:
             # The call has finished: relay its outcome instead of dialing again.

@@ -88,6 +88,16 @@ def call_memo(request: CallRequest) -> dict[str, Any]:
     }
 
 
+def call_start_options(request: CallRequest) -> dict[str, Any]:
+    """What every start of a call gives Temporal besides its id and policies: the UI's summary
+    and memo, and the search attributes (so the workflow need not upsert them)."""
+    return {
+        "static_summary": call_summary(request),
+        "memo": call_memo(request),
+        "search_attributes": call_search_attributes(request),
+    }
+
+
 def call_search_attributes(request: CallRequest) -> TypedSearchAttributes:
     """What a call's search attributes say at start: given with the start, the workflow
     need not upsert them (one history event fewer)."""
@@ -148,11 +158,7 @@ async def start_call(
     """
     validate_request(request)
     wid = workflow_id or workflow_id_for(request)
-    options: dict[str, Any] = {
-        "static_summary": call_summary(request),
-        "memo": call_memo(request),
-        "search_attributes": call_search_attributes(request),
-    }
+    options = call_start_options(request)
     if wait_for == "started":
         return await start_once(
             client,

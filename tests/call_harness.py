@@ -172,6 +172,11 @@ class SimulatorAdmin:
         """As if the number had been marked do-not-call at Retell (dashboard, SMS STOP)."""
         (await self._http.post("/_sim/dnc", json={"number": number})).raise_for_status()
 
+    async def fail_list_calls(self, count: int, status: int = 500) -> None:
+        """The next ``count`` list-calls answer ``status`` (the simulator's own control)."""
+        body = {"status": status, "count": count}
+        (await self._http.post("/_sim/list-calls-failures", json=body)).raise_for_status()
+
     async def forget_idempotency(self) -> None:
         """As if Retell's one-hour idempotency window had passed."""
         (await self._http.post("/_sim/forget-idempotency")).raise_for_status()

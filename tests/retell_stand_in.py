@@ -19,7 +19,6 @@ from starlette.routing import Route
 from simulator.server import serve_asgi_app
 
 CREATE_PATH = "/v2/create-phone-call"
-LIST_CALLS_PATH = "/v3/list-calls"
 GET_CALL_PATH = "/v2/get-call/"
 # Hop-by-hop and length headers are the proxy's own business.
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "transfer-encoding"}
@@ -34,8 +33,6 @@ class StandIn:
     hold_creates: bool = False
     # Answer every create with this status after it reached Retell: answers lost for good.
     lose_create_answers_with: int | None = None
-    # Answer this many list-calls requests with 500 before passing them on.
-    failing_list_calls: int = 0
     # Answer get-call as Retell does for a call it does not know.
     calls_unknown: bool = False
     dropped_events: set[str] = field(default_factory=set)
@@ -59,9 +56,6 @@ async def running_stand_in(retell_url: str, bridge_url: str) -> AsyncIterator[St
     async with httpx.AsyncClient(timeout=60) as http:
 
         async def api(request: Request) -> Response:
-            if request.url.path == LIST_CALLS_PATH and state.failing_list_calls > 0:
-                state.failing_list_calls -= 1
-                return Response(status_code=500)
             if request.url.path.startswith(GET_CALL_PATH) and state.calls_unknown:
                 return JSONResponse({"status": "error", "message": "Call not found"}, 422)
             upstream = await http.request(

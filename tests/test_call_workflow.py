@@ -299,7 +299,7 @@ async def test_a_create_whose_answers_never_came_back_follows_the_call_it_placed
     call that exists (looked up by its idempotency key)."""
     async with running_stand_in(sim.base_url, "http://127.0.0.1:9") as stand_in:
         stand_in.lose_create_answers_with = 503
-        stand_in.failing_list_calls = CREATE_RETRY.maximum_attempts
+        await sim.fail_list_calls(CREATE_RETRY.maximum_attempts)
         async with call_worker(ts_env.client, stand_in.base_url) as queue:
             handle = await _start(ts_env, queue, call_request())
             outcome = await handle.result()
