@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
 from calls.models import CallEvent, CallEventName, CallRequest, CallSnapshot
 from calls.retell_client import RetellClient
+from calls.slots import shard_count, slots_workflow_id
 from worker import (
     build_create_worker,
     build_slots_worker,
@@ -117,7 +119,35 @@ async def call_worker(
                         max_creates_per_second=max_creates_per_second,
                     )
                     await more.enter_async_context(creates)
-                yield task_queue
+                try:
+                    yield task_queue
+                finally:
+                    shards = shard_count(max_concurrent_calls, call_slot_shards)
+                    await close_slot_pools(client, task_queue, shards)
+
+
+async def close_slot_pools(client: Client, task_queue: str, shards: int) -> None:
+    """Let the slot pools of a test's queue close while their worker still runs.
+
+    A call's last release can reach a pool that already closed as idle and start a fresh
+    run, which first runs its recovery activity. Left with that activity in flight (its
+    worker gone), the time-skipping server never skips time again, for every later test.
+    An idle pool closes by itself in a moment; one that does not is terminated.
+    """
+    for shard in range(shards):
+        handle = client.get_workflow_handle(slots_workflow_id(task_queue, shard))
+        for _ in range(100):
+            try:
+                described = await handle.describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                break  # never started
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            await handle.terminate("test over")
 
 
 async def eventually(
