@@ -70,7 +70,10 @@ class ContactActivities:
     async def read_contacts_page(self, request: PageRequest) -> ContactsPage:
         source = request.source
         path = await self._local(source)
-        index = await self._index(path, source)
+        # The file was read whole at the start: one this worker cannot open now is a mount
+        # or a worker out of step, not the user's path. Retried (FILE_RETRY in the campaign),
+        # another worker or the mount's return picks the page up.
+        index = await self._index(path, source, unreadable_is_final=False)
         if index.checksum != request.checksum:
             raise ApplicationError(
                 f"contacts file {source.location} changed since the campaign started "
@@ -81,11 +84,14 @@ class ContactActivities:
             )
         return await asyncio.to_thread(read_page, path, source, index, request.first, request.count)
 
-    async def _index(self, path: Path, source: ContactSource) -> FileIndex:
+    async def _index(
+        self, path: Path, source: ContactSource, *, unreadable_is_final: bool = True
+    ) -> FileIndex:
         try:
             stat = await asyncio.to_thread(path.stat)
         except OSError as exc:
-            raise _file_error(source, exc.strerror or str(exc)) from None
+            reason = exc.strerror or str(exc)
+            raise _file_error(source, reason, final=unreadable_is_final) from None
         stamp = (stat.st_size, stat.st_mtime_ns)
         key = f"{path}|{source.format}|{source.template.model_dump_json()}"
         cached = self._scans.get(key)
@@ -96,7 +102,8 @@ class ContactActivities:
         except ContactsFileError as exc:
             raise _file_error(source, str(exc)) from None
         except OSError as exc:
-            raise _file_error(source, exc.strerror or str(exc)) from None
+            reason = exc.strerror or str(exc)
+            raise _file_error(source, reason, final=unreadable_is_final) from None
         self._scans[key] = _Cached(stamp, index)
         return index
 
@@ -144,9 +151,9 @@ class ContactActivities:
         return target
 
 
-def _file_error(source: ContactSource, reason: str) -> ApplicationError:
+def _file_error(source: ContactSource, reason: str, *, final: bool = True) -> ApplicationError:
     return ApplicationError(
-        f"contacts file {source.location}: {reason}",
+        f"contacts file {source.location}: {reason} (every worker must be able to read it)",
         type=CONTACTS_FILE_ERROR,
-        non_retryable=True,
+        non_retryable=final,
     )

@@ -233,16 +233,52 @@ async def test_a_file_changed_after_the_start_is_refused(
     await eventually(two_talking, timeout_s=30, what="two calls talking")
     with contacts.open("a") as out:
         out.write(f"{_number(99)},Eve,answered\n")
-    for call in await _live(stack):  # the next page is read when a call ends
-        wid = call["metadata"][WORKFLOW_ID_METADATA_KEY]
-        await dev_env.client.get_workflow_handle(wid).execute_update(
-            "cancel", "test", result_type=CallOutcome
-        )
+    await _cancel_live_calls(dev_env, stack)  # the next page is read when a call ends
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 60)
     message = str(failed.value.cause)
     assert f"contacts file {contacts} changed since the campaign started" in message
     assert len(await stack.sim.calls()) == 2  # nothing dialed from the changed file
+
+
+async def test_a_file_out_of_reach_for_a_while_is_read_again(
+    dev_env: WorkflowEnvironment, stack: LiveStack, tmp_path: Path
+) -> None:
+    """Readable at the start, then gone for a moment (a mount's hiccup, a worker out of
+    step): the page read is retried and the campaign goes on, rather than failing."""
+    contacts = tmp_path / "contacts.csv"
+    _write_csv(contacts, 4, scenario="hangs_ongoing")
+    request = _campaign(contacts, max_in_flight=2, page_size=2)
+    handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
+
+    async def two_talking() -> bool:
+        return len(await _live(stack)) == 2
+
+    await eventually(two_talking, timeout_s=30, what="two calls talking")
+    away = contacts.rename(tmp_path / "away.csv")
+    await _cancel_live_calls(dev_env, stack)  # the next page is read when a call ends
+
+    async def page_read_failed() -> bool:
+        described = await handle.describe()
+        pending = described.raw_description.pending_activities
+        return any(a.activity_type.name == "read_contacts_page" and a.attempt > 1 for a in pending)
+
+    await eventually(page_read_failed, timeout_s=30, what="a failed page read being retried")
+    away.rename(contacts)
+    await eventually(two_talking, timeout_s=30, what="the second page's calls talking")
+    await _cancel_live_calls(dev_env, stack)
+    summary = await asyncio.wait_for(handle.result(), 60)
+    assert (summary.total, summary.finished) == (4, 4)
+    assert summary.counts == {OutcomeStatus.CANCELED: 4}
+    assert len(await stack.sim.calls()) == 4
+
+
+async def _cancel_live_calls(dev_env: WorkflowEnvironment, stack: LiveStack) -> None:
+    for call in await _live(stack):
+        wid = call["metadata"][WORKFLOW_ID_METADATA_KEY]
+        await dev_env.client.get_workflow_handle(wid).execute_update(
+            "cancel", "test", result_type=CallOutcome
+        )
 
 
 async def _snapshot(handle: Handle) -> CampaignSnapshot:
