@@ -54,8 +54,11 @@ bench-tools:
 			>"$$log" 2>&1 || { cat "$$log"; rm -f "$$log"; exit 1; }; \
 		rm -f "$$log"; }
 
-# The load test at full size (CI runs 50 calls): 3,000 calls under MAX_CONCURRENT_CALLS=2500
-# (the cap split across 10 slot pools); LOAD_CALLS=5000 make load for more.
+# The load tests at full size (CI runs 50 calls and 300 rows): 3,000 calls under
+# MAX_CONCURRENT_CALLS=2500 (the cap split across 10 slot pools), then a 3,000-row campaign
+# file through the CLI; LOAD_CALLS=5000 CAMPAIGN_ROWS=10000 make load for more.
 load: $(STAMP)
 	LOAD_CALLS=$${LOAD_CALLS:-3000} LOAD_MAX_CONCURRENT_CALLS=$${LOAD_MAX_CONCURRENT_CALLS:-2500} \
 		$(BIN)/python -m pytest tests/test_load.py -s -q -p no:cacheprovider
+	CAMPAIGN_ROWS=$${CAMPAIGN_ROWS:-3000} $(BIN)/python -m pytest tests/test_campaign_file.py \
+		-k large_csv -q -p no:cacheprovider
