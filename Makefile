@@ -37,7 +37,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .devstack
 
 # Benchmarks (not tests): each prints its figures and writes bench/results/<name>.json; sizes
-# here finish in a few minutes on 2 cores. bench/README.md has the full sizes and how to read them.
+# here finish in a few minutes on 2 cores. docs/benchmarks.md has the full sizes and how to read them.
 bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.history_events
 	$(BIN)/python -m bench.bridge_throughput --receivers 100

@@ -13,7 +13,7 @@ in the environment (``PAYLOAD_KEYS`` or ``PAYLOAD_KEY_FILE``) are used instead.
 
 With ``RETELL_API_KEY`` set, no simulator is started and calls go to the real Retell: then
 ``DEMO_TO_NUMBER``/``DEMO_FROM_NUMBER`` choose the demo call, and Retell must reach the
-bridge at a public URL (see the README).
+bridge at a public URL (see the README, "Two commands").
 """
 
 from __future__ import annotations

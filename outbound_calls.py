@@ -538,7 +538,7 @@ def register_nexus_endpoint_command(
     task_queue: Annotated[str | None, typer.Option(help="default: TEMPORAL_TASK_QUEUE")] = None,
 ) -> None:
     """Create the Nexus endpoint other namespaces call us through (self-hosted or dev
-    server; on Temporal Cloud create it with tcld or the Cloud UI, see README)."""
+    server; on Temporal Cloud create it with tcld or the Cloud UI, see docs/nexus.md)."""
 
     async def step(session: Session) -> int:
         queue = task_queue or session.settings.temporal_task_queue

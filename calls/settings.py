@@ -1,6 +1,6 @@
 """Settings from the environment (and an optional ``.env`` file), one class per process kind.
 
-Names are the product's public interface: see ``.env.example`` and the README table.
+Names are the product's public interface: see ``.env.example`` and docs/configuration.md.
 """
 
 from __future__ import annotations

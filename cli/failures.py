@@ -2,7 +2,7 @@
 
 Every exception a command can meet is turned into a :class:`CliError` here, so no
 traceback reaches a user; the exit codes are the documented table below (also in
-``outbound-calls --help`` and the README).
+``outbound-calls --help`` and docs/operating.md, "Exit codes").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retake the README's Temporal UI screenshots from a running dev stack (make run).
+# Retake docs/operating.md's Temporal UI screenshots from a running dev stack (make run).
 # Needs Debian's chromium (apt-get install chromium); writes docs/ui-*.png.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,8 +1,8 @@
 """Replay every recorded history (``tests/histories/``) against the current workflow code.
 
 A change to OutboundCallWorkflow that would break running calls fails here. Intended
-changes go behind ``workflow.patched`` (see the README), then ``make histories`` adds
-fresh recordings beside the old ones.
+changes go behind ``workflow.patched`` (see docs/changing-workflows.md), then
+``make histories`` adds fresh recordings beside the old ones.
 
 The encrypted histories (``encrypted/v*/``, recorded mid key rotation under TEST-ONLY keys)
 replay through the payload codec: after another rotation they still replay as long as their
