@@ -23,6 +23,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.contacts_file import read_page_at, scan_path
 from calls.contacts import (
     ContactsFileError,
     ContactsOpened,
@@ -30,8 +31,6 @@ from calls.contacts import (
     ContactsPage,
     FileIndex,
     PageRequest,
-    read_page,
-    scan_file,
 )
 
 CONTACTS_FILE_ERROR = "ContactsFileError"
@@ -82,7 +81,9 @@ class ContactActivities:
                 type=CONTACTS_CHANGED_ERROR,
                 non_retryable=True,
             )
-        return await asyncio.to_thread(read_page, path, source, index, request.first, request.count)
+        return await asyncio.to_thread(
+            read_page_at, path, source, index, request.first, request.count
+        )
 
     async def _index(
         self, path: Path, source: ContactSource, *, unreadable_is_final: bool = True
@@ -98,7 +99,7 @@ class ContactActivities:
         if cached is not None and cached.stamp == stamp:
             return cached.index
         try:
-            index = await asyncio.to_thread(scan_file, path, source)
+            index = await asyncio.to_thread(scan_path, path, source)
         except ContactsFileError as exc:
             raise _file_error(source, str(exc)) from None
         except OSError as exc:

@@ -1,6 +1,7 @@
 """A campaign's contacts file: CSV or JSON Lines, read in one pass or one page at a time.
 
-Plain code (no Temporal): the contact activities call it, and so do tests and the CLI.
+Pure rules over a binary stream (no Temporal, no file opening): adapters/contacts_file.py
+opens the file for the contact activities and the CLI.
 
 - CSV: a header row; ``to_number`` required; ``dedupe_key`` optional; a column
   ``metadata.<key>`` goes to the call's metadata; every other column is a dynamic variable.
@@ -20,7 +21,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -296,39 +296,38 @@ class FileIndex:
     bad_positions: frozenset[int]
 
 
-def scan_file(path: Path, source: ContactSource) -> FileIndex:
+def scan_contacts(stream: IO[bytes], source: ContactSource) -> FileIndex:
     """Read the whole file once: checksum, record count, bad rows, the position index."""
     digest = hashlib.sha256()
     marks: list[tuple[int, int, int]] = []
     bad: list[BadRow] = []
     bad_positions: set[int] = set()
     keys: set[str] = set()
-    with path.open("rb") as stream:
-        lines = _Lines(stream, digest=digest)
-        reader = _Reader(lines, source.format)
-        header = reader.read_header() if source.format == "csv" else None
-        for record in reader:
-            if record.position % INDEX_EVERY == 0:
-                marks.append((record.position, record.offset, record.row - 1))
-            found = _contact(record, source.template)
-            if isinstance(found, Contact) and found.request.dedupe_key is not None:
-                key = found.request.dedupe_key
-                if key in keys:
-                    found = BadRow(
-                        row=record.row,
-                        field="dedupe_key",
-                        rule="unique",
-                        message="the same dedupe_key is on an earlier row",
-                    )
-                keys.add(key)
-            if isinstance(found, BadRow):
-                bad_positions.add(record.position)
-                if len(bad) < MAX_BAD_ROWS_LISTED:
-                    bad.append(found)
-        # Drain what the reader left (blank trailing lines) into the checksum.
-        for _ in lines:
-            pass
-        records = reader.position
+    lines = _Lines(stream, digest=digest)
+    reader = _Reader(lines, source.format)
+    header = reader.read_header() if source.format == "csv" else None
+    for record in reader:
+        if record.position % INDEX_EVERY == 0:
+            marks.append((record.position, record.offset, record.row - 1))
+        found = _contact(record, source.template)
+        if isinstance(found, Contact) and found.request.dedupe_key is not None:
+            key = found.request.dedupe_key
+            if key in keys:
+                found = BadRow(
+                    row=record.row,
+                    field="dedupe_key",
+                    rule="unique",
+                    message="the same dedupe_key is on an earlier row",
+                )
+            keys.add(key)
+        if isinstance(found, BadRow):
+            bad_positions.add(record.position)
+            if len(bad) < MAX_BAD_ROWS_LISTED:
+                bad.append(found)
+    # Drain what the reader left (blank trailing lines) into the checksum.
+    for _ in lines:
+        pass
+    records = reader.position
     checksum = digest.hexdigest()
     opened = ContactsOpened(
         checksum=checksum, records=records, bad_rows=len(bad_positions), bad_row_list=tuple(bad)
@@ -337,28 +336,27 @@ def scan_file(path: Path, source: ContactSource) -> FileIndex:
 
 
 def read_page(
-    path: Path, source: ContactSource, index: FileIndex, first: int, count: int
+    stream: IO[bytes], source: ContactSource, index: FileIndex, first: int, count: int
 ) -> ContactsPage:
     """The good contacts among records ``first`` .. ``first + count - 1``: the records the
     whole-file scan found bad (a repeated dedupe key needs the whole file) are left out."""
     start = max((m for m in index.marks if m[0] <= first), default=(0, 0, 0))
     end = min(first + count, index.records)
     contacts: list[Contact] = []
-    with path.open("rb") as stream:
-        if source.format == "csv" and start[0] == 0 and start[1] == 0:
-            lines = _Lines(stream)
-            reader = _Reader(lines, source.format)
-            reader.read_header()
-        else:
-            stream.seek(start[1])
-            lines = _Lines(stream, offset=start[1], line=start[2])
-            reader = _Reader(lines, source.format, header=index.header, position=start[0])
-        for record in reader:
-            if record.position >= end:
-                break
-            if record.position < first or record.position in index.bad_positions:
-                continue
-            found = _contact(record, source.template)
-            if isinstance(found, Contact):
-                contacts.append(found)
+    if source.format == "csv" and start[0] == 0 and start[1] == 0:
+        lines = _Lines(stream)
+        reader = _Reader(lines, source.format)
+        reader.read_header()
+    else:
+        stream.seek(start[1])
+        lines = _Lines(stream, offset=start[1], line=start[2])
+        reader = _Reader(lines, source.format, header=index.header, position=start[0])
+    for record in reader:
+        if record.position >= end:
+            break
+        if record.position < first or record.position in index.bad_positions:
+            continue
+        found = _contact(record, source.template)
+        if isinstance(found, Contact):
+            contacts.append(found)
     return ContactsPage(contacts=tuple(contacts), next_position=end)

@@ -22,8 +22,9 @@ from rich.progress import (
 )
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 
+from adapters.contacts_file import scan_path
 from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
-from calls.contacts import BadRow, ContactsOpened, ContactSource, scan_file
+from calls.contacts import BadRow, ContactsOpened, ContactSource
 from calls.models import CallOutcome
 from cli.calls import search_fields
 
@@ -67,7 +68,7 @@ async def check_contacts(path: Path, source: ContactSource) -> ContactsOpened:
     """The workers' own first pass, run here: bad rows show before anything starts."""
     with progress_bar() as bar:
         task = bar.add_task(f"checking {path.name}", total=None)
-        index = await asyncio.to_thread(scan_file, path, source)
+        index = await asyncio.to_thread(scan_path, path, source)
         bar.update(task, total=index.records, completed=index.records)
     return index.opened
 

@@ -1,0 +1,153 @@
+"""The contacts file's pure rules over bytes: columns, bad rows by line, checksum, pages."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from calls import contacts as contacts_module
+from calls.contacts import (
+    CallTemplate,
+    Contact,
+    ContactsFileError,
+    ContactSource,
+    read_page,
+    scan_contacts,
+)
+from calls.models import CallingWindow
+
+TEMPLATE = CallTemplate(
+    from_number="+12125550199",
+    agent_id="agent_test",
+    metadata={"team": "reminders"},
+    calling_window=CallingWindow(enabled=False),
+)
+
+
+def _source(fmt: str = "csv") -> ContactSource:
+    return ContactSource(location=f"contacts.{fmt}", format=fmt, template=TEMPLATE)
+
+
+def _number(i: int) -> str:
+    return f"+1415555{i % 10000:04d}"
+
+
+def _all_contacts(data: bytes, source: ContactSource) -> list[Contact]:
+    index = scan_contacts(io.BytesIO(data), source)
+    return list(read_page(io.BytesIO(data), source, index, 0, max(index.records, 1)).contacts)
+
+
+def test_csv_columns_become_number_key_metadata_and_variables() -> None:
+    data = (
+        f"\ufeffto_number,dedupe_key,metadata.region,customer_name\n{_number(1)},k-1,west,Ada\n"
+    ).encode()
+    [contact] = _all_contacts(data, _source())
+    request = contact.request
+    assert (contact.position, contact.row) == (0, 2)
+    assert request.to_number == _number(1)
+    assert request.dedupe_key == "k-1"
+    assert request.metadata == {"team": "reminders", "region": "west"}
+    assert request.dynamic_variables == {"customer_name": "Ada"}
+    assert request.from_number == TEMPLATE.from_number
+
+
+def test_bad_rows_are_reported_by_line_field_and_rule_and_skipped() -> None:
+    data = (
+        "to_number,dedupe_key,name\n"
+        f"{_number(1)},a,Ada\n"  # 2: good
+        "+99912,,Bob\n"  # 3: not a number
+        f"{_number(2)},a,Cy\n"  # 4: repeats line 2's key
+        f"{_number(3)}\n"  # 5: missing columns
+        ",,Ed\n"  # 6: no number
+        f"{_number(4)},b,Fa,extra\n"  # 7: too many values
+        "\n"
+        f"{_number(5)},c,Gus\n"  # 9: good, after a blank line
+    ).encode()
+    index = scan_contacts(io.BytesIO(data), _source())
+    found = [(b.row, b.field, b.rule) for b in index.opened.bad_row_list]
+    assert found == [
+        (3, "to_number", "e164"),
+        (4, "dedupe_key", "unique"),
+        (5, "dedupe_key", "missing"),
+        (6, "to_number", "required"),
+        (7, "row", "columns"),
+    ]
+    assert (index.opened.records, index.opened.bad_rows) == (7, 5)
+    page = read_page(io.BytesIO(data), _source(), index, 0, 10)
+    assert [c.row for c in page.contacts] == [2, 9]
+    assert page.next_position == 7
+
+
+def test_json_lines_take_the_template_for_what_a_line_leaves_out() -> None:
+    lines = [
+        json.dumps({"to_number": _number(1), "dynamic_variables": {"name": "Ada"}}),
+        "not json",
+        json.dumps([1, 2]),
+        json.dumps({"to_number": _number(2), "agent_id": "agent_other"}),
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    index = scan_contacts(io.BytesIO(data), _source("jsonl"))
+    assert [(b.row, b.rule) for b in index.opened.bad_row_list] == [(2, "json"), (3, "json_object")]
+    good = read_page(io.BytesIO(data), _source("jsonl"), index, 0, 10).contacts
+    assert [c.request.agent_id for c in good] == ["agent_test", "agent_other"]
+    assert good[0].request.dynamic_variables == {"name": "Ada"}
+    assert good[1].request.from_number == TEMPLATE.from_number
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"name,region\nAda,west\n", "no to_number column"),
+        (b"to_number,name\n+14155550001,\xff\xfe\n", "line 2 is not UTF-8"),
+    ],
+)
+def test_a_file_that_cannot_be_a_list_is_refused_as_a_whole(data: bytes, message: str) -> None:
+    with pytest.raises(ContactsFileError, match=message):
+        scan_contacts(io.BytesIO(data), _source())
+
+
+def test_the_checksum_is_the_files_bytes() -> None:
+    data = f"to_number\n{_number(1)}\n".encode()
+    first = scan_contacts(io.BytesIO(data), _source())
+    again = scan_contacts(io.BytesIO(data), _source())
+    changed = scan_contacts(io.BytesIO(data + f"{_number(2)}\n".encode()), _source())
+    assert first.checksum == again.checksum
+    assert first.checksum != changed.checksum
+    assert len(first.checksum) == 64
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(min_value=0, max_value=60),
+    page=st.integers(min_value=1, max_value=25),
+    bad_every=st.integers(min_value=2, max_value=9),
+)
+def test_pages_of_any_size_read_every_good_contact_once_in_order(
+    rows: int, page: int, bad_every: int
+) -> None:
+    # A small index step makes pages seek to a mark in the middle of the file.
+    original = contacts_module.INDEX_EVERY
+    contacts_module.INDEX_EVERY = 4
+    try:
+        lines = ["to_number,n"]
+        lines += [
+            f"{'+1415' if i % bad_every == 0 else _number(i)},{i}" for i in range(1, rows + 1)
+        ]
+        data = ("\n".join(lines) + "\n").encode()
+        source = _source()
+        index = scan_contacts(io.BytesIO(data), source)
+        paged: list[int] = []
+        position = 0
+        while position < index.records:
+            found = read_page(io.BytesIO(data), source, index, position, page)
+            paged += [c.row for c in found.contacts]
+            position = found.next_position
+        expected = [i + 1 for i in range(1, rows + 1) if i % bad_every != 0]
+        assert paged == expected
+    finally:
+        contacts_module.INDEX_EVERY = original
