@@ -1,11 +1,14 @@
 # Two entry points: `make run` (the main job) and `make test` (every check CI runs).
 # Both build .venv from pyproject.toml on first use; nothing else needs installing by hand.
+# `make test` = lint + every test under tests/ (unit, workflow, integration), exactly what CI runs
+# (.ci/run); `make test-fast` = tests/unit + tests/workflow only (no processes, no dev server;
+# tests marked slow left out), about a minute: the inner loop while editing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean histories
+.PHONY: run test test-fast lint venv clean histories
 .PHONY: bench load bench-tools
 
 $(STAMP): pyproject.toml
@@ -27,6 +30,10 @@ lint: $(STAMP)
 # No root needed: every tool the tests use comes from PyPI (pyproject.toml's dev extra).
 test: lint
 	$(BIN)/python -m pytest
+
+# Pure code and time-skipping workflow tests: no lint, no processes, no dev server.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests/unit tests/workflow
 
 # Re-record tests/histories/ from real runs on the dev server (after an intended change).
 histories: $(STAMP)
@@ -59,6 +66,6 @@ bench-tools:
 # file through the CLI; LOAD_CALLS=5000 CAMPAIGN_ROWS=10000 make load for more.
 load: $(STAMP)
 	LOAD_CALLS=$${LOAD_CALLS:-3000} LOAD_MAX_CONCURRENT_CALLS=$${LOAD_MAX_CONCURRENT_CALLS:-2500} \
-		$(BIN)/python -m pytest tests/test_load.py -s -q -p no:cacheprovider
-	CAMPAIGN_ROWS=$${CAMPAIGN_ROWS:-3000} $(BIN)/python -m pytest tests/test_campaign_file.py \
-		-k large_csv -q -p no:cacheprovider
+		$(BIN)/python -m pytest tests/integration/test_load.py -s -q -p no:cacheprovider
+	CAMPAIGN_ROWS=$${CAMPAIGN_ROWS:-3000} $(BIN)/python -m pytest \
+		tests/integration/test_campaign_file.py -k large_csv -q -p no:cacheprovider

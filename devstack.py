@@ -30,27 +30,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-import httpx
 from temporalio.client import Client, WorkflowHandle
 
 from calls.codec_keys import PayloadKeyError, create_key_file
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
 from calls.nexus_service import register_nexus_endpoint
 from calls.payload_codec import data_converter, describe_encryption
-from calls.search_attributes import dev_server_flags, register_search_attributes
+from calls.search_attributes import register_search_attributes
 from calls.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
 from calls.start import start_call
-from calls.temporal_client import connect_temporal
+from stack.calls import FROM_NUMBER, TO_NUMBER
+from stack.processes import ProcessStack, StackOptions, StackPorts
 
 ROOT = Path(__file__).resolve().parent
-SIMULATOR_KEY = "simulator-key"
 KEY_FILE_NAME = "payload-keys.json"
 
 # Demo numbers: valid, ordinary numbers the simulator accepts; nothing real is dialed.
-DEMO_TO = "+14155550123"
-DEMO_FROM = "+12125550199"
+DEMO_TO = TO_NUMBER
+DEMO_FROM = FROM_NUMBER
 # Webhooks normally carry the tour; these bound the poll fallback of webhooks_lost.
 DEMO_TIMEOUTS = CallTimeouts(
     ring_timeout_s=6, poll_interval_s=4, analysis_timeout_s=4, max_duration_s=60
@@ -132,39 +131,34 @@ class StackConfig:
             pairs["TEMPORAL_UI_URL"] = f"http://localhost:{self.ui_port}"
         return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
 
+    def process_stack(self) -> ProcessStack:
+        """The processes of ``make run`` (stack/processes.py): the checkout's own settings,
+        the UI decrypting through the codec server, this stack's ports and keys."""
+        options = StackOptions(
+            time_scale=None,
+            task_queue=self.task_queue,
+            namespace=self.namespace,
+            env=self.extra_env,
+            ui=True,
+            codec_server=True,
+            retell_api_key=self.retell_api_key,
+            retell_base_url=self.retell_base_url,
+            payload_key_file=self.payload_key_file,
+            checkout_settings=True,
+            data_converter=data_converter(self.client_settings()),
+            announce=_say,
+        )
+        ports = StackPorts(
+            temporal=self.temporal_port,
+            bridge=self.bridge_port,
+            simulator=self.simulator_port,
+            codec_server=self.codec_server_port,
+            ui=self.ui_port,
+        )
+        return ProcessStack(self.data_dir, options, ports)
+
     def component_env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": self.temporal_address,
-            "TEMPORAL_NAMESPACE": self.namespace,
-            "TEMPORAL_TASK_QUEUE": self.task_queue,
-            "BRIDGE_HOST": "127.0.0.1",
-            "BRIDGE_PORT": str(self.bridge_port),
-            # The codec server listens on loopback for the dev server's UI, which cannot send
-            # a token (see codec_server/app.py); a CODEC_SERVER_TOKEN set here still applies.
-            "CODEC_SERVER_HOST": "127.0.0.1",
-            "CODEC_SERVER_PORT": str(self.codec_server_port),
-            "CODEC_SERVER_CORS_ORIGINS": (
-                f"http://localhost:{self.ui_port},http://127.0.0.1:{self.ui_port}"
-            ),
-            **self.extra_env,
-        }
-        if self.payload_key_file is not None:
-            env["PAYLOAD_KEY_FILE"] = str(self.payload_key_file)
-        if self.simulated:
-            env.update(
-                RETELL_API_KEY=SIMULATOR_KEY,
-                RETELL_BASE_URL=f"http://127.0.0.1:{self.simulator_port}",
-                SIMULATOR_HOST="127.0.0.1",
-                SIMULATOR_PORT=str(self.simulator_port),
-                SIMULATOR_WEBHOOK_URL=f"http://127.0.0.1:{self.bridge_port}/webhooks/retell",
-            )
-        else:
-            assert self.retell_api_key is not None
-            env["RETELL_API_KEY"] = self.retell_api_key
-            if self.retell_base_url:
-                env["RETELL_BASE_URL"] = self.retell_base_url
-        return env
+        return self.process_stack().environment()
 
 
 def _port_of(address: str, default: int) -> int:
@@ -190,122 +184,38 @@ def config_from_env(data_dir: Path) -> StackConfig:
     )
 
 
-class Stack:
-    """The child processes, started in dependency order and stopped in reverse."""
+def ensure_payload_key_file(config: StackConfig) -> None:
+    """The stack's own payload key, made on the first run and kept (0600) after it:
+    histories written with it stay readable across restarts."""
+    path = config.payload_key_file
+    if path is None:
+        return
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return
+    create_key_file(path, f"dev-{datetime.now(UTC):%Y%m%d}")
+    print(f"  created payload key file {path} (mode 0600; keep it: it reads old histories)")
 
-    def __init__(self, config: StackConfig) -> None:
-        self.config = config
-        self._procs: list[tuple[str, asyncio.subprocess.Process]] = []
 
-    async def _spawn(self, name: str, *argv: str) -> None:
-        log_path = self.config.data_dir / f"{name}.log"
-        log = log_path.open("ab")
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=ROOT,
-            env=self.config.component_env(),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-        )
-        log.close()
-        self._procs.append((name, proc))
-        print(f"  started {name:<12} pid {proc.pid:<7} log {log_path}")
-
-    def _check_alive(self) -> None:
-        for name, proc in self._procs:
-            if proc.returncode is not None:
-                raise RuntimeError(
-                    f"{name} exited with code {proc.returncode}; "
-                    f"see {self.config.data_dir / (name + '.log')}"
-                )
-
-    def ensure_payload_key_file(self) -> None:
-        """The stack's own payload key, made on the first run and kept (0600) after it:
-        histories written with it stay readable across restarts."""
-        path = self.config.payload_key_file
-        if path is None:
-            return
-        if path.exists():
-            if path.stat().st_mode & 0o077:
-                path.chmod(0o600)
-            return
-        create_key_file(path, f"dev-{datetime.now(UTC):%Y%m%d}")
-        print(f"  created payload key file {path} (mode 0600; keep it: it reads old histories)")
-
-    async def start(self) -> Client:
-        cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.ensure_payload_key_file()
-        try:
-            data_converter(cfg.client_settings())  # unusable keys: stop before any process
-        except PayloadKeyError as err:
-            raise RuntimeError(f"payload encryption keys: {err}") from None
-        # First: the UI asks it to decrypt as soon as a page shows a payload.
-        await self._spawn("codec_server", sys.executable, "-m", "codec_server")
-        bin_dir = Path(sys.executable).parent
-        temporal = bin_dir / "temporal"
-        await self._spawn(
-            "temporal",
-            str(temporal if temporal.exists() else "temporal"),
-            "server",
-            "start-dev",
-            "--ip=127.0.0.1",
-            f"--port={cfg.temporal_port}",
-            f"--ui-port={cfg.ui_port}",
-            f"--namespace={cfg.namespace}",
-            f"--db-filename={cfg.data_dir / 'temporal.db'}",
-            "--log-level=warn",
-            f"--ui-codec-endpoint={cfg.codec_endpoint}",
-            *dev_server_flags(),
-        )
-        client = await self._connect()
+async def start_stack(config: StackConfig) -> tuple[ProcessStack, Client]:
+    """Every process started and serving; the stack is stopped again if one fails."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_payload_key_file(config)
+    try:
+        stack = config.process_stack()  # unusable keys: stop before any process
+    except PayloadKeyError as err:
+        raise RuntimeError(f"payload encryption keys: {err}") from None
+    await stack.start()
+    client = stack.client
+    try:
         await register_search_attributes(client)
         # Other namespaces' workflows reach our calls through this endpoint (Nexus).
-        await register_nexus_endpoint(client, task_queue=self.config.task_queue)
-        if cfg.simulated:
-            await self._spawn("simulator", sys.executable, "-m", "simulator")
-        await self._spawn("bridge", sys.executable, "-m", "bridge")
-        await self._spawn("worker", sys.executable, "worker.py")
-        await self._wait_http(f"http://127.0.0.1:{cfg.bridge_port}/readyz", "bridge")
-        await self._wait_http(f"{cfg.codec_endpoint}/healthz", "codec_server")
-        if cfg.simulated:
-            await self._wait_http(f"http://127.0.0.1:{cfg.simulator_port}/_sim/calls", "simulator")
-        return client
-
-    async def _connect(self) -> Client:
-        settings = self.config.client_settings()
-        for _ in range(300):
-            self._check_alive()
-            try:
-                return await connect_temporal(settings)
-            except Exception:  # the server is still starting; connect errors vary by stage
-                await asyncio.sleep(0.2)
-        raise RuntimeError("the Temporal dev server did not come up within 60 s")
-
-    async def _wait_http(self, url: str, name: str) -> None:
-        async with httpx.AsyncClient(timeout=2) as http:
-            for _ in range(300):
-                self._check_alive()
-                try:
-                    if (await http.get(url)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"{name} did not become ready at {url} within 60 s")
-
-    async def stop(self) -> None:
-        for name, proc in reversed(self._procs):
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-            _say(f"  stopped {name}")
-        self._procs.clear()
+        await register_nexus_endpoint(client, task_queue=config.task_queue)
+    except BaseException:
+        await stack.close()
+        raise
+    return stack, client
 
 
 def _demo_requests(config: StackConfig, run_id: str) -> list[CallRequest]:
@@ -373,23 +283,24 @@ async def run_tour(client: Client, config: StackConfig) -> list[CallOutcome]:
     return list(outcomes)
 
 
-def _say(text: str) -> None:
+def _say(text: str, file: TextIO | None = None) -> None:
     """Print while stopping: when our output was piped (``make run | tee``) Ctrl-C has closed
     the pipe already, and a failed print must not leave the processes running."""
     with contextlib.suppress(BrokenPipeError, ValueError):
-        print(text, flush=True)
+        print(text, file=file, flush=True)
 
 
 async def main_async(config: StackConfig, *, once: bool) -> int:
-    stack = Stack(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     mode = "the Retell simulator" if config.simulated else f"Retell at {config.retell_base_url}"
     print(f"Starting the dev stack in {config.data_dir} (calls go to {mode})")
+    stack: ProcessStack | None = None
     try:
-        client = await stack.start()
+        # A Ctrl-C meanwhile is kept by ``stop``: everything started is stopped right after.
+        stack, client = await start_stack(config)
         print(f"\nTemporal UI: {config.ui_url}")
         print("The CLI in another shell (paste this line first; keys set by you stay yours):")
         print(f"  {config.cli_exports()}")
@@ -411,11 +322,12 @@ async def main_async(config: StackConfig, *, once: bool) -> int:
         stopper.cancel()
         return 0
     except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        _say("\nStopping:")
-        await stack.stop()
+        if stack is not None:
+            _say("\nStopping:")
+            await stack.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

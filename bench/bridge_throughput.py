@@ -55,9 +55,8 @@ from bench.common import (
 )
 from calls.models import CallEvent, CallSnapshot
 from calls.signatures import sign_retell_body
-from tests.call_harness import SIM_KEY
-from tests.fault_checks import PlacedCall, webhook_records
-from tests.fault_stack import ProcessStack
+from stack.calls import SIM_KEY, PlacedCall, webhook_records
+from stack.processes import ProcessStack
 
 LUA_SCRIPT = BENCH_DIR / "webhooks.lua"
 WRK_MARKER = "WRK_JSON "

@@ -1,5 +1,5 @@
 """What every benchmark shares: the machine's description, percentiles, the results file,
-and the whole stack as processes (``tests/fault_stack.py``, the same one the fault tests
+and the whole stack as processes (``stack/processes.py``, the same one the fault tests
 break)."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 import psutil
 
 from calls.models import CallTimeouts
-from tests.fault_checks import PlacedCall, place_call
-from tests.fault_stack import ProcessStack, StackOptions
-from tests.temporal_servers import server_binary
+from stack.binaries import server_binary
+from stack.calls import PlacedCall, place_call
+from stack.processes import ProcessStack, StackOptions
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

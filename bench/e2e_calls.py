@@ -41,8 +41,8 @@ from bench.common import (
 )
 from bench.history_events import happy_path_breakdown, local_activities
 from calls.models import CallTimeouts, OutcomeStatus
-from tests.fault_checks import place_call
-from tests.fault_stack import ProcessStack
+from stack.calls import place_call
+from stack.processes import ProcessStack
 
 START_CONCURRENCY = 50
 BATCH_TIMEOUT_S = 1800.0

@@ -29,8 +29,8 @@ from bench.common import (
 )
 from calls.models import CallTimeouts, OutcomeStatus
 from calls.slots import SLOTS_WORKFLOW_TYPE
-from tests.fault_checks import place_call
-from tests.fault_stack import ProcessStack
+from stack.calls import place_call
+from stack.processes import ProcessStack
 from worker import slots_task_queue_for
 
 # Webhooks carry the call; these deadlines are never reached by an answered call.

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from bench.common import print_table, write_result
     from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
     from calls.slots import SLOT_GRANTED_SIGNAL, SlotRequest, SlotTicket, slots_workflow_id
-    from tests.temporal_servers import server_binary
+    from stack.binaries import server_binary
     from worker import workflow_runner
     from workflows.call_slots import CallSlotsWorkflow
 

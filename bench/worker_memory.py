@@ -37,7 +37,7 @@ from bench.common import (
     write_result,
 )
 from bench.history_events import happy_path_breakdown
-from tests.fault_stack import ProcessStack
+from stack.processes import ProcessStack
 
 SETTLE_S = 3.0
 MIB = 2**20

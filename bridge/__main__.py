@@ -8,23 +8,14 @@ would only double the volume and leak paths into a different format.
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from collections.abc import Sequence
 
 from bridge.app import create_app
 from calls.codec_keys import PayloadKeyError
-from calls.http_server import serve
+from calls.http_server import add_listen_arguments, listen_overrides, serve
 from calls.logs import configure_logging, secret_values
 from calls.settings import BridgeSettings
 from calls.tracing import configure_tracing
-
-
-def _port(text: str) -> int:
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a TCP port")
-    return port
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -36,22 +27,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "RETELL_WEBHOOK_KEY or RETELL_API_KEY, BRIDGE_SIGNAL_TIMEOUT_S, ...)."
         ),
     )
-    parser.add_argument("--host", help="interface to listen on (default: BRIDGE_HOST, 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=_port, help="TCP port to listen on (default: BRIDGE_PORT, 8000)"
-    )
+    add_listen_arguments(parser, "bridge", BridgeSettings)
     parser.add_argument("--log-level", default="INFO", help="INFO (default), DEBUG, WARNING, ...")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    overrides = {
-        name: value
-        for name, value in (("bridge_host", args.host), ("bridge_port", args.port))
-        if value is not None
-    }
-    settings = BridgeSettings().model_copy(update=overrides)
+    settings = BridgeSettings().model_copy(update=listen_overrides(args, "bridge"))
     try:
         settings.webhook_key()
     except RuntimeError:
@@ -65,8 +48,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"payload encryption keys: {err}") from None
     configure_logging(level=args.log_level, secrets=secrets)
     configure_tracing("outbound-calls-bridge")
-    # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(
         create_app(settings),
         host=settings.bridge_host,

@@ -19,11 +19,15 @@ wrapper (431), after the size cap has bounded it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import signal
+import sys
 from typing import Any
 
 import h11
 import uvicorn
+from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -159,10 +163,57 @@ def server_options(
     }
 
 
-def serve(app: Any, *, host: str, port: int, limits: HttpLimits, graceful_shutdown_s: int) -> None:
-    """Serve ``app`` until stopped (SIGINT/SIGTERM)."""
-    uvicorn.run(
-        **server_options(
+def tcp_port(text: str) -> int:
+    """argparse's type for a --port option."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port")
+    return port
+
+
+def add_listen_arguments(
+    parser: argparse.ArgumentParser, service: str, settings: type[BaseSettings]
+) -> None:
+    """``--host`` and ``--port``, over the settings ``<service>_host`` and ``<service>_port``
+    (environment ``<SERVICE>_HOST``, ``<SERVICE>_PORT``), whose defaults the help shows."""
+    fields = settings.model_fields
+    env = service.upper()
+    host, port = fields[f"{service}_host"].default, fields[f"{service}_port"].default
+    parser.add_argument("--host", help=f"interface to listen on (default: {env}_HOST, {host})")
+    parser.add_argument(
+        "--port", type=tcp_port, help=f"TCP port to listen on (default: {env}_PORT, {port})"
+    )
+
+
+def listen_overrides(args: argparse.Namespace, service: str) -> dict[str, Any]:
+    """The settings that ``--host``/``--port`` override (only those given)."""
+    given = {"host": args.host, "port": args.port}
+    return {f"{service}_{name}": value for name, value in given.items() if value is not None}
+
+
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    limits: HttpLimits | None,
+    graceful_shutdown_s: int,
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM. ``limits``: a public service's guards (None for
+    the simulator, which plays Retell's side). A SIGTERM is a clean stop: exit status 0."""
+    # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if limits is None:
+        options: dict[str, Any] = {
+            "app": app,
+            "host": host,
+            "port": port,
+            "access_log": False,
+            "log_config": None,
+            "timeout_graceful_shutdown": graceful_shutdown_s,
+        }
+    else:
+        options = server_options(
             app, host=host, port=port, limits=limits, graceful_shutdown_s=graceful_shutdown_s
         )
-    )
+    uvicorn.run(**options)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from collections.abc import Sequence
 
 from calls.codec_keys import PayloadKeyError
-from calls.http_server import serve
+from calls.http_server import add_listen_arguments, listen_overrides, serve
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.settings import CodecServerSettings
 from codec_server.app import CodecServerConfigError, create_app
@@ -28,13 +26,6 @@ TEMPORAL_CODEC_ENDPOINT. The CLI: temporal workflow show -w ID
 """
 
 
-def _port(text: str) -> int:
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a TCP port")
-    return port
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m codec_server",
@@ -43,20 +34,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", help="overrides CODEC_SERVER_HOST")
-    parser.add_argument("--port", type=_port, help="overrides CODEC_SERVER_PORT")
+    add_listen_arguments(parser, "codec_server", CodecServerSettings)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    overrides = {
-        name: value
-        for name, value in (("codec_server_host", args.host), ("codec_server_port", args.port))
-        if value is not None
-    }
-    settings = CodecServerSettings().model_copy(update=overrides)
+    settings = CodecServerSettings().model_copy(update=listen_overrides(args, "codec_server"))
     try:
         # The token and every payload key, in every text form, never reach a log line.
         configure_logging(level=args.log_level, secrets=secret_values(settings))
@@ -70,8 +55,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         cors_origins=settings.cors_origins,
         token_required=settings.codec_server_token is not None,
     )
-    # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(
         app,
         host=settings.codec_server_host,

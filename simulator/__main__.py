@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
+from calls.http_server import add_listen_arguments, listen_overrides, serve
 from calls.logs import configure_logging, get_logger
 from calls.settings import SimulatorSettings
 from simulator.app import create_app
@@ -34,8 +32,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", help="overrides SIMULATOR_HOST")
-    parser.add_argument("--port", type=int, help="overrides SIMULATOR_PORT")
+    add_listen_arguments(parser, "simulator", SimulatorSettings)
     parser.add_argument("--webhook-url", help="overrides SIMULATOR_WEBHOOK_URL")
     parser.add_argument("--time-scale", type=float, help="overrides SIMULATOR_TIME_SCALE")
     return parser.parse_args(argv)
@@ -44,8 +41,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     overrides = {
-        "simulator_host": args.host,
-        "simulator_port": args.port,
+        **listen_overrides(args, "simulator"),
         "simulator_webhook_url": args.webhook_url,
         "simulator_time_scale": args.time_scale,
     }
@@ -62,15 +58,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         webhook_url=settings.simulator_webhook_url,
         time_scale=settings.simulator_time_scale,
     )
-    # uvicorn drains on SIGTERM, then re-raises it: a clean stop should still exit 0.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=settings.simulator_host,
         port=settings.simulator_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        limits=None,
+        graceful_shutdown_s=SHUTDOWN_GRACE_S,
     )
 
 

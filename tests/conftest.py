@@ -1,4 +1,5 @@
-"""Shared fixtures: real Temporal servers from the PyPI wheels, started once per session."""
+"""Shared fixtures: real Temporal servers from the PyPI wheels, started once per session, and
+the Retell simulator on loopback. Helpers (call_worker, eventually, ...) are in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES, register_search_attributes
-from tests.postgres_server import create_database, start_postgres
-from tests.temporal_servers import server_binary
+from stack.binaries import server_binary
+from tests.helpers.call_harness import SimulatorAdmin, simulator_admin
+from tests.helpers.postgres_server import create_database, start_postgres
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +53,18 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 def dnc_database_url(postgres: PostgresServer) -> str:
     """An empty database of the test's own on that server, as DNC_DATABASE_URL."""
     return create_database(postgres)
+
+
+@pytest.fixture
+def sim_time_scale() -> float:
+    """The pace of the ``sim`` fixture's calls (SIMULATOR_TIME_SCALE); a module that needs
+    another overrides this fixture."""
+    return 0.01
+
+
+@pytest.fixture
+async def sim(sim_time_scale: float) -> AsyncIterator[SimulatorAdmin]:
+    """The Retell simulator on loopback, sending no webhooks (a test delivers them, or the
+    poll fallback finds the call's end), and its admin client (``sim.base_url`` is Retell's)."""
+    async with simulator_admin(time_scale=sim_time_scale) as admin:
+        yield admin

@@ -39,8 +39,8 @@ from calls.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettin
 from calls.start import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
-from tests.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
-from tests.temporal_servers import server_binary
+from stack.binaries import server_binary
+from tests.helpers.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
 
 HERE = Path(__file__).resolve().parent
 # One folder per workflow version: older folders stay, so the replay test proves that runs

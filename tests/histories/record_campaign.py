@@ -3,7 +3,7 @@ slot pool, into ``tests/histories/campaign/<version>/`` (``make histories`` runs
 
 A campaign of a contacts file with a bad row, calls still open when each run continues as new,
 paused and resumed once, on the dev server with the simulator and the bridge; the slot pool's
-runs of the same task queue are recorded beside it. tests/test_replay.py replays them all.
+runs of the same task queue are recorded beside it. tests/workflow/test_replay.py replays them all.
 
 ``python -m tests.histories.record_campaign``
 """
@@ -22,8 +22,8 @@ from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, s
 from calls.contacts import CallTemplate, ContactSource
 from calls.models import CallingWindow, CallTimeouts
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from tests.call_harness import eventually, live_stack
-from tests.temporal_servers import server_binary
+from stack.binaries import server_binary
+from tests.helpers.call_harness import eventually, live_stack
 from worker import slots_task_queue_for
 
 HERE = Path(__file__).resolve().parent

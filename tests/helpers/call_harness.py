@@ -1,0 +1,259 @@
+"""Helpers for tests that run call workflows against the Retell simulator over loopback HTTP.
+
+What a benchmark needs too (the call request, the simulator's admin client, ``eventually``)
+lives in ``stack/`` and is re-exported here, so that a test has one place to import from."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
+from calls.models import CallEvent, CallEventName, CallSnapshot
+from calls.retell_client import RetellClient
+from calls.slots import shard_count, slots_workflow_id
+from stack.calls import FROM_NUMBER as FROM_NUMBER
+from stack.calls import SIM_KEY as SIM_KEY
+from stack.calls import TO_NUMBER as TO_NUMBER
+from stack.calls import call_request as call_request
+from stack.processes import ROOT as ROOT
+from stack.simulator_admin import SimulatorAdmin as SimulatorAdmin
+from stack.waits import eventually as eventually
+from worker import (
+    build_create_worker,
+    build_slots_worker,
+    build_worker,
+    create_task_queue_for,
+    slots_task_queue_for,
+)
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def call_worker(
+    client: Client,
+    retell_base_url: str,
+    *,
+    api_key: str = SIM_KEY,
+    read_timeout_s: float = 2.0,
+    do_not_call: DoNotCallList | None = None,
+    outcome_signing_key: str | None = None,
+    outcome_url_allowed_hosts: Sequence[str] = (),
+    extra_workflows: Sequence[type] = (),
+    max_concurrent_calls: int = 20,
+    task_queue: str | None = None,
+    bridge_public_url: str | None = None,
+    call_slot_shards: int | None = None,
+    max_creates_per_second: float | None = None,
+) -> AsyncIterator[str]:
+    """A worker with every workflow and activity on a fresh task queue; yields the queue.
+
+    Each worker gets its own empty do-not-call list unless one is given.
+    """
+    task_queue = task_queue or f"calls-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        store = do_not_call or SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
+        # One short timeout for every endpoint: a held create answer (lost_response) is given
+        # up on quickly, as a real create would be after RETELL_CREATE_TIMEOUT_S.
+        async with RetellClient(
+            retell_base_url,
+            api_key,
+            read_timeout_s=read_timeout_s,
+            create_timeout_s=read_timeout_s,
+            list_calls_timeout_s=read_timeout_s,
+        ) as retell:
+            worker: Worker = build_worker(
+                client,
+                retell,
+                task_queue=task_queue,
+                do_not_call=store,
+                outcome_signing_key=outcome_signing_key,
+                outcome_url_allowed_hosts=outcome_url_allowed_hosts,
+                extra_workflows=extra_workflows,
+                max_concurrent_calls=max_concurrent_calls,
+                bridge_public_url=bridge_public_url,
+                call_slot_shards=call_slot_shards,
+                create_task_queue=create_task_queue_for(task_queue)
+                if max_creates_per_second
+                else None,
+                slots_task_queue=slots_task_queue_for(task_queue),
+            )
+            pools = build_slots_worker(
+                client,
+                task_queue=task_queue,
+                max_concurrent_calls=max_concurrent_calls,
+                call_slot_shards=call_slot_shards,
+            )
+            async with worker, pools, contextlib.AsyncExitStack() as more:
+                if max_creates_per_second:
+                    creates = build_create_worker(
+                        client,
+                        retell,
+                        task_queue=task_queue,
+                        max_creates_per_second=max_creates_per_second,
+                    )
+                    await more.enter_async_context(creates)
+                try:
+                    yield task_queue
+                finally:
+                    shards = shard_count(max_concurrent_calls, call_slot_shards)
+                    await close_slot_pools(client, task_queue, shards)
+
+
+async def close_slot_pools(client: Client, task_queue: str, shards: int) -> None:
+    """Let the slot pools of a test's queue close while their worker still runs.
+
+    A call's last release can reach a pool that already closed as idle and start a fresh
+    run, which first runs its recovery activity. Left with that activity in flight (its
+    worker gone), the time-skipping server never skips time again, for every later test.
+    An idle pool closes by itself in a moment; one that does not is terminated.
+    """
+    for shard in range(shards):
+        handle = client.get_workflow_handle(slots_workflow_id(task_queue, shard))
+        for _ in range(100):
+            try:
+                described = await handle.describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                break  # never started
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            await handle.terminate("test over")
+
+
+async def snapshot(handle: WorkflowHandle[Any, Any]) -> CallSnapshot:
+    result: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+    return result
+
+
+async def call_id_of(handle: WorkflowHandle[Any, Any]) -> str:
+    async def probe() -> str | None:
+        return (await snapshot(handle)).call_id
+
+    return await eventually(probe, what="the call to be created")
+
+
+async def deliver(
+    handle: WorkflowHandle[Any, Any],
+    bodies: dict[str, str],
+    order: Sequence[CallEventName] = ("call_started", "call_ended", "call_analyzed"),
+    *,
+    times: int = 1,
+) -> None:
+    """Signal the events as the bridge would: parsed from the exact webhook bodies."""
+    for name in order:
+        if name not in bodies:
+            continue
+        event = CallEvent.model_validate_json(bodies[name])
+        for _ in range(times):
+            await handle.signal("call_event", event)
+
+
+@asynccontextmanager
+async def live_stack(client: Client, *, time_scale: float = 0.05) -> AsyncIterator[LiveStack]:
+    """Simulator → bridge → Temporal → worker, all real, in this process, over loopback."""
+    from bridge.app import create_app
+    from calls.settings import BridgeSettings, SimulatorSettings
+    from simulator.server import running_simulator, serve_asgi_app
+
+    bridge_app = create_app(BridgeSettings(retell_api_key=SIM_KEY), client=client)
+    async with serve_asgi_app(bridge_app) as bridge:
+        settings = SimulatorSettings(
+            simulator_time_scale=time_scale,
+            simulator_webhook_url=f"{bridge.base_url}/webhooks/retell",
+        )
+        async with running_simulator(settings) as sim, call_worker(client, sim.base_url) as queue:
+            admin = SimulatorAdmin(sim.base_url)
+            try:
+                yield LiveStack(queue, admin, bridge.base_url)
+            finally:
+                await admin.aclose()
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    task_queue: str
+    sim: SimulatorAdmin
+    bridge_url: str
+
+
+@asynccontextmanager
+async def simulator_admin(
+    *, time_scale: float = 0.01, webhook_url: str | None = None
+) -> AsyncIterator[SimulatorAdmin]:
+    """A simulator on loopback and its admin client. Without a webhook URL it only records
+    events: tests then deliver them, or let the poll fallback find the call's end."""
+    from calls.settings import SimulatorSettings
+    from simulator.server import running_simulator
+
+    settings = SimulatorSettings(simulator_time_scale=time_scale, simulator_webhook_url=webhook_url)
+    async with running_simulator(settings) as running:
+        admin = SimulatorAdmin(running.base_url)
+        try:
+            yield admin
+        finally:
+            await admin.aclose()
+
+
+def process_env(client: Client, **settings: str) -> dict[str, str]:
+    """The environment for a project process (worker.py, the CLI) talking to ``client``'s
+    server, plus ``settings``."""
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": client.namespace,
+        **settings,
+    }
+
+
+async def start_worker_process(
+    env: dict[str, str], *, capture: bool = False
+) -> asyncio.subprocess.Process:
+    """``python worker.py`` as a user runs it; output captured (merged) or discarded."""
+    out = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "worker.py"),
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+def history_plaintext(history_json: str) -> str:
+    """Every payload of a history decoded from base64 and joined, so a test can search what a
+    history really holds (the JSON form keeps payload bytes base64-encoded)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str) and "metadata" in node:
+                found.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history_json))
+    return "\n".join(found)

@@ -1,0 +1,99 @@
+"""The account-wide cap exact under load, while a worker is killed and a pool terminated.
+
+300 calls, MAX_CONCURRENT_CALLS=7 split across 3 pool shards, two worker processes. In the
+middle, one worker gets kill -9 (its pools and calls move to the other) and one shard's pool
+is terminated by an operator (its fresh run finds who holds its slots). The count of calls
+open at once comes from the simulator's own records (create received → call ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from calls.models import CallTimeouts, OutcomeStatus
+from calls.settings import SimulatorSettings
+from calls.slots import SlotsSnapshot, shard_of, slots_workflow_id
+from calls.start import start_call
+from simulator.server import running_simulator
+from tests.helpers.call_harness import (
+    SIM_KEY,
+    SimulatorAdmin,
+    call_request,
+    eventually,
+    process_env,
+    start_worker_process,
+)
+from tests.integration.test_call_slots import max_open_calls, webhooks_to  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.integration
+
+CALLS = 300
+CAP = 7
+SHARDS = 3
+
+
+async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
+    dev_env: WorkflowEnvironment,
+    webhooks_to: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    queue = f"cap-{uuid.uuid4().hex[:8]}"
+    settings = SimulatorSettings(simulator_time_scale=0.12, simulator_webhook_url=webhooks_to)
+    async with running_simulator(settings) as running:
+        sim = SimulatorAdmin(running.base_url)
+        env = process_env(
+            dev_env.client,
+            TEMPORAL_TASK_QUEUE=queue,
+            RETELL_BASE_URL=running.base_url,
+            RETELL_API_KEY=SIM_KEY,
+            MAX_CONCURRENT_CALLS=str(CAP),
+            CALL_SLOT_SHARDS=str(SHARDS),
+            DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
+            WORKER_GRACEFUL_SHUTDOWN_S="0",
+        )
+        workers = [await start_worker_process(env) for _ in range(2)]
+        quick = CallTimeouts(ring_timeout_s=5, poll_interval_s=5, analysis_timeout_s=5)
+        numbers = [f"+1212555{4000 + i:04d}" for i in range(CALLS)]
+        handles = await asyncio.gather(
+            *(
+                start_call(
+                    dev_env.client, call_request(to_number=n, timeouts=quick), task_queue=queue
+                )
+                for n in numbers
+            )
+        )
+        try:
+
+            async def dialed(count: int) -> bool:
+                return len(await sim.calls()) >= count
+
+            await eventually(lambda: dialed(CALLS // 4), timeout_s=120, what="a quarter dialed")
+            workers[0].send_signal(signal.SIGKILL)  # no shutdown: its tasks time out elsewhere
+            await workers[0].wait()
+            await eventually(lambda: dialed(CALLS // 2), timeout_s=120, what="half dialed")
+            # An operator terminates one shard's pool while it holds slots and has a queue.
+            shard = shard_of(handles[-1].id, SHARDS)
+            pool = dev_env.client.get_workflow_handle(slots_workflow_id(queue, shard))
+            before = await pool.query("slots", result_type=SlotsSnapshot)
+            await pool.terminate("operator mistake (test)")
+            workers[0] = await start_worker_process(env)
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*(h.result() for h in handles)), timeout=300
+            )
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.send_signal(signal.SIGTERM)
+                    await asyncio.wait_for(worker.wait(), timeout=30)
+        assert [o.status for o in outcomes] == [OutcomeStatus.COMPLETED] * CALLS
+        assert len(await sim.calls()) == CALLS  # one dial each, none repeated after the kill
+        peak = await max_open_calls(sim)
+        await sim.aclose()
+    assert before.holders  # the terminated pool held slots at the time
+    assert peak == CAP

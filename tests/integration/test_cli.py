@@ -1,0 +1,218 @@
+"""The command line without a server: help, version, completion, bad input, the do-not-call
+list, and what it says when Temporal cannot be reached (each run as a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from calls.models import CallSnapshot
+from cli.calls import progress_line
+from tests.helpers.cli_runner import cli_env, run_cli
+
+GOOD = ("--to", "+14155550123", "--from", "+12125550199")
+NUMBER = "+14155550123"
+
+
+def _closed_port() -> str:
+    # Bound, never listening: a connect is refused at once.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def down_env() -> dict[str, str]:
+    """Settings pointing at an address where no Temporal listens."""
+    return cli_env(TEMPORAL_ADDRESS=_closed_port())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["start"],
+        ["result"],
+        ["status"],
+        ["cancel"],
+        ["list"],
+        ["register-search-attributes"],
+        ["campaign"],
+        ["campaign", "status"],
+        ["campaign", "pause"],
+        ["campaign", "resume"],
+        ["campaign", "cancel"],
+        ["dnc"],
+        ["dnc", "list"],
+        ["dnc", "add"],
+        ["dnc", "remove"],
+        ["worker"],
+        ["bridge"],
+        ["simulator"],
+        ["dev"],
+    ],
+)
+async def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
+    run = await run_cli(*command, "--help", env=cli_env(), cwd=tmp_path)
+    assert run.code == 0, run.err
+    assert "usage" in run.out.lower()
+    if command and command[0] in ("worker", "bridge", "simulator", "dev"):
+        # The component's own options answer: they are passed through, not refused.
+        assert "unrecognized arguments" not in run.err
+        assert "--log-level" in run.out or "--once" in run.out or "--port" in run.out
+    else:
+        assert "Examples:" in run.out
+        assert "Exit codes:" in run.out
+        assert "TEMPORAL_ADDRESS" in run.out
+
+
+async def test_version(tmp_path: Path) -> None:
+    run = await run_cli("--version", env=cli_env(), cwd=tmp_path)
+    assert run.code == 0
+    assert run.out.strip() == f"outbound-calls {version('durable-outbound-calls')}"
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("bash", "complete -o"), ("zsh", "#compdef outbound-calls"), ("fish", "complete --command")],
+)
+async def test_shell_completion_scripts(tmp_path: Path, shell: str, marker: str) -> None:
+    env = cli_env(_OUTBOUND_CALLS_COMPLETE=f"source_{shell}")
+    run = await run_cli(env=env, cwd=tmp_path)
+    assert run.code == 0
+    assert marker in run.out
+
+
+async def test_completion_offers_the_known_outcomes(tmp_path: Path) -> None:
+    env = cli_env(
+        _OUTBOUND_CALLS_COMPLETE="complete_zsh",
+        _TYPER_COMPLETE_ARGS="outbound-calls list --outcome ",
+    )
+    run = await run_cli(env=env, cwd=tmp_path)
+    assert '"no_answer"' in run.out
+    assert '"do_not_call"' in run.out
+
+
+async def test_bad_number_is_bad_input_before_any_connection(
+    tmp_path: Path, down_env: dict[str, str]
+) -> None:
+    run = await run_cli(
+        "start", "--to", "+1415555", "--from", "+12125550199", env=down_env, cwd=tmp_path
+    )
+    assert run.code == 2
+    assert run.err.startswith("error: to_number:")
+    assert "is_valid_number" in run.err
+    assert "Temporal" not in run.err
+    assert run.out == ""
+
+
+async def test_temporal_down_says_the_address_and_the_setting(
+    tmp_path: Path, down_env: dict[str, str]
+) -> None:
+    run = await run_cli("start", *GOOD, "--no-calling-window", env=down_env, cwd=tmp_path)
+    assert run.code == 1
+    assert run.err.count("\n") == 1, run.err  # one line
+    assert f"cannot reach Temporal at {down_env['TEMPORAL_ADDRESS']}" in run.err
+    assert "connection refused" in run.err
+    assert "TEMPORAL_ADDRESS" in run.err
+    assert "Traceback" not in run.err
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["list", "--outcome", "bogus"], "--outcome"),
+        (["list", "--status", "bogus"], "--status"),
+        (["list", "--limit", "-1"], "--limit"),
+        (["list", "--campaign", 'x" OR 1=1'], "--campaign"),
+        (["start", *GOOD, "--scenario", "bogus"], "--scenario"),
+        (["start", *GOOD, "--metadata", "novalue"], "--metadata"),
+        (["start", *GOOD, "--max-attempts", "0"], "--max-attempts"),
+        (["status", "x", "-o", "xml"], "--output"),
+    ],
+)
+async def test_values_are_checked_against_their_known_sets(
+    tmp_path: Path, down_env: dict[str, str], args: list[str], option: str
+) -> None:
+    run = await run_cli(*args, env=down_env, cwd=tmp_path)
+    assert run.code == 2, run.err
+    assert option in run.err
+    assert "Temporal" not in run.err  # refused before connecting
+
+
+async def test_scenario_error_lists_every_known_name_uncut(
+    tmp_path: Path, down_env: dict[str, str]
+) -> None:
+    run = await run_cli("start", *GOOD, "--scenario", "bogus", env=down_env, cwd=tmp_path)
+    assert "no_answer" in run.err
+    assert "webhooks_lost" in run.err
+
+
+async def test_bad_setting_is_named(tmp_path: Path) -> None:
+    env = cli_env(TEMPORAL_TLS="maybe")
+    run = await run_cli("list", env=env, cwd=tmp_path)
+    assert run.code == 2
+    assert "TEMPORAL_TLS" in run.err
+    assert "Traceback" not in run.err
+
+
+async def test_dnc_add_list_remove_masks_and_records_the_removal(tmp_path: Path) -> None:
+    db = tmp_path / "dnc.sqlite3"
+    env = cli_env(DO_NOT_CALL_DB=str(db))
+    added = await run_cli("dnc", "add", NUMBER, "--reason", "asked by email", env=env, cwd=tmp_path)
+    assert added.code == 0, added.err
+    listed = await run_cli("dnc", "list", "-o", "json", env=env, cwd=tmp_path)
+    assert listed.code == 0
+    rows = json.loads(listed.out)
+    assert [(row["number"], row["reason"]) for row in rows] == [("+1********23", "asked by email")]
+    assert NUMBER not in listed.out + listed.err + added.err
+
+    # No reason, no terminal to ask on: refused, and the number stays listed.
+    refused = await run_cli("dnc", "remove", NUMBER, env=env, cwd=tmp_path)
+    assert refused.code == 2
+    assert "--reason" in refused.err
+
+    removed = await run_cli(
+        "dnc", "remove", NUMBER, "--reason", "consent renewed, ticket 7", env=env, cwd=tmp_path
+    )
+    assert removed.code == 0, removed.err
+    assert NUMBER not in removed.err
+    log = [json.loads(line) for line in removed.err.splitlines() if line.startswith("{")]
+    assert [(e["event"], e["number"]) for e in log] == [("do_not_call_removed", "+1********23")]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM do_not_call").fetchone() == (0,)
+        assert conn.execute("SELECT number, reason FROM do_not_call_removals").fetchall() == [
+            (NUMBER, "consent renewed, ticket 7")
+        ]
+
+    again = await run_cli("dnc", "remove", NUMBER, "--reason", "x", env=env, cwd=tmp_path)
+    assert again.code == 1
+    assert "not on the do-not-call list" in again.err
+
+
+async def test_dnc_refuses_a_bad_number(tmp_path: Path) -> None:
+    env = cli_env(DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"))
+    run = await run_cli("dnc", "add", "4155550123", env=env, cwd=tmp_path)
+    assert run.code == 2
+    assert "number: must be E.164" in run.err
+
+
+def test_a_wait_says_until_when_and_how_long() -> None:
+    now = datetime(2025, 1, 7, 6, 0, tzinfo=UTC)
+    snapshot = CallSnapshot(
+        workflow_id="call-x",
+        phase="waiting_for_window",
+        attempt=1,
+        waiting_until=now + timedelta(hours=3, minutes=5),
+    )
+    line = progress_line(snapshot, now=now)
+    assert line.startswith("waiting for calling hours (attempt 1, call -) until ")
+    local = (now + timedelta(hours=3, minutes=5)).astimezone()
+    assert f"{local:%H:%M}" in line
+    assert line.endswith("in 3 h 05 min")

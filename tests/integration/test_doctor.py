@@ -1,0 +1,170 @@
+"""``outbound-calls doctor`` as a user runs it, against the simulator, a real bridge and a
+real Temporal dev server, all on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from bridge import create_app
+from calls.settings import BridgeSettings, SimulatorSettings
+from simulator.server import running_simulator, serve_asgi_app
+from tests.helpers.call_harness import ROOT, SIM_KEY
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Deployment:
+    temporal_address: str
+    simulator_url: str
+    bridge_url: str
+    agents: dict[str, str]  # name -> agent_id
+
+
+async def _agent(http: httpx.AsyncClient, webhook_url: str | None) -> str:
+    body: dict[str, object] = {
+        "voice_id": "11labs-Adrian",
+        "response_engine": {"type": "retell-llm", "llm_id": "llm_doctor"},
+    }
+    if webhook_url is not None:
+        body["webhook_url"] = webhook_url
+    response = await http.post("/create-agent", json=body)
+    response.raise_for_status()
+    agent_id: str = response.json()["agent_id"]
+    return agent_id
+
+
+@pytest.fixture
+async def deployment(dev_env: WorkflowEnvironment) -> AsyncIterator[Deployment]:
+    bridge_app = create_app(BridgeSettings(retell_api_key=SIM_KEY), client=dev_env.client)
+    async with (
+        serve_asgi_app(bridge_app) as bridge,
+        running_simulator(SimulatorSettings()) as sim,
+        httpx.AsyncClient(
+            base_url=sim.base_url, headers={"Authorization": f"Bearer {SIM_KEY}"}
+        ) as http,
+    ):
+        ours = bridge.base_url + "/webhooks/retell"
+        agents = {
+            "good": await _agent(http, ours),
+            "elsewhere": await _agent(http, "http://127.0.0.1:9/other-hook"),
+            "unhooked": await _agent(http, None),
+        }
+        yield Deployment(
+            dev_env.client.service_client.config.target_host, sim.base_url, bridge.base_url, agents
+        )
+
+
+async def doctor(tmp_path: Path, deployment: Deployment, **settings: str) -> tuple[int, str]:
+    """Run ``outbound_calls.py doctor`` in a clean environment (no .env, no inherited keys)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RETELL_", "TEMPORAL_", "BRIDGE_", "PAYLOAD_"))
+    }
+    env.update(
+        TEMPORAL_ADDRESS=deployment.temporal_address,
+        RETELL_BASE_URL=deployment.simulator_url,
+        RETELL_API_KEY=SIM_KEY,
+        BRIDGE_PUBLIC_URL=deployment.bridge_url,
+        RETELL_AGENT_IDS=deployment.agents["good"],
+    )
+    env.update(settings)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "outbound_calls.py"),
+        "doctor",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+def _line(output: str, name: str) -> str:
+    (found,) = [line for line in output.splitlines() if f" {name}: " in line]
+    return found
+
+
+async def test_a_healthy_deployment_passes_every_check(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    code, output = await doctor(tmp_path, deployment)
+    assert code == 0, output
+    for name in ("Retell API key", f"agent {deployment.agents['good']}", "bridge", "Temporal"):
+        assert _line(output, name).startswith("ok "), output
+    assert _line(output, "payload keys").startswith("ok ")
+    assert "FAIL" not in output
+
+
+async def test_a_wrong_key_is_named_with_what_to_change(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    code, output = await doctor(
+        tmp_path, deployment, RETELL_API_KEY="wrong-key", RETELL_WEBHOOK_KEY=SIM_KEY
+    )
+    assert code == 1
+    line = _line(output, "Retell API key")
+    assert line.startswith("FAIL ")
+    assert "RETELL_API_KEY" in line
+    assert "Change: set RETELL_API_KEY" in line
+    assert "wrong-key" not in output
+    assert _line(output, "bridge").startswith("ok ")  # only what is wrong fails
+
+
+async def test_missing_and_misrouted_agents_are_each_named(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    agents = deployment.agents
+    ids = [agents["good"], "agent_missing", agents["elsewhere"], agents["unhooked"]]
+    code, output = await doctor(tmp_path, deployment, RETELL_AGENT_IDS=",".join(ids))
+    assert code == 1
+    want = deployment.bridge_url + "/webhooks/retell"
+    assert _line(output, f"agent {agents['good']}").startswith("ok ")
+    missing = _line(output, "agent agent_missing")
+    assert missing.startswith("FAIL ")
+    assert "does not exist" in missing
+    elsewhere = _line(output, f"agent {agents['elsewhere']}")
+    assert elsewhere.startswith("FAIL ")
+    assert "http://127.0.0.1:9/other-hook" in elsewhere
+    assert f"set the agent's webhook_url to {want}" in elsewhere
+    unhooked = _line(output, f"agent {agents['unhooked']}")
+    assert unhooked.startswith("FAIL ")
+    assert "no webhook_url" in unhooked
+
+
+async def test_a_bridge_with_another_key_or_no_bridge_at_all_fails(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    code, output = await doctor(tmp_path, deployment, RETELL_WEBHOOK_KEY="another-key")
+    assert code == 1
+    assert "RETELL_WEBHOOK_KEY" in _line(output, "bridge")
+    code, output = await doctor(tmp_path, deployment, BRIDGE_PUBLIC_URL="http://127.0.0.1:9")
+    assert code == 1
+    bridge = _line(output, "bridge")
+    assert bridge.startswith("FAIL ")
+    assert "cannot reach" in bridge
+    assert "another-key" not in output
+
+
+async def test_unusable_payload_keys_are_a_finding_not_a_crash(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    code, output = await doctor(tmp_path, deployment, PAYLOAD_KEYS="k1:not-base64!")
+    assert code == 1
+    keys = _line(output, "payload keys")
+    assert keys.startswith("FAIL ")
+    assert "PAYLOAD_KEYS" in keys
+    assert _line(output, "Temporal").startswith("ok ")

@@ -1,0 +1,357 @@
+"""The simulator against retell-sdk, an independent reading of Retell's API.
+
+The SDK's client (with strict response validation) talks to the simulator, its types parse
+every call object the simulator produces, and its verifier checks the webhook signatures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from retell import (
+    APIStatusError,
+    AsyncRetell,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from retell.lib.webhook_auth import verify as retell_verify
+from retell.types import AgentResponse, CallListResponse, PhoneCallResponse
+from retell.types.call_list_response import ItemV3PhoneCallResponse
+from retell.types.concurrency_retrieve_response import ConcurrencyRetrieveResponse
+from retell.types.phone_call_response import CallAnalysis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from calls.settings import SimulatorSettings
+from calls.signatures import SIGNATURE_HEADER
+from simulator import SCENARIOS
+from simulator.server import RunningSimulator, running_simulator, serve_asgi_app
+from stack.waits import eventually
+
+API_KEY = "conformance-api-key"
+WEBHOOK_KEY = "conformance-webhook-key"
+FROM = "+14155550100"
+TO = "+14155550123"
+
+# (raw body, signature header) of every webhook received
+Received = list[tuple[bytes, str]]
+
+
+def sdk_verifies(body: bytes, key: str, signature: str) -> bool:
+    result = retell_verify(body.decode(), key, signature)
+    return bool(result)
+
+
+@pytest.fixture(scope="module")
+async def received() -> AsyncIterator[tuple[Received, str]]:
+    bodies: Received = []
+
+    async def collect(request: Request) -> Response:
+        bodies.append((await request.body(), request.headers.get(SIGNATURE_HEADER, "")))
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/hook", collect, methods=["POST"])])
+    async with serve_asgi_app(app) as served:
+        yield bodies, f"{served.base_url}/hook"
+
+
+@pytest.fixture(scope="module")
+async def sim(received: tuple[Received, str]) -> AsyncIterator[RunningSimulator]:
+    settings = SimulatorSettings(
+        retell_api_key=API_KEY,
+        retell_webhook_key=WEBHOOK_KEY,
+        simulator_webhook_url=received[1],
+        simulator_time_scale=0.005,
+    )
+    async with running_simulator(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def retell(sim: RunningSimulator) -> AsyncIterator[AsyncRetell]:
+    async with (
+        httpx.AsyncClient(trust_env=False) as http,
+        AsyncRetell(
+            api_key=API_KEY,
+            base_url=sim.base_url,
+            max_retries=0,
+            http_client=http,
+            _strict_response_validation=True,
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def raw(sim: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=sim.base_url, headers=headers, trust_env=False) as http:
+        yield http
+
+
+def assert_sdk_call_object(call: dict[str, Any]) -> None:
+    """Every field we send is one the SDK knows (a misspelt name would pass silently)."""
+    assert set(call) <= set(PhoneCallResponse.model_fields), set(call) - set(
+        PhoneCallResponse.model_fields
+    )
+    parsed = PhoneCallResponse.model_validate(call)
+    assert parsed.call_type == "phone_call"
+    if "call_analysis" in call:
+        assert set(call["call_analysis"]) <= set(CallAnalysis.model_fields)
+
+
+async def test_sdk_creates_gets_lists_and_stops_a_call(retell: AsyncRetell) -> None:
+    created = await retell.call.create_phone_call(
+        from_number=FROM,
+        to_number=TO,
+        override_agent_id="agent_conformance",
+        override_agent_version=3,
+        metadata={"campaign": "sdk-1", "simulator_scenario": "hangs_ongoing"},
+        retell_llm_dynamic_variables={"first_name": "Ada"},
+        idempotency_key="sdk-1:1",
+    )
+    assert isinstance(created, PhoneCallResponse)
+    assert created.call_status == "registered"
+    assert (created.agent_id, created.agent_version) == ("agent_conformance", 3)
+    assert created.metadata == {"campaign": "sdk-1", "simulator_scenario": "hangs_ongoing"}
+
+    again = await retell.call.create_phone_call(
+        from_number=FROM, to_number=TO, idempotency_key="sdk-1:1"
+    )
+    assert again.call_id == created.call_id
+
+    async def ongoing() -> bool:
+        call = await retell.call.retrieve(created.call_id)
+        return isinstance(call, PhoneCallResponse) and call.call_status == "ongoing"
+
+    await eventually(ongoing)
+
+    listed = await retell.call.list(
+        filter_criteria={
+            "metadata": [{"key": "campaign", "op": "eq", "type": "string", "value": "sdk-1"}]
+        },
+        limit=10,
+    )
+    assert isinstance(listed, CallListResponse)
+    assert [c.call_id for c in listed.items] == [created.call_id]
+    assert isinstance(listed.items[0], ItemV3PhoneCallResponse)
+    assert listed.has_more is False
+
+    await retell.call.stop(created.call_id)
+    stopped = await retell.call.retrieve(created.call_id)
+    assert isinstance(stopped, PhoneCallResponse)
+    assert stopped.call_status == "ended"
+    assert stopped.disconnection_reason == "manual_stopped"
+
+
+async def test_sdk_sees_retells_error_types(retell: AsyncRetell, sim: RunningSimulator) -> None:
+    async with (
+        httpx.AsyncClient(trust_env=False) as http,
+        AsyncRetell(api_key="wrong", base_url=sim.base_url, max_retries=0, http_client=http) as bad,
+    ):
+        with pytest.raises(AuthenticationError):
+            await bad.call.retrieve("call_any")
+    with pytest.raises(UnprocessableEntityError) as unknown:
+        await retell.call.retrieve("call_unknown")
+    # Retell's error body: {"status": "error", "message": ...}
+    assert unknown.value.body == {"status": "error", "message": "call_id: call not found"}
+    with pytest.raises(NotFoundError):
+        await retell.call.stop("call_unknown")
+    with pytest.raises(BadRequestError, match="to_number"):
+        await retell.call.create_phone_call(from_number=FROM, to_number="+1555")
+    with pytest.raises(RateLimitError) as limited:
+        await retell.call.create_phone_call(
+            from_number=FROM,
+            to_number=TO,
+            metadata={"simulator_scenario": "rate_limited"},
+            idempotency_key="sdk-rl",
+        )
+    assert limited.value.response.headers["retry-after"] == "1"
+    with pytest.raises(InternalServerError):
+        await retell.call.create_phone_call(
+            from_number=FROM,
+            to_number=TO,
+            metadata={"simulator_scenario": "server_errors"},
+            idempotency_key="sdk-se",
+        )
+    with pytest.raises(APIStatusError) as billing:
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=TO, metadata={"simulator_scenario": "trial_ended"}
+        )
+    assert billing.value.status_code == 402
+    assert billing.value.body == {
+        "status": "error",
+        "message": "Trial has ended, please add payment method",
+    }
+    with pytest.raises(PermissionDeniedError):
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=TO, metadata={"simulator_scenario": "forbidden"}
+        )
+    with pytest.raises(ConflictError):
+        await retell.call.create_phone_call(
+            from_number=FROM,
+            to_number=TO,
+            metadata={"simulator_scenario": "conflicts"},
+            idempotency_key="sdk-conflict",
+        )
+
+
+async def test_sdk_sees_the_do_not_call_refusal(
+    retell: AsyncRetell, raw: httpx.AsyncClient
+) -> None:
+    number = "+14155550177"
+    assert (await raw.post("/_sim/dnc", json={"number": number})).status_code == 200
+    with pytest.raises(BadRequestError) as refused:
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=number, honor_internal_dnc=True
+        )
+    assert refused.value.body == {
+        "status": "error",
+        "message": "Call rejected: the contact for to_number is marked do_not_call",
+    }
+    # Without honor_internal_dnc Retell dials anyway.
+    dialed = await retell.call.create_phone_call(
+        from_number=FROM, to_number=number, metadata={"simulator_scenario": "no_answer"}
+    )
+    assert dialed.to_number == number
+
+
+async def test_sdk_reads_concurrency(retell: AsyncRetell) -> None:
+    answer = await retell.concurrency.retrieve()
+    assert isinstance(answer, ConcurrencyRetrieveResponse)
+    assert answer.concurrency_limit == 20
+    assert answer.current_concurrency is not None
+    assert answer.current_concurrency >= 0
+
+
+async def test_sdk_creates_and_reads_an_agent_with_its_webhook_url(retell: AsyncRetell) -> None:
+    created = await retell.agent.create(
+        response_engine={"type": "retell-llm", "llm_id": "llm_conformance"},
+        voice_id="11labs-Adrian",
+        agent_name="conformance",
+        webhook_url="https://calls.example.com/webhooks/retell",
+    )
+    assert isinstance(created, AgentResponse)
+    read = await retell.agent.retrieve(created.agent_id)
+    assert read.webhook_url == "https://calls.example.com/webhooks/retell"
+    with pytest.raises(NotFoundError):
+        await retell.agent.retrieve("agent_unknown")
+
+
+async def test_an_hour_long_call_carries_word_level_transcripts(raw: httpx.AsyncClient) -> None:
+    payload = {
+        "from_number": FROM,
+        "to_number": TO,
+        "metadata": {"simulator_scenario": "answered", "simulator_duration_s": "3600"},
+    }
+    call_id = (await raw.post("/v2/create-phone-call", json=payload)).json()["call_id"]
+
+    async def analysed() -> bool:
+        hooks = (await raw.get(f"/_sim/calls/{call_id}/webhooks")).json()
+        return any(h["event"] == "call_analyzed" for h in hooks)
+
+    await eventually(analysed)
+    hooks = {
+        h["event"]: h["body"] for h in (await raw.get(f"/_sim/calls/{call_id}/webhooks")).json()
+    }
+    for event in ("call_ended", "call_analyzed"):
+        body = hooks[event].encode()
+        assert len(body) > 2 * 1024 * 1024, len(body)  # over the old 1 MiB bridge limit
+        call = json.loads(body)["call"]
+        assert_sdk_call_object(call)
+        parsed = PhoneCallResponse.model_validate(call)
+        assert parsed.transcript_object
+        assert parsed.transcript_with_tool_calls
+        assert parsed.scrubbed_transcript_with_tool_calls
+        words = [w for u in parsed.transcript_object for w in u.words]
+        # An hour at a conversational pace: thousands of timed words, the last near the end.
+        assert len(words) > 5000
+        assert 3000 < (words[-1].end or 0) < 4000
+        roles = {getattr(item, "role", None) for item in parsed.transcript_with_tool_calls}
+        assert {"agent", "user", "tool_call_invocation", "tool_call_result"} <= roles
+
+
+# Scenarios whose calls play to the end by themselves.
+PLAYED = sorted(
+    name
+    for name, s in SCENARIOS.items()
+    if s.disconnection_reason is not None and s.create_refusal is None
+)
+
+
+async def test_every_call_object_parses_with_sdk_types(
+    raw: httpx.AsyncClient, received: tuple[Received, str]
+) -> None:
+    bodies, _ = received
+    call_ids: list[str] = []
+    for name in PLAYED:
+        payload = {
+            "from_number": FROM,
+            "to_number": TO,
+            "metadata": {"simulator_scenario": name, "simulator_hold_s": "0"},
+            "retell_llm_dynamic_variables": {"k": "v"},
+            "idempotency_key": f"parse-{name}",
+        }
+        response = await raw.post("/v2/create-phone-call", json=payload)
+        while response.status_code != 201:  # rate_limited, server_errors, conflicts fail first
+            assert response.status_code in (408, 409, 429, 500, 503)
+            response = await raw.post("/v2/create-phone-call", json=payload)
+        assert_sdk_call_object(response.json())
+        call_ids.append(response.json()["call_id"])
+
+    async def all_analysed() -> bool:
+        calls = [(await raw.get(f"/v2/get-call/{c}")).json() for c in call_ids]
+        return all("call_analysis" in c for c in calls)
+
+    await eventually(all_analysed)
+    await asyncio.sleep(0.1)  # let the last deliveries land
+
+    for call_id in call_ids:
+        assert_sdk_call_object((await raw.get(f"/v2/get-call/{call_id}")).json())
+        for record in (await raw.get(f"/_sim/calls/{call_id}/webhooks")).json():
+            webhook = json.loads(record["body"])
+            assert set(webhook) == {"event", "call"}
+            assert webhook["event"] in {"call_started", "call_ended", "call_analyzed"}
+            assert_sdk_call_object(webhook["call"])
+    assert bodies, "no webhook reached the receiver"
+
+    page = (await raw.post("/v3/list-calls", json={"limit": 1000})).json()
+    assert set(page) <= set(CallListResponse.model_fields)
+    listed = CallListResponse.model_validate(page)
+    assert {c.call_id for c in listed.items} >= set(call_ids)
+
+
+async def test_webhook_signatures_verify_with_the_sdk(
+    raw: httpx.AsyncClient, received: tuple[Received, str]
+) -> None:
+    bodies, _ = received
+    response = await raw.post("/v2/create-phone-call", json={"from_number": FROM, "to_number": TO})
+    call_id = response.json()["call_id"]
+
+    def mine() -> Received:
+        return [(b, s) for b, s in bodies if json.loads(b)["call"]["call_id"] == call_id]
+
+    async def three() -> bool:
+        return len(mine()) == 3
+
+    await eventually(three)
+    for body, signature in mine():
+        assert sdk_verifies(body, WEBHOOK_KEY, signature)
+        assert not sdk_verifies(body, API_KEY, signature)
+        assert not sdk_verifies(body.replace(b'"call_id"', b'"call_id" '), WEBHOOK_KEY, signature)
+        # Verification must use the raw bytes: re-serialised JSON no longer matches.
+        reserialised = json.dumps(json.loads(body)).encode()
+        assert not sdk_verifies(reserialised, WEBHOOK_KEY, signature)

@@ -1,0 +1,104 @@
+"""The slot pool takes turns between groups: a campaign's queue does not starve single calls.
+
+Real pools on the dev server; the holders are tiny workflows that take a grant and give the
+slot back when the test says so, so the order of grants is chosen exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from activities.call_slots import CallSlotActivities
+    from calls.slots import SLOT_GRANTED_SIGNAL, SlotRequest, SlotsSnapshot, slots_workflow_id
+    from tests.helpers.call_harness import eventually
+    from worker import workflow_runner
+    from workflows.call_slots import CallSlotsWorkflow
+
+pytestmark = pytest.mark.integration
+
+
+@workflow.defn(name="HeldSlotWorkflow")
+class HeldSlotWorkflow:
+    """Waits for its grant, then for ``give_back``, then releases the slot."""
+
+    def __init__(self) -> None:
+        self._granted = False
+        self._give_back = False
+
+    @workflow.signal(name=SLOT_GRANTED_SIGNAL)
+    def slot_granted(self, ticket: int | None = None) -> None:
+        self._granted = True
+
+    @workflow.signal
+    def give_back(self) -> None:
+        self._give_back = True
+
+    @workflow.run
+    async def run(self, pool_id: str) -> None:
+        await workflow.wait_condition(lambda: self._granted and self._give_back)
+        await workflow.get_external_workflow_handle(pool_id).signal(
+            "release_slot", workflow.info().workflow_id
+        )
+
+
+async def _holders(client: Client, pool: str) -> SlotsSnapshot:
+    snap: SlotsSnapshot = await client.get_workflow_handle(pool).query(
+        "slots", result_type=SlotsSnapshot
+    )
+    return snap
+
+
+async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironment) -> None:
+    client = dev_env.client
+    queue = f"fair-{uuid.uuid4().hex[:8]}"
+    slots = CallSlotActivities(client, task_queue=queue, capacity=1)
+    pool = slots_workflow_id(queue)
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
+        activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
+        workflow_runner=workflow_runner(),
+    ):
+        names = ["a1", "a2", "a3", "single"]
+        handles = {
+            n: await client.start_workflow(
+                "HeldSlotWorkflow", pool, id=f"{queue}-{n}", task_queue=queue
+            )
+            for n in names
+        }
+        # The campaign's three asks come first, the single call's last.
+        for n in names:
+            group = None if n == "single" else "campaign-a"
+            request = SlotRequest(
+                holder=handles[n].id, lease_s=600, capacity=1, group=group, ticket=1
+            )
+            await slots.request_call_slot(request)  # as the call's local activity does
+
+        async def queued() -> SlotsSnapshot | None:
+            snap = await _holders(client, pool)
+            return snap if len(snap.waiting) == 3 else None
+
+        first = await eventually(queued, what="three asks to wait")
+        assert first.holders == (handles["a1"].id,)
+        await handles["a1"].signal("give_back")
+
+        async def next_holder() -> tuple[str, ...] | None:
+            snap = await _holders(client, pool)
+            return snap.holders if snap.holders and snap.holders != first.holders else None
+
+        # First come first served would give a2 the slot; the single call's turn comes first.
+        assert await eventually(next_holder, timeout_s=20, what="the next grant") == (
+            handles["single"].id,
+        )
+        for n in ("single", "a2", "a3"):
+            await handles[n].signal("give_back")
+        for handle in handles.values():
+            await handle.result()

@@ -1,0 +1,165 @@
+"""Replay every recorded history (``tests/histories/``) against the current workflow code.
+
+A change to OutboundCallWorkflow that would break running calls fails here. Intended
+changes go behind ``workflow.patched`` (see docs/changing-workflows.md), then
+``make histories`` adds fresh recordings beside the old ones.
+
+The encrypted histories (``encrypted/v*/``, recorded mid key rotation under TEST-ONLY keys)
+replay through the payload codec: after another rotation they still replay as long as their
+keys stay listed; without one of them, replay fails and names the missing key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from calls.codec_keys import PayloadKeys
+from calls.payload_codec import ENCRYPTED_ENCODING, KEY_ID_METADATA_KEY, converter_for
+from tests.helpers.changed_workflow import OutboundCallWorkflowWithExtraStep
+from tests.histories.record import (
+    ENCRYPTED,
+    NEW_TEST_KEY_ID,
+    OLD_TEST_KEY_ID,
+    SCENARIOS,
+    VERSION,
+    history_keys,
+    workflow_id_of,
+)
+from tests.histories.record_campaign import recorded as campaign_histories
+from worker import WORKFLOWS, workflow_runner
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+# Payloads Temporal never hands to a codec: search attributes (indexed) and the SDK's own
+# patch markers. Everything else in an encrypted history must be ciphertext.
+_UNENCODED_PARTS = ("searchAttributes", "markerRecordedEventAttributes")
+
+
+async def _histories(pattern: str = "v*/*.json") -> AsyncIterator[WorkflowHistory]:
+    for path in sorted(HISTORIES.glob(pattern)):
+        yield WorkflowHistory.from_json(workflow_id_of(path.stem), path.read_text())
+
+
+def _replayer(*workflows: type, converter: DataConverter = pydantic_data_converter) -> Replayer:
+    return Replayer(
+        workflows=list(workflows),
+        data_converter=converter,
+        workflow_runner=workflow_runner(),
+    )
+
+
+def _rotated_again() -> PayloadKeys:
+    """After one more rotation: a new current key; the recorded histories' keys still listed."""
+    recorded = history_keys(NEW_TEST_KEY_ID)
+    return PayloadKeys(current_id="next", keys={**recorded.keys, "next": os.urandom(32)})
+
+
+def _payload_key_ids(node: Any, path: str = "") -> list[tuple[str, str | None]]:
+    """(path, key id or None when not encrypted) of every payload in a history's JSON."""
+    found: list[tuple[str, str | None]] = []
+    if isinstance(node, dict):
+        metadata = node.get("metadata")
+        if isinstance(metadata, dict) and isinstance(node.get("data"), str):
+            encoding = base64.b64decode(metadata.get("encoding", ""))
+            key_id = metadata.get(KEY_ID_METADATA_KEY)
+            if encoding == ENCRYPTED_ENCODING and isinstance(key_id, str):
+                found.append((path, base64.b64decode(key_id).decode()))
+            else:
+                found.append((path, None))
+        for name, value in node.items():
+            found += _payload_key_ids(value, f"{path}/{name}")
+    elif isinstance(node, list):
+        for value in node:
+            found += _payload_key_ids(value, path)
+    return found
+
+
+def test_every_scenario_has_a_recorded_history() -> None:
+    for version in (HISTORIES / "v1", HISTORIES / VERSION, ENCRYPTED / VERSION):
+        recorded = {path.stem for path in version.glob("*.json")}
+        assert {s.name for s in SCENARIOS} == recorded, version
+
+
+def test_encrypted_histories_hold_ciphertext_under_both_keys() -> None:
+    used: set[str] = set()
+    for path in sorted(ENCRYPTED.glob("v*/*.json")):
+        payloads = _payload_key_ids(json.loads(path.read_text()))
+        plain = [p for p, key_id in payloads if key_id is None]
+        assert [p for p in plain if not any(part in p for part in _UNENCODED_PARTS)] == []
+        used |= {key_id for _, key_id in payloads if key_id is not None}
+    # Recorded mid-rotation: the starter's payloads under the old key, the rest the new one.
+    assert used == {OLD_TEST_KEY_ID, NEW_TEST_KEY_ID}
+
+
+async def test_recorded_histories_replay_on_current_code() -> None:
+    results = await _replayer(*WORKFLOWS).replay_workflows(
+        _histories(), raise_on_replay_failure=False
+    )
+    assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
+
+
+async def test_encrypted_histories_replay_after_key_rotation() -> None:
+    replayer = _replayer(*WORKFLOWS, converter=converter_for(_rotated_again()))
+    results = await replayer.replay_workflows(
+        _histories("encrypted/v*/*.json"), raise_on_replay_failure=False
+    )
+    assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
+
+
+async def test_encrypted_history_without_its_key_fails_naming_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorded = history_keys(NEW_TEST_KEY_ID)
+    old_key_removed = PayloadKeys(
+        current_id=NEW_TEST_KEY_ID, keys={NEW_TEST_KEY_ID: recorded.keys[NEW_TEST_KEY_ID]}
+    )
+    history = WorkflowHistory.from_json(
+        workflow_id_of("answered"), (ENCRYPTED / VERSION / "answered.json").read_text()
+    )
+    replayer = _replayer(*WORKFLOWS, converter=converter_for(old_key_removed))
+    with caplog.at_level(logging.WARNING):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert "UnknownPayloadKey" in str(result.replay_failure)
+    assert f"payload encrypted with key id {OLD_TEST_KEY_ID!r}" in caplog.text
+    # And without any codec the encrypted history is unreadable.
+    plain = await _replayer(*WORKFLOWS).replay_workflow(history, raise_on_replay_failure=False)
+    assert plain.replay_failure is not None
+
+
+async def test_a_changed_workflow_fails_replay() -> None:
+    replayer = _replayer(OutboundCallWorkflowWithExtraStep)
+    history = WorkflowHistory.from_json(
+        workflow_id_of("answered"), (HISTORIES / VERSION / "answered.json").read_text()
+    )
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(history)
+
+
+async def test_recorded_campaign_and_slot_pool_histories_replay_on_current_code() -> None:
+    """Every run of a recorded campaign (continue-as-new with calls open, a pause) and of the
+    slot pool beside it replays: a change to either that would break running ones fails here."""
+    recorded = campaign_histories()
+    kinds = {path.stem.split("@")[0].split("-")[0] for _, path in recorded}
+    assert kinds == {"campaign", "call"}  # both workflows are covered
+    assert sum(1 for wid, _ in recorded if wid.startswith("campaign-")) > 1  # continued as new
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for workflow_id, path in recorded:
+            yield WorkflowHistory.from_json(workflow_id, path.read_text())
+
+    results = await _replayer(*WORKFLOWS).replay_workflows(
+        histories(), raise_on_replay_failure=False
+    )
+    assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
