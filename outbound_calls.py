@@ -57,7 +57,8 @@ from calls.models import (
     OutcomeStatus,
     RedialPolicy,
 )
-from calls.nexus_service import DEFAULT_NEXUS_ENDPOINT, register_nexus_endpoint
+from calls.names import DEFAULT_NEXUS_ENDPOINT
+from calls.nexus_service import register_nexus_endpoint
 from calls.phone import mask_number, mask_numbers_in, normalize_e164
 from calls.search_attributes import register_search_attributes
 from calls.settings import ClientSettings, WorkerSettings

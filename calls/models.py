@@ -13,14 +13,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-# Metadata keys we add to every Retell call; a caller's metadata may not use them.
-WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
-IDEMPOTENCY_METADATA_KEY = "idempotency_key"
-ATTEMPT_METADATA_KEY = "temporal_attempt"
-# Privacy choices ride along in Retell's metadata, so that every place that reads a call
-# object (bridge, activities) drops what the caller did not want kept, before Temporal sees it.
-KEEP_TRANSCRIPT_METADATA_KEY = "temporal_keep_transcript"
-ANALYSIS_FIELDS_METADATA_KEY = "temporal_analysis_fields"
+from calls.names import (
+    ANALYSIS_FIELDS_METADATA_KEY,
+    ATTEMPT_METADATA_KEY,
+    IDEMPOTENCY_METADATA_KEY,
+    KEEP_TRANSCRIPT_METADATA_KEY,
+    WORKFLOW_ID_METADATA_KEY,
+)
+
+# The metadata keys we add to every Retell call: a caller's metadata may not use them.
 RESERVED_METADATA_KEYS = frozenset(
     {
         WORKFLOW_ID_METADATA_KEY,
@@ -282,9 +283,6 @@ class CallReport(_Model):
             started_at=outcome.started_at,
             ended_at=outcome.ended_at,
         )
-
-
-CALL_FINISHED_SIGNAL = "call_finished"
 
 
 class ValidatedCall(_Model):

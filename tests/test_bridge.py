@@ -32,7 +32,8 @@ from temporalio.worker import Worker
 
 from bridge import WEBHOOK_PATH, create_app
 from calls.logs import configure_logging
-from calls.models import WORKFLOW_ID_METADATA_KEY, CallEvent
+from calls.models import CallEvent
+from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.phone import mask_number
 from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body

@@ -30,7 +30,8 @@ from calls.campaign import (
     campaign_workflow_id,
     start_campaign,
 )
-from calls.models import CALL_FINISHED_SIGNAL, CallRequest, OutcomeStatus
+from calls.models import CallRequest, OutcomeStatus
+from calls.names import CALL_FINISHED_SIGNAL
 from tests.call_harness import (
     SimulatorAdmin,
     call_request,

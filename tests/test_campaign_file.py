@@ -30,7 +30,8 @@ from calls.campaign import (
     start_campaign,
 )
 from calls.contacts import CallTemplate, ContactSource
-from calls.models import WORKFLOW_ID_METADATA_KEY, CallingWindow, CallOutcome, OutcomeStatus
+from calls.models import CallingWindow, CallOutcome, OutcomeStatus
+from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.slots import SlotsSnapshot, slots_workflow_id
 from calls.start import start_call
 from tests.call_harness import LiveStack, call_request, eventually, live_stack

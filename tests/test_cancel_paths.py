@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from bridge.app import create_app
 from calls.campaign import CampaignRequest, CampaignSummary, start_campaign
-from calls.models import WORKFLOW_ID_METADATA_KEY, CallOutcome, CallRequest, OutcomeStatus
+from calls.models import CallOutcome, CallRequest, OutcomeStatus
+from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.settings import BridgeSettings, SimulatorSettings
 from calls.slots import SlotsSnapshot, slots_workflow_id
 from calls.start import start_call

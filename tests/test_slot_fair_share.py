@@ -16,7 +16,8 @@ from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
-    from calls.slots import SLOT_GRANTED_SIGNAL, SlotRequest, SlotsSnapshot, slots_workflow_id
+    from calls.names import SLOT_GRANTED_SIGNAL
+    from calls.slots import SlotRequest, SlotsSnapshot, slots_workflow_id
     from tests.call_harness import eventually
     from worker import workflow_runner
     from workflows.call_slots import CallSlotsWorkflow

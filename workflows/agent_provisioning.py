@@ -12,9 +12,10 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from calls.models import AgentConfig
+    from calls.names import AGENT_PROVISIONING_WORKFLOW
 
 
-@workflow.defn(name="AgentProvisioningWorkflow")
+@workflow.defn(name=AGENT_PROVISIONING_WORKFLOW)
 class AgentProvisioningWorkflow:
     @workflow.run
     async def run(self, config: AgentConfig) -> str:

@@ -24,16 +24,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from calls.slots import (
+    from calls.names import (
         RELEASE_SLOT_SIGNAL,
+        REQUEST_SLOT_SIGNAL,
         SLOT_ASK_AGAIN_SIGNAL,
         SLOT_GRANTED_SIGNAL,
-        RecoveredHolders,
-        SlotGrants,
-        SlotPoolState,
-        SlotRequest,
-        SlotsSnapshot,
+        SLOTS_QUERY,
+        SLOTS_WORKFLOW,
     )
+    from calls.slots import RecoveredHolders, SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
@@ -61,7 +60,7 @@ RECOVER_TIMEOUT = timedelta(minutes=2)
 RECOVER_RETRY = RetryPolicy(maximum_attempts=5)
 
 
-@workflow.defn(name="CallSlotsWorkflow")
+@workflow.defn(name=SLOTS_WORKFLOW)
 class CallSlotsWorkflow:
     @workflow.init
     def __init__(self, state: SlotPoolState) -> None:
@@ -83,7 +82,7 @@ class CallSlotsWorkflow:
         # One lease timer, moved rather than restarted on every wake (pipelined pools).
         self._lease_timer = DeadlineTimer()
 
-    @workflow.signal(name="request_slot")
+    @workflow.signal(name=REQUEST_SLOT_SIGNAL)
     def request_slot(self, request: SlotRequest) -> None:
         # The latest capacity wins, so MAX_CONCURRENT_CALLS can be changed on the workers.
         self._capacity = request.capacity
@@ -107,7 +106,7 @@ class CallSlotsWorkflow:
         self._queue = deque(r for r in self._queue if r.holder != holder)
         self._changed = True
 
-    @workflow.query(name="slots")
+    @workflow.query(name=SLOTS_QUERY)
     def slots(self) -> SlotsSnapshot:
         return SlotsSnapshot(
             capacity=self._capacity,

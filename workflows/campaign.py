@@ -74,7 +74,16 @@ with workflow.unsafe.imports_passed_through():
         OutcomeCounts,
     )
     from calls.contacts import ContactsOpened, ContactsPage, PageRequest
-    from calls.models import CALL_FINISHED_SIGNAL, CallReport, CallRequest, OutcomeStatus
+    from calls.models import CallReport, CallRequest, OutcomeStatus
+    from calls.names import (
+        CALL_FINISHED_SIGNAL,
+        CAMPAIGN_WORKFLOW,
+        CANCEL_UPDATE,
+        PAUSE_UPDATE,
+        PROGRESS_QUERY,
+        RESUME_UPDATE,
+        call_workflow_id,
+    )
     from calls.search_attributes import CAMPAIGN_ID
 
 from workflows.cancel_shield import run_shielded
@@ -91,11 +100,11 @@ BAD_ROWS_IN_ERROR = 20
 def campaign_call_id(campaign_id: str, row: int, call: CallRequest) -> str:
     """The call workflow id of one contact: from its dedupe key, else from its row."""
     if call.dedupe_key is not None:
-        return f"call-{call.dedupe_key}"
-    return f"call-{campaign_id}-{row}"
+        return call_workflow_id(call.dedupe_key)
+    return call_workflow_id(f"{campaign_id}-{row}")
 
 
-@workflow.defn(name="CampaignWorkflow")
+@workflow.defn(name=CAMPAIGN_WORKFLOW)
 class CampaignWorkflow:
     @workflow.init
     def __init__(self, request: CampaignRequest) -> None:
@@ -151,7 +160,7 @@ class CampaignWorkflow:
             self._pause(f"account_error on {report.workflow_id}: {reason}")
         self._show()
 
-    @workflow.query(name="progress")
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> CampaignSnapshot:
         return CampaignSnapshot(
             campaign_id=self._request.campaign_id,
@@ -170,7 +179,7 @@ class CampaignWorkflow:
             scheduled_for=self._scheduled_for,
         )
 
-    @workflow.update(name="pause")
+    @workflow.update(name=PAUSE_UPDATE)
     def pause(self, reason: str = "") -> CampaignSnapshot:
         """Start no new call until ``resume``; calls already open run to their end."""
         self._pause(reason or "paused by request")
@@ -190,7 +199,7 @@ class CampaignWorkflow:
                 type="NothingToPause",
             )
 
-    @workflow.update(name="resume")
+    @workflow.update(name=RESUME_UPDATE)
     def resume(self) -> CampaignSnapshot:
         workflow.logger.info(
             "campaign resumed",
@@ -209,7 +218,7 @@ class CampaignWorkflow:
                 "campaign is running, not paused; nothing to resume", type="CampaignNotPaused"
             )
 
-    @workflow.update(name="cancel")
+    @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, reason: str = "") -> CampaignSummary:
         """Start no new call, hang up the open ones, end as canceled; answers the summary."""
         self._cancel(reason or "canceled by request")

@@ -26,9 +26,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from calls.models import CallOutcome, CallRequest
-    from calls.start import call_memo, call_summary
+    from calls.names import CALL_WORKFLOW, RELAY_WORKFLOW, call_workflow_id
+    from calls.start_options import call_memo, call_summary
 
-CALL_WORKFLOW = "OutboundCallWorkflow"
 # Waiting on an existing call by durable timers instead of one days-long activity.
 POLL_EXISTING_CALL_PATCH = "poll-existing-call"
 FIRST_LOOK_AFTER = timedelta(seconds=5)
@@ -38,7 +38,7 @@ LOOK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 def child_call_id(request: CallRequest) -> str:
     if request.dedupe_key is not None:
-        return f"call-{request.dedupe_key}"
+        return call_workflow_id(request.dedupe_key)
     # workflow.uuid4 is deterministic: a replay derives the same id.
     return f"{workflow.info().workflow_id}-call-{workflow.uuid4().hex[:12]}"
 
@@ -100,7 +100,7 @@ async def _await_existing_call(wid: str) -> CallOutcome:
         interval = min(interval * 2, LONGEST_LOOK_INTERVAL)
 
 
-@workflow.defn(name="CallOutcomeRelayWorkflow")
+@workflow.defn(name=RELAY_WORKFLOW)
 class CallOutcomeRelayWorkflow:
     """Answers a finished call's outcome: what a Nexus ``place_call`` with the dedupe key of
     a call that has already finished runs, so its caller gets that outcome (nothing dialed)."""

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from calls.calling_window import describe, next_allowed_time
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.models import (
-        CALL_FINISHED_SIGNAL,
         AttemptRecord,
         CallEvent,
         CallOutcome,
@@ -41,17 +40,21 @@ with workflow.unsafe.imports_passed_through():
         RetellCall,
         ValidatedCall,
     )
+    from calls.names import (
+        CALL_EVENT_SIGNAL,
+        CALL_FINISHED_SIGNAL,
+        CALL_WORKFLOW,
+        CANCEL_UPDATE,
+        DIALED_UPDATE,
+        RELEASE_SLOT_SIGNAL,
+        SLOT_ASK_AGAIN_SIGNAL,
+        SLOT_GRANTED_SIGNAL,
+        STATUS_QUERY,
+    )
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.phone import mask_number
     from calls.redial import next_redial_delay
-    from calls.slots import (
-        CONCURRENCY_REASONS,
-        SLOT_ASK_AGAIN_SIGNAL,
-        SLOT_GRANTED_SIGNAL,
-        SlotRequest,
-        SlotTicket,
-        slots_workflow_id,
-    )
+    from calls.slots import CONCURRENCY_REASONS, SlotRequest, SlotTicket, slots_workflow_id
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.cancel_shield import run_shielded
@@ -139,7 +142,7 @@ def _raise_if_cancelled(err: FailureError) -> None:
         raise err
 
 
-@workflow.defn(name="OutboundCallWorkflow")
+@workflow.defn(name=CALL_WORKFLOW)
 class OutboundCallWorkflow:
     @workflow.init
     def __init__(self, request: CallRequest) -> None:
@@ -173,7 +176,7 @@ class OutboundCallWorkflow:
 
     # ----- handlers -------------------------------------------------------------------------
 
-    @workflow.signal(name="call_event")
+    @workflow.signal(name=CALL_EVENT_SIGNAL)
     def call_event(self, event: CallEvent) -> None:
         """A Retell webhook, forwarded by the bridge. Duplicates and reordering are expected."""
         if event.dedupe_key in self._seen:
@@ -206,7 +209,7 @@ class OutboundCallWorkflow:
     def slot_ask_again(self) -> None:
         self._slot_ask_again = True
 
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> CallSnapshot:
         state = self._state
         return CallSnapshot(
@@ -224,7 +227,7 @@ class OutboundCallWorkflow:
             outcome=self._outcome,
         )
 
-    @workflow.update(name="dialed")
+    @workflow.update(name=DIALED_UPDATE)
     async def dialed(self) -> DialReport:
         """Answers as soon as Retell has taken a call for this request (its call id), the
         request waits for its callee's calling hours, or it ended without a call (why).
@@ -261,7 +264,7 @@ class OutboundCallWorkflow:
             attempts=tuple(self._attempts),
         )
 
-    @workflow.update(name="cancel")
+    @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, reason: str) -> CallOutcome:
         """Stop redials, hang up an open call, end as canceled; answers the final outcome."""
         self._cancel_reason = reason or "canceled"
@@ -520,7 +523,7 @@ class OutboundCallWorkflow:
         pool = slots_workflow_id(workflow.info().task_queue)
         try:
             await workflow.get_external_workflow_handle(pool).signal(
-                "release_slot", self._workflow_id
+                RELEASE_SLOT_SIGNAL, self._workflow_id
             )
         except FailureError as err:
             _raise_if_cancelled(err)

@@ -36,7 +36,7 @@ from calls.models import CallOutcome, CallRequest, CallTimeouts
 from calls.payload_codec import converter_for, with_data_converter
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
-from calls.start import call_search_attributes
+from calls.start_options import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
 from tests.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
