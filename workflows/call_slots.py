@@ -24,6 +24,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.call_slots import CallSlotActivities
     from calls.names import (
         RELEASE_SLOT_SIGNAL,
         REQUEST_SLOT_SIGNAL,
@@ -32,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SLOTS_QUERY,
         SLOTS_WORKFLOW,
     )
-    from calls.slots import RecoveredHolders, SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
+    from calls.slots import SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
@@ -170,10 +171,9 @@ class CallSlotsWorkflow:
             return
         self._recovered = True
         try:
-            found = await workflow.execute_activity(
-                "recover_slot_holders",
+            found = await workflow.execute_activity_method(
+                CallSlotActivities.recover_slot_holders,
                 args=[self._shard, self._shards],
-                result_type=RecoveredHolders,
                 start_to_close_timeout=RECOVER_TIMEOUT,
                 retry_policy=RECOVER_RETRY,
                 summary="who may hold a slot of this pool (after a terminate)",
@@ -309,10 +309,9 @@ class CallSlotsWorkflow:
             tickets = self._next_round(regrants=True)
             if not tickets:
                 return
-            gone = await workflow.execute_local_activity(
-                "grant_call_slots",
+            gone = await workflow.execute_local_activity_method(
+                CallSlotActivities.grant_call_slots,
                 SlotGrants(grants=tuple(tickets.items())),
-                result_type=list[str],
                 start_to_close_timeout=GRANT_TIMEOUT,
                 retry_policy=GRANT_RETRY,
                 summary=f"grant {len(tickets)} call slot(s)",

@@ -64,6 +64,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.campaign_calls import CampaignCallActivities
+    from activities.contacts import ContactActivities
     from calls.campaign import (
         CallBatch,
         CampaignCall,
@@ -73,7 +75,7 @@ with workflow.unsafe.imports_passed_through():
         CampaignSummary,
         OutcomeCounts,
     )
-    from calls.contacts import ContactsOpened, ContactsPage, PageRequest
+    from calls.contacts import PageRequest
     from calls.models import CallReport, CallRequest, OutcomeStatus
     from calls.names import (
         CALL_FINISHED_SIGNAL,
@@ -313,10 +315,9 @@ class CampaignWorkflow:
     async def _open_contacts(self) -> None:
         source = self._request.contacts
         assert source is not None
-        opened = await workflow.execute_activity(
-            "open_contacts",
+        opened = await workflow.execute_activity_method(
+            ContactActivities.open_contacts,
             source,
-            result_type=ContactsOpened,
             start_to_close_timeout=timedelta(minutes=30),
             retry_policy=FILE_RETRY,
             summary=f"read {source.location}",
@@ -376,15 +377,14 @@ class CampaignWorkflow:
         else:
             assert self._checksum is not None
             try:
-                found = await workflow.execute_activity(
-                    "read_contacts_page",
+                found = await workflow.execute_activity_method(
+                    ContactActivities.read_contacts_page,
                     PageRequest(
                         source=self._request.contacts,
                         checksum=self._checksum,
                         first=first,
                         count=count,
                     ),
-                    result_type=ContactsPage,
                     start_to_close_timeout=timedelta(minutes=5),
                     retry_policy=FILE_RETRY,
                     summary=f"contacts {first}..{first + count - 1}",
@@ -428,14 +428,13 @@ class CampaignWorkflow:
         self._started_this_run += len(batch)
         self._next_index = self._buffer[0][0] if self._buffer else self._read_to
         self._show()
-        existing: list[str] = await workflow.execute_activity(
-            "start_campaign_calls",
+        existing = await workflow.execute_activity_method(
+            CampaignCallActivities.start_campaign_calls,
             CallBatch(
                 campaign_id=self._request.campaign_id,
                 task_queue=workflow.info().task_queue,
                 calls=tuple(batch),
             ),
-            result_type=list[str],
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=ACTIVITY_RETRY,
             summary=f"start {len(batch)} calls (rows {batch[0].row}..{batch[-1].row})",
@@ -469,10 +468,9 @@ class CampaignWorkflow:
         self._next_look = workflow.now() + timedelta(seconds=self._request.reconcile_every_s)
         if not self._in_flight:
             return
-        reports: list[CallReport] = await workflow.execute_activity(
-            "closed_campaign_calls",
+        reports = await workflow.execute_activity_method(
+            CampaignCallActivities.closed_campaign_calls,
             sorted(self._in_flight),
-            result_type=list[CallReport],
             start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(minutes=1),
             retry_policy=ACTIVITY_RETRY,
@@ -486,10 +484,9 @@ class CampaignWorkflow:
         self._buffer.clear()
         if not self._in_flight:
             return
-        missing: list[str] = await workflow.execute_activity(
-            "cancel_campaign_calls",
+        missing = await workflow.execute_activity_method(
+            CampaignCallActivities.cancel_campaign_calls,
             sorted(self._in_flight),
-            result_type=list[str],
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=ACTIVITY_RETRY,
             summary=f"cancel {len(self._in_flight)} open calls",
