@@ -53,7 +53,8 @@ from bench.common import (
     start_waiting_calls,
     write_result,
 )
-from calls.models import CallEvent, CallSnapshot
+from calls.models import CallSnapshot
+from calls.retell_wire import CallEvent
 from calls.signatures import sign_retell_body
 from tests.call_harness import SIM_KEY
 from tests.fault_checks import PlacedCall, webhook_records

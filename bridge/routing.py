@@ -35,8 +35,8 @@ from temporalio.client import Client
 from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.models import CallEvent
 from calls.names import CALL_EVENT_SIGNAL
+from calls.retell_wire import CallEvent
 from calls.search_attributes import RETELL_CALL_ID
 from calls.tracing import signal_span, webhook_span
 

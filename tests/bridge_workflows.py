@@ -10,7 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from calls.models import CallEvent
+    from calls.retell_wire import CallEvent
     from calls.search_attributes import RETELL_CALL_ID
 
 

@@ -22,8 +22,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
-from calls.models import CallEvent, CallEventName, CallRequest, CallSnapshot
+from calls.models import CallRequest, CallSnapshot
 from calls.retell_client import RetellClient
+from calls.retell_wire import CallEvent, CallEventName
 from calls.slots import shard_count, slots_workflow_id
 from worker import (
     build_create_worker,

@@ -32,9 +32,9 @@ from temporalio.worker import Worker
 
 from bridge import WEBHOOK_PATH, create_app
 from calls.logs import configure_logging
-from calls.models import CallEvent
 from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.phone import mask_number
+from calls.retell_wire import CallEvent
 from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
 from tests.bridge_workflows import BridgeProbeWorkflow

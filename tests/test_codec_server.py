@@ -21,7 +21,8 @@ import structlog
 from pydantic import SecretStr
 
 from calls.logs import configure_logging, secret_values
-from calls.models import CallEvent, CallOutcome, CallRequest
+from calls.models import CallOutcome, CallRequest
+from calls.retell_wire import CallEvent
 from calls.settings import CodecServerSettings
 from codec_server.app import CodecServerConfigError, create_app
 from tests.histories.record import (

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from calls.models import CallEvent, OutcomeStatus, PrivacyOptions, RetellCall
+from calls.models import OutcomeStatus, PrivacyOptions
+from calls.retell_wire import CallEvent, RetellCall
 from calls.start import start_call
 from tests.call_harness import (
     SimulatorAdmin,

@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from calls.models import (
         AgentConfig,
         AttemptRecord,
-        CallEvent,
         CallOutcome,
         CallPhaseName,
         CallReport,
@@ -51,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         DoNotCallEntry,
         OutcomeDelivery,
         OutcomeStatus,
-        RetellCall,
         ValidatedCall,
     )
     from calls.names import (
@@ -67,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.phone import mask_number
     from calls.redial import next_redial_delay
+    from calls.retell_wire import CallEvent, RetellCall
     from calls.slots import CONCURRENCY_REASONS
     from workflows.deadline_timer import DeadlineTimer
 
