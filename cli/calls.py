@@ -23,6 +23,7 @@ from calls.names import CALL_WORKFLOW, CALL_WORKFLOW_ID_PREFIX, call_workflow_id
 from calls.search_attributes import CALL_OUTCOME
 from cli.failures import OUTCOME_EXIT_CODES, CliError, ExitCode
 from cli.output import Document, note
+from workflows.outbound_call import OutboundCallWorkflow
 
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -118,7 +119,7 @@ async def snapshot_of(found: FoundCall) -> CallSnapshot:
         )
     try:
         snapshot: CallSnapshot = await found.handle.query(
-            "status", result_type=CallSnapshot, rpc_timeout=STATUS_QUERY_TIMEOUT
+            OutboundCallWorkflow.status, rpc_timeout=STATUS_QUERY_TIMEOUT
         )
     except RPCError as exc:
         if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
@@ -215,7 +216,7 @@ async def follow(handle: WorkflowHandle[Any, CallOutcome]) -> CallOutcome:
         while not result.done():
             try:
                 snapshot: CallSnapshot = await handle.query(
-                    "status", result_type=CallSnapshot, rpc_timeout=timedelta(seconds=5)
+                    OutboundCallWorkflow.status, rpc_timeout=timedelta(seconds=5)
                 )
             except RPCError:
                 line = "no answer to the status query: is a worker polling the task queue?"

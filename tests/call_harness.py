@@ -33,6 +33,7 @@ from worker import (
     create_task_queue_for,
     slots_task_queue_for,
 )
+from workflows.outbound_call import OutboundCallWorkflow
 
 SIM_KEY = "simulator-key"
 TO_NUMBER = "+14155550123"
@@ -166,7 +167,7 @@ async def eventually(
 
 
 async def snapshot(handle: WorkflowHandle[Any, Any]) -> CallSnapshot:
-    result: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+    result: CallSnapshot = await handle.query(OutboundCallWorkflow.status)
     return result
 
 
@@ -240,7 +241,7 @@ async def deliver(
             continue
         event = CallEvent.model_validate_json(bodies[name])
         for _ in range(times):
-            await handle.signal("call_event", event)
+            await handle.signal(OutboundCallWorkflow.call_event, event)
 
 
 @asynccontextmanager

@@ -30,13 +30,16 @@ from calls.campaign import (
     start_campaign,
 )
 from calls.contacts import CallTemplate, ContactSource
-from calls.models import CallingWindow, CallOutcome, OutcomeStatus
+from calls.models import CallingWindow, OutcomeStatus
 from calls.names import WORKFLOW_ID_METADATA_KEY
-from calls.slots import SlotsSnapshot, slots_workflow_id
+from calls.slots import slots_workflow_id
 from calls.start import start_call
 from tests.call_harness import LiveStack, call_request, eventually, live_stack
 from tests.cli_runner import cli_env, run_cli
 from tests.test_call_slots import max_open_calls
+from workflows.call_slots import CallSlotsWorkflow
+from workflows.campaign import CampaignWorkflow
+from workflows.outbound_call import OutboundCallWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +240,7 @@ async def test_a_file_changed_after_the_start_is_refused(
     for call in await _live(stack):  # the next page is read when a call ends
         wid = call["metadata"][WORKFLOW_ID_METADATA_KEY]
         await dev_env.client.get_workflow_handle(wid).execute_update(
-            "cancel", "test", result_type=CallOutcome
+            OutboundCallWorkflow.cancel, "test"
         )
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 60)
@@ -247,7 +250,7 @@ async def test_a_file_changed_after_the_start_is_refused(
 
 
 async def _snapshot(handle: Handle) -> CampaignSnapshot:
-    snapshot: CampaignSnapshot = await handle.query("progress", result_type=CampaignSnapshot)
+    snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
     return snapshot
 
 
@@ -263,21 +266,21 @@ async def test_pause_resume_and_cancel_in_the_middle(
         return (await _snapshot(handle)).in_flight == count and len(await _live(stack)) == count
 
     await eventually(lambda: in_flight(10), timeout_s=30, what="10 calls open")
-    await handle.execute_update("pause", "test", result_type=CampaignSnapshot)
+    await handle.execute_update(CampaignWorkflow.pause, "test")
     # Paused: ending the open calls starts no new ones.
     for call in await _live(stack):
         wid = call["metadata"][WORKFLOW_ID_METADATA_KEY]
         await dev_env.client.get_workflow_handle(wid).execute_update(
-            "cancel", "test", result_type=CallOutcome
+            OutboundCallWorkflow.cancel, "test"
         )
     await eventually(lambda: in_flight(0), timeout_s=30, what="the open calls to be counted")
     paused = await _snapshot(handle)
     assert (paused.started, paused.finished, paused.paused) == (10, 10, True)
     assert len(await stack.sim.calls()) == 10
 
-    await handle.execute_update("resume", result_type=CampaignSnapshot)
+    await handle.execute_update(CampaignWorkflow.resume)
     await eventually(lambda: in_flight(10), timeout_s=30, what="10 calls open again")
-    summary = await handle.execute_update("cancel", "test", result_type=CampaignSummary)
+    summary = await handle.execute_update(CampaignWorkflow.cancel, "test")
     assert summary.canceled
     assert summary.counts == {OutcomeStatus.CANCELED: 20}
     assert summary.finished + summary.skipped == 600
@@ -297,7 +300,7 @@ async def test_a_single_call_gets_a_slot_during_a_saturated_campaign(
 
     async def saturated() -> bool:
         try:
-            slots = await pool.query("slots", result_type=SlotsSnapshot)
+            slots = await pool.query(CallSlotsWorkflow.slots)
         except RPCError:  # the pool starts with the first request
             return False
         queued_before.clear()
@@ -320,7 +323,7 @@ async def test_a_single_call_gets_a_slot_during_a_saturated_campaign(
         cid for cid, at in created.items() if owner.get(cid) in queued_before and at > single_at
     ]
     assert overtaken, "the single call waited behind the whole campaign queue"
-    await handle.execute_update("cancel", "test", result_type=CampaignSummary)
+    await handle.execute_update(CampaignWorkflow.cancel, "test")
     await _nothing_live(stack)
     assert await max_open_calls(stack.sim) <= CAP
     await dev_env.client.get_workflow_handle(campaign_workflow_id(request.campaign_id)).result()
