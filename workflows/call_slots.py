@@ -13,7 +13,6 @@ leaks nothing either: the call workflow resumes on another worker and releases a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
@@ -35,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from calls.slots import SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
+
+from workflows.waits import wait_until
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
 BATCHED_GRANTS_PATCH = "batched-grants"
@@ -223,10 +224,7 @@ class CallSlotsWorkflow:
                     lambda: self._changed, workflow.now() + self._next_wakeup(), "leases"
                 )
                 continue
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._changed, timeout=self._next_wakeup(), timeout_summary="leases"
-                )
+            await wait_until(lambda: self._changed, self._next_wakeup(), "leases")
 
     def _take_grants(self, most: int) -> list[SlotRequest]:
         """The queued requests to grant now: FIFO within a group, groups taking turns."""

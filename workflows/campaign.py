@@ -55,7 +55,6 @@ hangs up and reports ``canceled``), waits for their reports and ends with the su
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter, deque
 from datetime import timedelta
 
@@ -88,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
     from calls.search_attributes import CAMPAIGN_ID
 
 from workflows.cancel_shield import run_shielded
+from workflows.waits import wait_until
 
 # Calls started by one activity: a window fills in a few round trips, not one per call.
 START_BATCH = 50
@@ -303,12 +303,9 @@ class CampaignWorkflow:
             return
         self._show()
         # A durable timer: no worker is busy meanwhile; a cancel ends the wait.
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self._cancel_reason is not None,
-                timeout=start_at - workflow.now(),
-                timeout_summary="scheduled start",
-            )
+        await wait_until(
+            lambda: self._cancel_reason is not None, start_at - workflow.now(), "scheduled start"
+        )
         self._scheduled_for = None
         self._next_look = workflow.now() + timedelta(seconds=self._request.reconcile_every_s)
         self._show()
@@ -451,18 +448,17 @@ class CampaignWorkflow:
             self._look_soon = False
             self._next_look = min(self._next_look, workflow.now() + timedelta(seconds=30))
         timeout = max(self._next_look - workflow.now(), timedelta(seconds=1))
-        try:
-            await workflow.wait_condition(
-                lambda: (
-                    (self._cancel_reason is not None and not self._cancels_sent)
-                    or self._over()
-                    or self._may_start()
-                    or (self._cancel_reason is None and self._run_is_full())
-                ),
-                timeout=timeout,
-                timeout_summary="next look at open calls",
-            )
-        except TimeoutError:
+        changed = await wait_until(
+            lambda: (
+                (self._cancel_reason is not None and not self._cancels_sent)
+                or self._over()
+                or self._may_start()
+                or (self._cancel_reason is None and self._run_is_full())
+            ),
+            timeout,
+            "next look at open calls",
+        )
+        if not changed:
             await self._reconcile()
 
     async def _reconcile(self) -> None:
