@@ -31,7 +31,8 @@ from tests.call_harness import (
 )
 from tests.example_parent import CallReportCollectorWorkflow
 from tests.retell_stand_in import running_stand_in
-from workflows.outbound_call import CREATE_RETRY, MAX_SEEN_EVENTS, OutboundCallWorkflow
+from workflows.call_policies import CREATE_RETRY
+from workflows.outbound_call import MAX_SEEN_EVENTS, OutboundCallWorkflow
 
 Handle = WorkflowHandle[OutboundCallWorkflow, CallOutcome]
 

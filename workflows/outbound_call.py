@@ -68,45 +68,23 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.best_effort import best_effort, failure_text, failure_type, raise_if_cancelled
+from workflows.call_policies import (
+    ACTIVITY_TIMEOUT,
+    CREATE_ATTEMPT_TIMEOUT,
+    CREATE_RETRY,
+    CREATE_TOTAL_TIMEOUT,
+    DELIVERY_RETRY,
+    FIND_CALL_TIMEOUT,
+    LOCAL_ACTIVITY_TIMEOUT,
+    POLL_RETRY,
+    RETELL_HEARTBEAT_TIMEOUT,
+    STOP_RETRY,
+    STOP_TOTAL_TIMEOUT,
+    VALIDATE_RETRY,
+)
 from workflows.cancel_shield import run_shielded
 from workflows.slot_lease import SlotLease
 from workflows.waits import wait_until
-
-VALIDATE_RETRY = RetryPolicy(maximum_attempts=3)
-# Retell is given Temporal's retries and nothing else: backoff on 5xx and timeouts, the
-# Retry-After of a 429 (the activity sets next_retry_delay), no retry on a rejected request.
-CREATE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=12,
-)
-# Retell's own client gives a create 120 s and a list-calls 300 s; a create attempt may do
-# both (a retry that must reconcile), so its attempt timeout covers the two.
-CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=120 + 300 + 30)
-CREATE_TOTAL_TIMEOUT = timedelta(minutes=30)
-FIND_CALL_TIMEOUT = timedelta(seconds=300 + 30)
-# Both heartbeat (activities/heartbeats.py): a crashed worker's attempt is retried this soon.
-RETELL_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
-# A hang-up must land: keep trying for a while, since a call left open talks on.
-STOP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-STOP_TOTAL_TIMEOUT = timedelta(minutes=15)
-POLL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
-# Deliveries and list updates must land eventually: keep retrying, slower and slower.
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 CONCURRENCY_CAP_PATCH = "concurrency-cap"
 # A create that failed for good may still have placed the call (answers lost on the way back):
@@ -128,7 +106,6 @@ CREATE_REFUSALS: dict[str, OutcomeStatus] = {
 # and upserted once per phase change a user filters on. Runs that began before replay the
 # old path.
 LEAN_CALL_PATCH = "lean-call"
-LOCAL_ACTIVITY_TIMEOUT = timedelta(seconds=10)
 MAX_BUSY_ACCOUNT_RETRIES = 10
 BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
@@ -27,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.best_effort import best_effort
+from workflows.call_policies import ACTIVITY_TIMEOUT, DELIVERY_RETRY, LOCAL_ACTIVITY_TIMEOUT
 from workflows.waits import wait_until
 
 # The slot comes back by itself after the longest a call may take plus this, should the call
@@ -34,14 +34,6 @@ from workflows.waits import wait_until
 LEASE_MARGIN_S = 20 * 60.0
 # Asking again after a long wait is harmless, and recovers a lost grant.
 ASK_AGAIN_AFTER = timedelta(hours=1)
-# An ask or a release must land: keep retrying, slower and slower.
-SLOT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
-ASK_TIMEOUT = timedelta(seconds=30)
-LOCAL_ASK_TIMEOUT = timedelta(seconds=10)
 
 
 class SlotLease:
@@ -98,8 +90,8 @@ class SlotLease:
             await workflow.execute_activity_method(
                 CallSlotActivities.request_call_slot,
                 request,
-                start_to_close_timeout=ASK_TIMEOUT,
-                retry_policy=SLOT_RETRY,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
                 summary="ask for a call slot",
             )
             await wait_until(
@@ -115,8 +107,8 @@ class SlotLease:
             self._ticket = await workflow.execute_local_activity_method(
                 CallSlotActivities.request_call_slot,
                 request,
-                start_to_close_timeout=LOCAL_ASK_TIMEOUT,
-                retry_policy=SLOT_RETRY,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
                 summary="ask for a call slot",
             )
             await self._timer.wait(
@@ -138,8 +130,8 @@ class SlotLease:
                 await workflow.execute_local_activity_method(
                     CallSlotActivities.release_call_slot,
                     self._ticket,
-                    start_to_close_timeout=LOCAL_ASK_TIMEOUT,
-                    retry_policy=SLOT_RETRY,
+                    start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                    retry_policy=DELIVERY_RETRY,
                     summary="give the call slot back",
                 )
             return
