@@ -18,12 +18,12 @@ id is ``campaign-<campaign_id>``, so a second start attaches to the first campai
             max_in_flight=20,
         ),
     )
-    await handle.query("progress", result_type=CampaignSnapshot)
-    await handle.execute_update("pause", "new script coming", result_type=CampaignSnapshot)
-    await handle.execute_update("resume", result_type=CampaignSnapshot)
+    await handle.query(CampaignWorkflow.progress)  # CampaignSnapshot
+    await handle.execute_update(CampaignWorkflow.pause, "new script coming")
+    await handle.execute_update(CampaignWorkflow.resume)
     summary = await handle.result()  # CampaignSummary: counts per outcome
     # or end it early, hanging up open calls:
-    await handle.execute_update("cancel", "wrong list", result_type=CampaignSummary)
+    await handle.execute_update(CampaignWorkflow.cancel, "wrong list")
 
 How it stays bounded at 100,000 contacts:
 
