@@ -36,6 +36,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from calls.codec_keys import PayloadKeyError, create_key_file
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
+from calls.names import SCENARIO_METADATA_KEY
 from calls.nexus_service import register_nexus_endpoint
 from calls.payload_codec import data_converter, describe_encryption
 from calls.search_attributes import register_search_attributes
@@ -43,6 +44,7 @@ from calls.settings import ClientSettings, PayloadCodecSettings, TemporalSetting
 from calls.start import start_call
 from stack.calls import FROM_NUMBER, TO_NUMBER
 from stack.processes import ProcessStack, StackOptions, StackPorts
+from workflows.outbound_call import OutboundCallWorkflow
 
 ROOT = Path(__file__).resolve().parent
 KEY_FILE_NAME = "payload-keys.json"
@@ -237,7 +239,7 @@ def _demo_requests(config: StackConfig, run_id: str) -> list[CallRequest]:
             to_number=DEMO_TO,
             from_number=DEMO_FROM,
             agent_id="agent_demo",
-            metadata={"simulator_scenario": scenario},
+            metadata={SCENARIO_METADATA_KEY: scenario},
             dynamic_variables={"customer_name": "Ada"},
             dedupe_key=f"demo-{run_id}-{scenario}",
             timeouts=DEMO_TIMEOUTS,
@@ -253,7 +255,7 @@ async def _follow(handle: WorkflowHandle[Any, CallOutcome], label: str) -> CallO
     result = asyncio.ensure_future(handle.result())
     last_phase = ""
     while not result.done():
-        snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+        snapshot: CallSnapshot = await handle.query(OutboundCallWorkflow.status)
         if snapshot.phase != last_phase:
             last_phase = snapshot.phase
             print(f"  {label:<20} … {snapshot.phase.replace('_', ' ')}")
@@ -268,7 +270,7 @@ async def run_tour(client: Client, config: StackConfig) -> list[CallOutcome]:
         return []
     print(f"\nPlacing {len(requests)} call(s):")
     handles = [await start_call(client, r, task_queue=config.task_queue) for r in requests]
-    labels = [r.metadata.get("simulator_scenario", "demo call") for r in requests]
+    labels = [r.metadata.get(SCENARIO_METADATA_KEY, "demo call") for r in requests]
     outcomes = await asyncio.gather(
         *(_follow(h, label) for h, label in zip(handles, labels, strict=True))
     )

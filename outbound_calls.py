@@ -50,14 +50,19 @@ from calls.dnc_store import ManagedDoNotCallList, open_do_not_call_list
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.models import (
     CallingWindow,
-    CallOutcome,
     CallPhaseName,
     CallRequest,
     DialReport,
     OutcomeStatus,
     RedialPolicy,
 )
-from calls.nexus_service import DEFAULT_NEXUS_ENDPOINT, register_nexus_endpoint
+from calls.names import (
+    CALL_WORKFLOW,
+    CAMPAIGN_WORKFLOW,
+    DEFAULT_NEXUS_ENDPOINT,
+    SCENARIO_METADATA_KEY,
+)
+from calls.nexus_service import register_nexus_endpoint
 from calls.phone import mask_number, mask_numbers_in, normalize_e164
 from calls.search_attributes import register_search_attributes
 from calls.settings import ClientSettings, WorkerSettings
@@ -86,6 +91,8 @@ from cli.connection import check_keys, client_settings, connect, settings_error,
 from cli.failures import EXIT_CODE_TABLE, CliError, ExitCode, explain, one_line
 from cli.output import Document, OutputFormat, emit, note
 from simulator.scenarios import SCENARIOS
+from workflows.campaign import CampaignWorkflow
+from workflows.outbound_call import OutboundCallWorkflow
 
 PROG = "outbound-calls"
 DISTRIBUTION = "durable-outbound-calls"
@@ -302,7 +309,7 @@ def start(
         bad_input("--wait and --wait-dialed: give one of them")
     fields = _pairs(metadata or [], "--metadata")
     if scenario:
-        fields["simulator_scenario"] = scenario
+        fields[SCENARIO_METADATA_KEY] = scenario
     try:
         request = CallRequest(
             to_number=to,
@@ -427,7 +434,7 @@ def cancel(
         found = await find_call(await session.client(), name)
         if not found.running:
             raise CliError(f"{found.handle.id}: already {finished_text(found.description)}")
-        outcome = await found.handle.execute_update("cancel", reason, result_type=CallOutcome)
+        outcome = await found.handle.execute_update(OutboundCallWorkflow.cancel, reason)
         emit(outcome_document(outcome), output)
         return 0
 
@@ -465,7 +472,7 @@ def list_calls(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List calls, newest first, by phase, outcome, campaign or Retell call id."""
-    clauses = ['WorkflowType = "OutboundCallWorkflow"']
+    clauses = [f'WorkflowType = "{CALL_WORKFLOW}"']
     for attribute, option, value in (
         ("CallStatus", "--status", status),
         ("CallOutcome", "--outcome", outcome.value if outcome else None),
@@ -621,7 +628,7 @@ async def _campaign(session: Session, name: str) -> tuple[Any, bool]:
     description = await describe(client, workflow_id)
     if description is None:
         raise CliError(f"no campaign {workflow_id} in this namespace")
-    if description.workflow_type != "CampaignWorkflow":
+    if description.workflow_type != CAMPAIGN_WORKFLOW:
         raise CliError(f"{workflow_id} is a {description.workflow_type}, not a campaign")
     handle = client.get_workflow_handle(workflow_id, result_type=CampaignSummary)
     return handle, description.status is not None and description.status.name == "RUNNING"
@@ -644,7 +651,7 @@ def _campaign_step(
 
 
 async def _progress(handle: Any) -> CampaignSnapshot:
-    snapshot: CampaignSnapshot = await handle.query("progress", result_type=CampaignSnapshot)
+    snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
     return snapshot
 
 
@@ -802,15 +809,13 @@ def campaign_pause(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Start no new call until resumed (calls in flight go on)."""
-    _campaign_step(
-        name, output, lambda h: h.execute_update("pause", reason, result_type=CampaignSnapshot)
-    )
+    _campaign_step(name, output, lambda h: h.execute_update(CampaignWorkflow.pause, reason))
 
 
 @campaign_app.command("resume", epilog=help_text("outbound-calls campaign resume spring-reminders"))
 def campaign_resume(name: CampaignName, output: OutputOption = OutputFormat.TABLE) -> None:
     """Start calls again after a pause."""
-    _campaign_step(name, output, lambda h: h.execute_update("resume", result_type=CampaignSnapshot))
+    _campaign_step(name, output, lambda h: h.execute_update(CampaignWorkflow.resume))
 
 
 @campaign_app.command(
@@ -823,9 +828,7 @@ def campaign_cancel(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Start no new call and hang up the open ones; ends the campaign as canceled."""
-    _campaign_step(
-        name, output, lambda h: h.execute_update("cancel", reason, result_type=CampaignSummary)
-    )
+    _campaign_step(name, output, lambda h: h.execute_update(CampaignWorkflow.cancel, reason))
 
 
 # ----- the do-not-call list ------------------------------------------------------------------

@@ -16,13 +16,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.retell import as_temporal_errors
 from calls.agents import (
-    PROVISIONING_WORKFLOW_TYPE,
     agent_name_for,
     create_agent_body,
     provisioning_workflow_id,
 )
 from calls.logs import get_logger
 from calls.models import AgentConfig
+from calls.names import AGENT_PROVISIONING_WORKFLOW
 from calls.retell_client import RetellClient
 
 log = get_logger(__name__)
@@ -48,7 +48,7 @@ class AgentActivities:
         workflow_id = provisioning_workflow_id(config)
         try:
             agent_id: str = await self._client.execute_workflow(
-                PROVISIONING_WORKFLOW_TYPE,
+                AGENT_PROVISIONING_WORKFLOW,
                 config,
                 id=workflow_id,
                 task_queue=self._task_queue,

@@ -12,11 +12,15 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from calls import search_attributes as sa
+from calls.names import (
+    CALL_WORKFLOW,
+    RELEASE_SLOT_SIGNAL,
+    REQUEST_SLOT_SIGNAL,
+    SLOT_GRANTED_SIGNAL,
+    SLOTS_WORKFLOW,
+)
 from calls.slots import (
     HOLDING_PHASES,
-    RELEASE_SLOT_SIGNAL,
-    SLOT_GRANTED_SIGNAL,
-    SLOTS_WORKFLOW_TYPE,
     RecoveredHolders,
     SlotGrants,
     SlotPoolState,
@@ -28,7 +32,6 @@ from calls.slots import (
     slots_workflow_id,
 )
 
-CALL_WORKFLOW_TYPE = "OutboundCallWorkflow"
 # Visibility trails the histories by a moment: a call granted just before a terminate must
 # show its new CallStatus before the fresh pool lists the calls.
 VISIBILITY_SETTLE_S = 2.0
@@ -66,7 +69,7 @@ class CallSlotActivities:
         pool_id = slots_workflow_id(self._task_queue, shard)
         capacity = shard_capacity(self._capacity, self._shards, shard)
         await self._client.start_workflow(
-            SLOTS_WORKFLOW_TYPE,
+            SLOTS_WORKFLOW,
             SlotPoolState(capacity=capacity, shard=shard, shards=self._shards),
             id=pool_id,
             task_queue=self._pool_task_queue,
@@ -86,7 +89,7 @@ class CallSlotActivities:
         shard = self._shard_for(request)
         capacity = shard_capacity(self._capacity, self._shards, shard)
         pool_id = await self._signal_with_start(
-            shard, "request_slot", request.model_copy(update={"capacity": capacity})
+            shard, REQUEST_SLOT_SIGNAL, request.model_copy(update={"capacity": capacity})
         )
         return SlotTicket(shard=shard, pool_id=pool_id, create_task_queue=self._create_task_queue)
 
@@ -141,7 +144,7 @@ class CallSlotActivities:
         await asyncio.sleep(VISIBILITY_SETTLE_S)
         phases = ", ".join(f"'{p}'" for p in HOLDING_PHASES)
         query = (
-            f"WorkflowType = '{CALL_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' "
+            f"WorkflowType = '{CALL_WORKFLOW}' AND ExecutionStatus = 'Running' "
             f"AND TaskQueue = '{self._task_queue}' AND {sa.CALL_STATUS.name} IN ({phases})"
         )
         holding: list[str] = []

@@ -20,14 +20,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.call_lookup import outcome_if_closed
 from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CallBatch, CampaignCall
 from calls.models import CallReport, OutcomeStatus
+from calls.names import CALL_WORKFLOW
 from calls.search_attributes import CAMPAIGN_ID
-from calls.start import (
-    ID_REUSE_POLICY,
-    WORKFLOW_TYPE,
-    call_memo,
-    call_search_attributes,
-    call_summary,
-)
+from calls.start import ID_REUSE_POLICY
+from calls.start_options import call_memo, call_search_attributes, call_summary
 
 # Calls started (or looked at) at once by one activity: enough to fill a window quickly,
 # few enough that a slow server does not time the activity out.
@@ -51,7 +47,7 @@ class CampaignCallActivities:
             async with limit:
                 try:
                     await self._client.start_workflow(
-                        WORKFLOW_TYPE,
+                        CALL_WORKFLOW,
                         call.request,
                         id=call.workflow_id,
                         task_queue=batch.task_queue,

@@ -17,17 +17,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from calls.errors import InvalidCallRequest
 from calls.models import CallOutcome, CallRequest, CallSnapshot
+from calls.names import CALL_WORKFLOW, RELAY_WORKFLOW, STATUS_QUERY
 from calls.nexus_service import OutboundCallsService
-from calls.start import (
-    ID_CONFLICT_POLICY,
-    ID_REUSE_POLICY,
-    WORKFLOW_TYPE,
-    call_start_options,
-    workflow_id_for,
-)
+from calls.start import ID_CONFLICT_POLICY, ID_REUSE_POLICY, workflow_id_for
+from calls.start_options import call_start_options
 from calls.validation import validate_request
-
-RELAY_WORKFLOW_TYPE = "CallOutcomeRelayWorkflow"
 
 
 @service_handler(service=OutboundCallsService)
@@ -49,7 +43,7 @@ class OutboundCallsHandler:
         workflow_id = workflow_id_for(request)
         try:
             return await ctx.start_workflow(
-                WORKFLOW_TYPE,
+                CALL_WORKFLOW,
                 request,
                 id=workflow_id,
                 task_queue=self._task_queue,
@@ -61,7 +55,7 @@ class OutboundCallsHandler:
         except WorkflowAlreadyStartedError:
             # The call has finished: relay its outcome instead of dialing again.
             return await ctx.start_workflow(
-                RELAY_WORKFLOW_TYPE,
+                RELAY_WORKFLOW,
                 workflow_id,
                 id=f"{workflow_id}-relay-{ctx.request_id}",
                 task_queue=self._task_queue,
@@ -74,5 +68,5 @@ class OutboundCallsHandler:
     @sync_operation
     async def call_status(self, ctx: StartOperationContext, workflow_id: str) -> CallSnapshot:
         handle = nexus.client().get_workflow_handle(workflow_id)
-        snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+        snapshot: CallSnapshot = await handle.query(STATUS_QUERY, result_type=CallSnapshot)
         return snapshot

@@ -13,13 +13,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.heartbeats import heartbeating
 from calls.logs import get_logger
-from calls.models import (
-    ATTEMPT_METADATA_KEY,
-    IDEMPOTENCY_METADATA_KEY,
-    WORKFLOW_ID_METADATA_KEY,
-    CreateCallInput,
-    RetellCall,
-)
+from calls.models import CreateCallInput
+from calls.names import ATTEMPT_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, WORKFLOW_ID_METADATA_KEY
 from calls.retell_client import (
     RetellCallNotFound,
     RetellClient,
@@ -28,6 +23,7 @@ from calls.retell_client import (
     RetellRequestRejected,
     RetellUnavailable,
 )
+from calls.retell_wire import RetellCall
 
 log = get_logger(__name__)
 

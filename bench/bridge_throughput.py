@@ -16,7 +16,8 @@ Per round, at the same concurrency and against the same workflows:
 - **bridge**: ``wrk`` (C, one thread) with ``bench/webhooks.lua`` POSTs the pre-signed bodies
   to ``/webhooks/retell``; the bridge verifies, parses, routes and signals each one;
 - **raw**: a Temporal client in this process signals the same ``CallEvent`` s with
-  ``handle.signal("call_event", ...)`` from as many asyncio tasks as wrk has connections.
+  ``handle.signal(OutboundCallWorkflow.call_event, ...)`` from as many asyncio tasks as wrk
+  has connections.
 
 Printed and written to ``bench/results/bridge_throughput.json``: requests/s and p50/p99
 latency of each, and the ratio bridge/raw (target: at least 0.8). Afterwards every receiver
@@ -53,10 +54,12 @@ from bench.common import (
     start_waiting_calls,
     write_result,
 )
-from calls.models import CallEvent, CallSnapshot
+from calls.models import CallSnapshot
+from calls.retell_wire import CallEvent
 from calls.signatures import sign_retell_body
 from stack.calls import SIM_KEY, PlacedCall, webhook_records
 from stack.processes import ProcessStack
+from workflows.outbound_call import OutboundCallWorkflow
 
 LUA_SCRIPT = BENCH_DIR / "webhooks.lua"
 WRK_MARKER = "WRK_JSON "
@@ -195,7 +198,7 @@ async def run_raw(
             index += 1
             sent = time.perf_counter()
             try:
-                await handle.signal("call_event", event, rpc_timeout=RPC_TIMEOUT)
+                await handle.signal(OutboundCallWorkflow.call_event, event, rpc_timeout=RPC_TIMEOUT)
             except Exception:  # counted, like wrk's errors; the run goes on
                 errors += 1
                 continue
@@ -218,7 +221,7 @@ async def signals_received(client: Client, receivers: list[Receiver]) -> int:
     total = 0
     for receiver in receivers:
         handle = client.get_workflow_handle(receiver.workflow_id)
-        snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+        snapshot: CallSnapshot = await handle.query(OutboundCallWorkflow.status)
         total += len(snapshot.events_seen) + snapshot.duplicate_events
     return total
 

@@ -28,7 +28,7 @@ from bench.common import (
     write_result,
 )
 from calls.models import CallTimeouts, OutcomeStatus
-from calls.slots import SLOTS_WORKFLOW_TYPE
+from calls.names import SLOTS_WORKFLOW
 from stack.calls import place_call
 from stack.processes import ProcessStack
 from worker import slots_task_queue_for
@@ -60,7 +60,7 @@ async def slot_pool_breakdown(stack: ProcessStack) -> Counter[str]:
     """Every run of every shard of the task queue's slot pools (they close when idle)."""
     total: Counter[str] = Counter()
     queues = f'"{stack.task_queue}", "{slots_task_queue_for(stack.task_queue)}"'
-    query = f'WorkflowType = "{SLOTS_WORKFLOW_TYPE}" AND TaskQueue IN ({queues})'
+    query = f'WorkflowType = "{SLOTS_WORKFLOW}" AND TaskQueue IN ({queues})'
     async for execution in stack.client.list_workflows(query):
         handle = stack.client.get_workflow_handle(execution.id, run_id=execution.run_id)
         total += await history_breakdown(handle)

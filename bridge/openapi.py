@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from calls.models import CALL_EVENT_NAMES, WORKFLOW_ID_METADATA_KEY, RetellCall
+from calls.names import WORKFLOW_ID_METADATA_KEY
+from calls.retell_wire import CALL_EVENT_NAMES, RetellCall
 from calls.signatures import SIGNATURE_HEADER
 
 

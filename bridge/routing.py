@@ -35,11 +35,11 @@ from temporalio.client import Client
 from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.models import CallEvent
+from calls.names import CALL_EVENT_SIGNAL
+from calls.retell_wire import CallEvent
 from calls.search_attributes import RETELL_CALL_ID
 from calls.tracing import signal_span, webhook_span
 
-SIGNAL_NAME = "call_event"
 # Characters a Retell call id is made of; anything else could change the meaning of a
 # visibility query, so such an id is never put in one.
 _SEARCHABLE_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -172,12 +172,12 @@ class EventRouter:
         request = SignalWorkflowExecutionRequest(
             namespace=self._client.namespace,
             workflow_execution=WorkflowExecution(workflow_id=workflow_id),
-            signal_name=SIGNAL_NAME,
+            signal_name=CALL_EVENT_SIGNAL,
             identity=self._client.identity,
             request_id=signal_request_id(workflow_id, event.call.call_id, event.event),
         )
         request.input.payloads.extend(await converter.encode([event]))
-        with signal_span(SIGNAL_NAME) as headers:
+        with signal_span(CALL_EVENT_SIGNAL) as headers:
             # Built by hand for the fixed request id, so Temporal's tracing interceptor does
             # not see this signal: its trace header is added here the way it would add it.
             for name, payload in headers.items():

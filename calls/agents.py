@@ -7,8 +7,6 @@ import json
 
 from calls.models import AgentConfig
 
-PROVISIONING_WORKFLOW_TYPE = "AgentProvisioningWorkflow"
-
 
 def agent_fingerprint(config: AgentConfig) -> str:
     """Stable across processes and key order: a hash of the canonical JSON."""

@@ -16,11 +16,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from calls.contacts import BadRow, ContactSource
 from calls.models import CallRequest, OutcomeStatus
+from calls.names import CAMPAIGN_WORKFLOW
 from calls.search_attributes import CAMPAIGN_ID
 from calls.settings import DEFAULT_TASK_QUEUE
 from calls.start import start_once
-
-WORKFLOW_TYPE = "CampaignWorkflow"
 
 # A list in ``calls`` travels in the workflow input, again at every continue-as-new. Temporal
 # refuses payloads over 2 MB; a call request with its defaults is about 0.7 kB, so this
@@ -176,7 +175,7 @@ async def start_campaign(
     """
     return await start_once(
         client,
-        WORKFLOW_TYPE,
+        CAMPAIGN_WORKFLOW,
         request,
         id=campaign_workflow_id(request.campaign_id),
         task_queue=task_queue,

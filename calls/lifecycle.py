@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from calls.models import CallEvent, CallEventName, RetellCall
+from calls.retell_wire import CallEvent, CallEventName, RetellCall
 
 
 class CallPhase(IntEnum):

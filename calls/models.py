@@ -1,4 +1,4 @@
-"""The shared data model: what callers send, what Retell answers, what a workflow returns.
+"""Our data model: what callers send, what a workflow returns (Retell's: calls/retell_wire.py).
 
 Workflows, activities, the bridge and the CLI all import these, and Temporal carries them
 with the pydantic data converter. Field names are part of the product's public interface.
@@ -13,14 +13,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-# Metadata keys we add to every Retell call; a caller's metadata may not use them.
-WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
-IDEMPOTENCY_METADATA_KEY = "idempotency_key"
-ATTEMPT_METADATA_KEY = "temporal_attempt"
-# Privacy choices ride along in Retell's metadata, so that every place that reads a call
-# object (bridge, activities) drops what the caller did not want kept, before Temporal sees it.
-KEEP_TRANSCRIPT_METADATA_KEY = "temporal_keep_transcript"
-ANALYSIS_FIELDS_METADATA_KEY = "temporal_analysis_fields"
+from calls.names import (
+    ANALYSIS_FIELDS_METADATA_KEY,
+    ATTEMPT_METADATA_KEY,
+    IDEMPOTENCY_METADATA_KEY,
+    KEEP_TRANSCRIPT_METADATA_KEY,
+    WORKFLOW_ID_METADATA_KEY,
+)
+from calls.retell_wire import CallAnalysis
+
+# The metadata keys we add to every Retell call: a caller's metadata may not use them.
 RESERVED_METADATA_KEYS = frozenset(
     {
         WORKFLOW_ID_METADATA_KEY,
@@ -30,9 +32,6 @@ RESERVED_METADATA_KEYS = frozenset(
         ANALYSIS_FIELDS_METADATA_KEY,
     }
 )
-
-CallEventName = Literal["call_started", "call_ended", "call_analyzed"]
-CALL_EVENT_NAMES: tuple[CallEventName, ...] = ("call_started", "call_ended", "call_analyzed")
 
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -284,9 +283,6 @@ class CallReport(_Model):
         )
 
 
-CALL_FINISHED_SIGNAL = "call_finished"
-
-
 class ValidatedCall(_Model):
     """A request after the validation activity: numbers normalised to E.164."""
 
@@ -294,103 +290,6 @@ class ValidatedCall(_Model):
     from_number: str
     to_number_masked: str
     time_zones: tuple[str, ...]
-
-
-class CallAnalysis(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    call_summary: str | None = None
-    in_voicemail: bool | None = None
-    user_sentiment: str | None = None
-    call_successful: bool | None = None
-    custom_analysis_data: dict[str, Any] | None = None
-
-
-RetellCallStatus = Literal["registered", "not_connected", "ongoing", "ended", "error"]
-
-
-class RetellCall(BaseModel):
-    """The part of Retell's call object we keep.
-
-    Unknown fields are dropped on purpose: the full object (word-level transcripts, latency,
-    costs) would bloat every workflow history it passes through.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    call_id: str
-    call_status: RetellCallStatus | str = "registered"
-    agent_id: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
-    direction: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    start_timestamp: int | None = None
-    end_timestamp: int | None = None
-    duration_ms: int | None = None
-    disconnection_reason: str | None = None
-    transcript: str | None = None
-    call_analysis: CallAnalysis | None = None
-
-    @field_validator("metadata", mode="before")
-    @classmethod
-    def _none_metadata_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_only_what_the_caller_wants(cls, data: Any) -> Any:
-        """Drop the transcript (and the free-text summary) and unwanted analysis fields when
-        the request said so; see ``PrivacyOptions``."""
-        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
-            return data
-        metadata = data["metadata"]
-        keep_transcript = metadata.get(KEEP_TRANSCRIPT_METADATA_KEY) != "false"
-        fields = metadata.get(ANALYSIS_FIELDS_METADATA_KEY)
-        if keep_transcript and fields is None:
-            return data
-        data = dict(data)
-        analysis = data.get("call_analysis")
-        if not keep_transcript:
-            data.pop("transcript", None)
-            if isinstance(analysis, dict):
-                analysis = {k: v for k, v in analysis.items() if k != "call_summary"}
-        if isinstance(fields, str) and isinstance(analysis, dict):
-            wanted = {f for f in fields.split(",") if f}
-            custom = analysis.get("custom_analysis_data")
-            if isinstance(custom, dict):
-                analysis = {
-                    **analysis,
-                    "custom_analysis_data": {k: v for k, v in custom.items() if k in wanted},
-                }
-        if analysis is not None:
-            data["call_analysis"] = analysis
-        return data
-
-    @property
-    def workflow_id(self) -> str | None:
-        value = self.metadata.get(WORKFLOW_ID_METADATA_KEY)
-        return value if isinstance(value, str) else None
-
-    @property
-    def idempotency_key(self) -> str | None:
-        value = self.metadata.get(IDEMPOTENCY_METADATA_KEY)
-        return value if isinstance(value, str) else None
-
-
-class CallEvent(BaseModel):
-    """One Retell webhook, as the bridge signals it into a workflow (signal ``call_event``)."""
-
-    # Retell may add top-level fields to its webhooks; they must not make an event unreadable.
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    event: CallEventName
-    call: RetellCall
-
-    @property
-    def dedupe_key(self) -> tuple[str, str]:
-        # Retell sends no event id and retries deliveries: (call id, event) is the identity.
-        return (self.call.call_id, self.event)
 
 
 class DoNotCallEntry(_Model):

@@ -16,9 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from calls.models import CallOutcome, CallRequest, CallSnapshot
-
-NEXUS_SERVICE = "outbound-calls"
-DEFAULT_NEXUS_ENDPOINT = "outbound-calls"
+from calls.names import DEFAULT_NEXUS_ENDPOINT, NEXUS_SERVICE
 
 
 @nexusrpc.service(name=NEXUS_SERVICE)

@@ -14,8 +14,8 @@ from typing import Any, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from calls.models import RetellCall
 from calls.phone import mask_numbers_in
+from calls.retell_wire import RetellCall
 from calls.tracing import instrument_httpx, with_trace_context
 
 

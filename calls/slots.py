@@ -14,13 +14,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SLOTS_WORKFLOW_TYPE = "CallSlotsWorkflow"
-SLOT_GRANTED_SIGNAL = "slot_granted"
-# A fresh pool (after a terminate) asks its callers that wait to ask again: it cannot tell
-# a waiting call from one whose grant is still unread, so it counts both until they answer.
-SLOT_ASK_AGAIN_SIGNAL = "slot_ask_again"
-RELEASE_SLOT_SIGNAL = "release_slot"
-
 # Calls ended by Retell's own cap are retried later, not failed.
 CONCURRENCY_REASONS = frozenset({"concurrency_limit_reached", "no_concurrency_fallback"})
 

@@ -6,23 +6,14 @@ import uuid
 from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from calls import search_attributes as sa
-from calls.calling_window import describe
 from calls.models import CallOutcome, CallRequest, DialReport
-from calls.phone import mask_number
+from calls.names import CALL_WORKFLOW, DIALED_UPDATE, call_workflow_id
 from calls.settings import DEFAULT_TASK_QUEUE
+from calls.start_options import call_start_options
 from calls.validation import validate_request
-
-WORKFLOW_TYPE = "OutboundCallWorkflow"
-DIALED_UPDATE = "dialed"
 
 ResultT = TypeVar("ResultT")
 
@@ -62,52 +53,8 @@ async def start_once(
 def workflow_id_for(request: CallRequest) -> str:
     """``call-<dedupe_key>``; without a key each request is a new call with a random id."""
     if request.dedupe_key is not None:
-        return f"call-{request.dedupe_key}"
-    return f"call-{uuid.uuid4().hex}"
-
-
-def call_summary(request: CallRequest) -> str:
-    """The static summary the Temporal UI shows for a call: no raw number."""
-    agent = f" with agent {request.agent_id}" if request.agent_id else ""
-    return f"Call {mask_number(request.to_number)}{agent}"
-
-
-def call_memo(request: CallRequest) -> dict[str, Any]:
-    """The request's non-sensitive fields, for the UI's memo (Temporal does not encrypt it):
-    no number in clear, no metadata or dynamic variable values."""
-    window = request.calling_window
-    return {
-        "to_number_masked": mask_number(request.to_number),
-        "agent_id": request.agent_id,
-        "agent_version": request.agent_version,
-        "dedupe_key": request.dedupe_key,
-        "max_attempts": request.redial.max_attempts,
-        "calling_window": describe(window) if window.enabled else "off",
-        "metadata_keys": sorted(request.metadata),
-        "outcome_delivery": request.outcome_url is not None,
-    }
-
-
-def call_start_options(request: CallRequest) -> dict[str, Any]:
-    """What every start of a call gives Temporal besides its id and policies: the UI's summary
-    and memo, and the search attributes (so the workflow need not upsert them)."""
-    return {
-        "static_summary": call_summary(request),
-        "memo": call_memo(request),
-        "search_attributes": call_search_attributes(request),
-    }
-
-
-def call_search_attributes(request: CallRequest) -> TypedSearchAttributes:
-    """What a call's search attributes say at start: given with the start, the workflow
-    need not upsert them (one history event fewer)."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.CALL_STATUS, "validating"),
-            SearchAttributePair(sa.TO_NUMBER_MASKED, mask_number(request.to_number)),
-            SearchAttributePair(sa.CALL_ATTEMPT, 0),
-        ]
-    )
+        return call_workflow_id(request.dedupe_key)
+    return call_workflow_id(uuid.uuid4().hex)
 
 
 class DialedCall(NamedTuple):
@@ -162,7 +109,7 @@ async def start_call(
     if wait_for == "started":
         return await start_once(
             client,
-            WORKFLOW_TYPE,
+            CALL_WORKFLOW,
             request,
             id=wid,
             task_queue=task_queue,
@@ -170,7 +117,7 @@ async def start_call(
             **options,
         )
     start: WithStartWorkflowOperation[Any, CallOutcome] = WithStartWorkflowOperation(
-        WORKFLOW_TYPE,
+        CALL_WORKFLOW,
         request,
         id=wid,
         task_queue=task_queue,

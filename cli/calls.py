@@ -19,12 +19,12 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from calls.models import CallOutcome, CallSnapshot, OutcomeStatus
+from calls.names import CALL_WORKFLOW, CALL_WORKFLOW_ID_PREFIX, call_workflow_id
 from calls.search_attributes import CALL_OUTCOME
-from calls.start import WORKFLOW_TYPE
 from cli.failures import OUTCOME_EXIT_CODES, CliError, ExitCode
 from cli.output import Document, note
+from workflows.outbound_call import OutboundCallWorkflow
 
-CALL_PREFIX = "call-"
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
 
 OUTCOME_COLUMNS = (
@@ -72,15 +72,17 @@ async def describe(client: Client, workflow_id: str) -> WorkflowExecutionDescrip
 
 async def find_call(client: Client, name: str) -> FoundCall:
     """``name`` is a workflow id (``call-...``) or the dedupe key it was made from."""
-    candidates = [name] if name.startswith(CALL_PREFIX) else [name, f"{CALL_PREFIX}{name}"]
+    candidates = (
+        [name] if name.startswith(CALL_WORKFLOW_ID_PREFIX) else [name, call_workflow_id(name)]
+    )
     for workflow_id in candidates:
         description = await describe(client, workflow_id)
         if description is None:
             continue
-        if description.workflow_type != WORKFLOW_TYPE:
+        if description.workflow_type != CALL_WORKFLOW:
             raise CliError(
                 f"{workflow_id} is a {description.workflow_type}, not a call "
-                f"({WORKFLOW_TYPE}); name a call by its workflow id or dedupe key"
+                f"({CALL_WORKFLOW}); name a call by its workflow id or dedupe key"
             )
         handle = client.get_workflow_handle(workflow_id, result_type=CallOutcome)
         return FoundCall(handle, description)
@@ -117,7 +119,7 @@ async def snapshot_of(found: FoundCall) -> CallSnapshot:
         )
     try:
         snapshot: CallSnapshot = await found.handle.query(
-            "status", result_type=CallSnapshot, rpc_timeout=STATUS_QUERY_TIMEOUT
+            OutboundCallWorkflow.status, rpc_timeout=STATUS_QUERY_TIMEOUT
         )
     except RPCError as exc:
         if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
@@ -214,7 +216,7 @@ async def follow(handle: WorkflowHandle[Any, CallOutcome]) -> CallOutcome:
         while not result.done():
             try:
                 snapshot: CallSnapshot = await handle.query(
-                    "status", result_type=CallSnapshot, rpc_timeout=timedelta(seconds=5)
+                    OutboundCallWorkflow.status, rpc_timeout=timedelta(seconds=5)
                 )
             except RPCError:
                 line = "no answer to the status query: is a worker polling the task queue?"

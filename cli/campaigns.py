@@ -26,7 +26,9 @@ from adapters.contacts_file import scan_path
 from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
 from calls.contacts import BadRow, ContactsOpened, ContactSource
 from calls.models import CallOutcome
+from calls.names import CALL_WORKFLOW
 from cli.calls import search_fields
+from workflows.campaign import CampaignWorkflow
 
 RESULT_COLUMNS = (
     "row",
@@ -80,9 +82,7 @@ async def follow_campaign(handle: WorkflowHandle[Any, CampaignSummary]) -> Campa
         result = asyncio.ensure_future(handle.result())
         try:
             while not result.done():
-                snapshot: CampaignSnapshot = await handle.query(
-                    "progress", result_type=CampaignSnapshot
-                )
+                snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
                 done = snapshot.finished + snapshot.invalid_rows
                 bar.update(task, total=snapshot.total or None, completed=done)
                 await asyncio.wait({result}, timeout=FOLLOW_EVERY_S)
@@ -134,7 +134,7 @@ async def export_results(
 ) -> int:
     """Every call of the campaign (by its CampaignId), its outcome read through this
     client (so decrypted with its keys), and the bad rows; one CSV row each, by row."""
-    query = f'WorkflowType = "OutboundCallWorkflow" AND CampaignId = "{campaign_id}"'
+    query = f'WorkflowType = "{CALL_WORKFLOW}" AND CampaignId = "{campaign_id}"'
     expected = (await client.count_workflows(query)).count
     rows: list[dict[str, Any]] = [_bad_row(b) for b in bad_rows]
     limit = asyncio.Semaphore(READ_CONCURRENCY)

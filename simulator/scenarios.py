@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-SCENARIO_KEY = "simulator_scenario"
+from calls.names import ATTEMPT_METADATA_KEY, SCENARIO_METADATA_KEY
+
+SCENARIO_KEY = SCENARIO_METADATA_KEY
 RING_MS_KEY = "simulator_ring_ms"
 TALK_MS_KEY = "simulator_talk_ms"
 HOLD_S_KEY = "simulator_hold_s"
@@ -19,7 +21,7 @@ HOLD_S_KEY = "simulator_hold_s"
 # for): "3600" gives the several-MiB call_ended/call_analyzed of an hour-long call.
 DURATION_S_KEY = "simulator_duration_s"
 # Set by the call workflow on every dial (1-based); picks the step of a scenario list.
-ATTEMPT_KEY = "temporal_attempt"
+ATTEMPT_KEY = ATTEMPT_METADATA_KEY
 
 DEFAULT_SCENARIO = "answered"
 

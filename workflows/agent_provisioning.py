@@ -11,17 +11,18 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.agents import AgentActivities
     from calls.models import AgentConfig
+    from calls.names import AGENT_PROVISIONING_WORKFLOW
 
 
-@workflow.defn(name="AgentProvisioningWorkflow")
+@workflow.defn(name=AGENT_PROVISIONING_WORKFLOW)
 class AgentProvisioningWorkflow:
     @workflow.run
     async def run(self, config: AgentConfig) -> str:
-        agent_id: str = await workflow.execute_activity(
-            "find_or_create_agent",
+        agent_id = await workflow.execute_activity_method(
+            AgentActivities.find_or_create_agent,
             config,
-            result_type=str,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10),
             summary="find or create the agent",

@@ -13,7 +13,6 @@ leaks nothing either: the call workflow resumes on another worker and releases a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
@@ -24,17 +23,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from calls.slots import (
+    from activities.call_slots import CallSlotActivities
+    from calls.names import (
         RELEASE_SLOT_SIGNAL,
+        REQUEST_SLOT_SIGNAL,
         SLOT_ASK_AGAIN_SIGNAL,
         SLOT_GRANTED_SIGNAL,
-        RecoveredHolders,
-        SlotGrants,
-        SlotPoolState,
-        SlotRequest,
-        SlotsSnapshot,
+        SLOTS_QUERY,
+        SLOTS_WORKFLOW,
     )
+    from calls.slots import SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
+
+from workflows.waits import wait_until
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
 BATCHED_GRANTS_PATCH = "batched-grants"
@@ -61,7 +62,7 @@ RECOVER_TIMEOUT = timedelta(minutes=2)
 RECOVER_RETRY = RetryPolicy(maximum_attempts=5)
 
 
-@workflow.defn(name="CallSlotsWorkflow")
+@workflow.defn(name=SLOTS_WORKFLOW)
 class CallSlotsWorkflow:
     @workflow.init
     def __init__(self, state: SlotPoolState) -> None:
@@ -83,7 +84,7 @@ class CallSlotsWorkflow:
         # One lease timer, moved rather than restarted on every wake (pipelined pools).
         self._lease_timer = DeadlineTimer()
 
-    @workflow.signal(name="request_slot")
+    @workflow.signal(name=REQUEST_SLOT_SIGNAL)
     def request_slot(self, request: SlotRequest) -> None:
         # The latest capacity wins, so MAX_CONCURRENT_CALLS can be changed on the workers.
         self._capacity = request.capacity
@@ -107,7 +108,7 @@ class CallSlotsWorkflow:
         self._queue = deque(r for r in self._queue if r.holder != holder)
         self._changed = True
 
-    @workflow.query(name="slots")
+    @workflow.query(name=SLOTS_QUERY)
     def slots(self) -> SlotsSnapshot:
         return SlotsSnapshot(
             capacity=self._capacity,
@@ -171,10 +172,9 @@ class CallSlotsWorkflow:
             return
         self._recovered = True
         try:
-            found = await workflow.execute_activity(
-                "recover_slot_holders",
+            found = await workflow.execute_activity_method(
+                CallSlotActivities.recover_slot_holders,
                 args=[self._shard, self._shards],
-                result_type=RecoveredHolders,
                 start_to_close_timeout=RECOVER_TIMEOUT,
                 retry_policy=RECOVER_RETRY,
                 summary="who may hold a slot of this pool (after a terminate)",
@@ -224,10 +224,7 @@ class CallSlotsWorkflow:
                     lambda: self._changed, workflow.now() + self._next_wakeup(), "leases"
                 )
                 continue
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._changed, timeout=self._next_wakeup(), timeout_summary="leases"
-                )
+            await wait_until(lambda: self._changed, self._next_wakeup(), "leases")
 
     def _take_grants(self, most: int) -> list[SlotRequest]:
         """The queued requests to grant now: FIFO within a group, groups taking turns."""
@@ -310,10 +307,9 @@ class CallSlotsWorkflow:
             tickets = self._next_round(regrants=True)
             if not tickets:
                 return
-            gone = await workflow.execute_local_activity(
-                "grant_call_slots",
+            gone = await workflow.execute_local_activity_method(
+                CallSlotActivities.grant_call_slots,
                 SlotGrants(grants=tuple(tickets.items())),
-                result_type=list[str],
                 start_to_close_timeout=GRANT_TIMEOUT,
                 retry_policy=GRANT_RETRY,
                 summary=f"grant {len(tickets)} call slot(s)",

@@ -25,10 +25,11 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.call_lookup import CallLookupActivities
     from calls.models import CallOutcome, CallRequest
-    from calls.start import call_memo, call_summary
+    from calls.names import CALL_WORKFLOW, RELAY_WORKFLOW, call_workflow_id
+    from calls.start_options import call_memo, call_summary
 
-CALL_WORKFLOW = "OutboundCallWorkflow"
 # Waiting on an existing call by durable timers instead of one days-long activity.
 POLL_EXISTING_CALL_PATCH = "poll-existing-call"
 FIRST_LOOK_AFTER = timedelta(seconds=5)
@@ -38,7 +39,7 @@ LOOK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 def child_call_id(request: CallRequest) -> str:
     if request.dedupe_key is not None:
-        return f"call-{request.dedupe_key}"
+        return call_workflow_id(request.dedupe_key)
     # workflow.uuid4 is deterministic: a replay derives the same id.
     return f"{workflow.info().workflow_id}-call-{workflow.uuid4().hex[:12]}"
 
@@ -68,16 +69,14 @@ async def call_as_child(
     except WorkflowAlreadyStartedError:
         if workflow.patched(POLL_EXISTING_CALL_PATCH):
             return await _await_existing_call(wid)
-        outcome: CallOutcome = await workflow.execute_activity(
-            "await_call_outcome",
+        return await workflow.execute_activity_method(
+            CallLookupActivities.await_call_outcome,
             wid,
-            result_type=CallOutcome,
             start_to_close_timeout=timedelta(days=7),
             heartbeat_timeout=timedelta(seconds=60),
             retry_policy=LOOK_RETRY,
             summary=f"await existing call {wid}",
         )
-        return outcome
     result: CallOutcome = await handle
     return result
 
@@ -86,10 +85,9 @@ async def _await_existing_call(wid: str) -> CallOutcome:
     """Look at the existing call now and then, sooner at first, until it has an outcome."""
     interval = FIRST_LOOK_AFTER
     while True:
-        outcome: CallOutcome | None = await workflow.execute_activity(
-            "call_outcome_if_done",
+        outcome = await workflow.execute_activity_method(
+            CallLookupActivities.call_outcome_if_done,
             wid,
-            result_type=CallOutcome | None,  # type: ignore[arg-type]
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=LOOK_RETRY,
             summary=f"look at existing call {wid}",
@@ -100,7 +98,7 @@ async def _await_existing_call(wid: str) -> CallOutcome:
         interval = min(interval * 2, LONGEST_LOOK_INTERVAL)
 
 
-@workflow.defn(name="CallOutcomeRelayWorkflow")
+@workflow.defn(name=RELAY_WORKFLOW)
 class CallOutcomeRelayWorkflow:
     """Answers a finished call's outcome: what a Nexus ``place_call`` with the dedupe key of
     a call that has already finished runs, so its caller gets that outcome (nothing dialed)."""

@@ -1,7 +1,14 @@
 """OutboundCallWorkflow: call one person through Retell, durably, and say what happened.
 
-validate → (per attempt) create call → follow its webhooks until a deadline, polling Retell
-when one passes → classify → redial per policy → CallOutcome.
+The run reads as the flow (README, "How it flows"):
+
+    validate → provision the agent (if configured) → per attempt: do-not-call check → wait
+    for the calling window → take a call slot → create the call → follow its events until a
+    deadline, polling Retell when one passes → classify → follow up (do-not-call list,
+    redial per policy) → report to the waiter, deliver the outcome → CallOutcome.
+
+The slot lease (workflows/slot_lease.py), the durable waits (workflows/waits.py) and the
+best-effort steps (workflows/best_effort.py) live apart, so each step here is a few lines.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -19,15 +26,20 @@ from temporalio.exceptions import (
     FailureError,
     is_cancelled_exception,
 )
+from temporalio.types import MethodAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
+    from activities.agents import AgentActivities
+    from activities.do_not_call import DoNotCallActivities
+    from activities.outcome_delivery import OutcomeDeliveryActivities
+    from activities.retell import RetellActivities
+    from activities.validation import RequestValidationActivities
     from calls import search_attributes as sa
     from calls.calling_window import describe, next_allowed_time
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.models import (
-        CALL_FINISHED_SIGNAL,
+        AgentConfig,
         AttemptRecord,
-        CallEvent,
         CallOutcome,
         CallPhaseName,
         CallReport,
@@ -38,59 +50,41 @@ with workflow.unsafe.imports_passed_through():
         DoNotCallEntry,
         OutcomeDelivery,
         OutcomeStatus,
-        RetellCall,
         ValidatedCall,
+    )
+    from calls.names import (
+        CALL_EVENT_SIGNAL,
+        CALL_FINISHED_SIGNAL,
+        CALL_WORKFLOW,
+        SLOT_ASK_AGAIN_SIGNAL,
+        SLOT_GRANTED_SIGNAL,
+        STATUS_QUERY,
     )
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.phone import mask_number
     from calls.redial import next_redial_delay
-    from calls.slots import (
-        CONCURRENCY_REASONS,
-        SLOT_ASK_AGAIN_SIGNAL,
-        SLOT_GRANTED_SIGNAL,
-        SlotRequest,
-        SlotTicket,
-        slots_workflow_id,
-    )
+    from calls.retell_wire import CallEvent, RetellCall
+    from calls.slots import CONCURRENCY_REASONS
     from workflows.deadline_timer import DeadlineTimer
 
+from workflows.best_effort import best_effort, failure_text, failure_type, raise_if_cancelled
+from workflows.call_policies import (
+    ACTIVITY_TIMEOUT,
+    CREATE_ATTEMPT_TIMEOUT,
+    CREATE_RETRY,
+    CREATE_TOTAL_TIMEOUT,
+    DELIVERY_RETRY,
+    FIND_CALL_TIMEOUT,
+    LOCAL_ACTIVITY_TIMEOUT,
+    POLL_RETRY,
+    RETELL_HEARTBEAT_TIMEOUT,
+    STOP_RETRY,
+    STOP_TOTAL_TIMEOUT,
+    VALIDATE_RETRY,
+)
 from workflows.cancel_shield import run_shielded
-
-VALIDATE_RETRY = RetryPolicy(maximum_attempts=3)
-# Retell is given Temporal's retries and nothing else: backoff on 5xx and timeouts, the
-# Retry-After of a 429 (the activity sets next_retry_delay), no retry on a rejected request.
-CREATE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=12,
-)
-# Retell's own client gives a create 120 s and a list-calls 300 s; a create attempt may do
-# both (a retry that must reconcile), so its attempt timeout covers the two.
-CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=120 + 300 + 30)
-CREATE_TOTAL_TIMEOUT = timedelta(minutes=30)
-FIND_CALL_TIMEOUT = timedelta(seconds=300 + 30)
-# Both heartbeat (activities/heartbeats.py): a crashed worker's attempt is retried this soon.
-RETELL_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
-# A hang-up must land: keep trying for a while, since a call left open talks on.
-STOP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-STOP_TOTAL_TIMEOUT = timedelta(minutes=15)
-POLL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
-# Deliveries and list updates must land eventually: keep retrying, slower and slower.
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+from workflows.slot_lease import SlotLease
+from workflows.waits import wait_until
 
 CONCURRENCY_CAP_PATCH = "concurrency-cap"
 # A create that failed for good may still have placed the call (answers lost on the way back):
@@ -106,40 +100,27 @@ CREATE_REFUSALS: dict[str, OutcomeStatus] = {
     "RetellAccountProblem": OutcomeStatus.ACCOUNT_ERROR,
     "RetellDoNotCall": OutcomeStatus.DO_NOT_CALL,
 }
-SLOT_LEASE_MARGIN_S = 20 * 60.0
-SLOT_REQUEST_REFRESH = timedelta(hours=1)
 # A leaner call (v3 histories): validation, the do-not-call check and the slot's ask and
 # release as local activities (one marker event each, no task of their own), the slot from a
 # sharded pool, one deadline timer moved from wait to wait, search attributes given at start
 # and upserted once per phase change a user filters on. Runs that began before replay the
 # old path.
 LEAN_CALL_PATCH = "lean-call"
-LOCAL_ACTIVITY_TIMEOUT = timedelta(seconds=10)
 MAX_BUSY_ACCOUNT_RETRIES = 10
 BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
+
+
+# What a finished call's flow ends with: its status and why.
+Verdict = tuple[OutcomeStatus, str | None]
+ParamT = TypeVar("ParamT")
+ResultT = TypeVar("ResultT")
 
 
 def _ms_to_datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def _failure_text(err: ActivityError) -> str:
-    cause = err.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-
-
-def _failure_type(err: ActivityError) -> str | None:
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def _raise_if_cancelled(err: FailureError) -> None:
-    """A cancel reaches an awaited activity (or signal) as a failure: never a business one."""
-    if is_cancelled_exception(err):
-        raise err
-
-
-@workflow.defn(name="OutboundCallWorkflow")
+@workflow.defn(name=CALL_WORKFLOW)
 class OutboundCallWorkflow:
     @workflow.init
     def __init__(self, request: CallRequest) -> None:
@@ -151,13 +132,9 @@ class OutboundCallWorkflow:
         self._idempotency_key: str | None = None
         self._dialed_at: datetime | None = None
         self._agent_id: str | None = request.agent_id
-        self._slot_requested = False
-        self._slot_granted = False
         self._lean = False
-        self._slot: SlotTicket | None = None
-        self._slot_ticket = 0
-        self._slot_ask_again = False
         self._timer = DeadlineTimer()
+        self._slot = SlotLease(self._workflow_id, self._timer, self._canceled)
         self._state: CallState | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unmatched: list[CallEvent] = []
@@ -173,7 +150,7 @@ class OutboundCallWorkflow:
 
     # ----- handlers -------------------------------------------------------------------------
 
-    @workflow.signal(name="call_event")
+    @workflow.signal(name=CALL_EVENT_SIGNAL)
     def call_event(self, event: CallEvent) -> None:
         """A Retell webhook, forwarded by the bridge. Duplicates and reordering are expected."""
         if event.dedupe_key in self._seen:
@@ -198,15 +175,13 @@ class OutboundCallWorkflow:
 
     @workflow.signal(name=SLOT_GRANTED_SIGNAL)
     def slot_granted(self, ticket: int | None = None) -> None:
-        # A grant for an earlier ask (a pool reset resends its grants) is not this one's.
-        if ticket is None or ticket == self._slot_ticket:
-            self._slot_granted = True
+        self._slot.granted(ticket)
 
     @workflow.signal(name=SLOT_ASK_AGAIN_SIGNAL)
     def slot_ask_again(self) -> None:
-        self._slot_ask_again = True
+        self._slot.ask_again()
 
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> CallSnapshot:
         state = self._state
         return CallSnapshot(
@@ -224,7 +199,9 @@ class OutboundCallWorkflow:
             outcome=self._outcome,
         )
 
-    @workflow.update(name="dialed")
+    # Named after the method, as calls/names.py has it (tests/test_names.py): with ``name=``
+    # the SDK's typing would give callers a coroutine, not the answer, for an async update.
+    @workflow.update
     async def dialed(self) -> DialReport:
         """Answers as soon as Retell has taken a call for this request (its call id), the
         request waits for its callee's calling hours, or it ended without a call (why).
@@ -261,7 +238,7 @@ class OutboundCallWorkflow:
             attempts=tuple(self._attempts),
         )
 
-    @workflow.update(name="cancel")
+    @workflow.update  # CANCEL_UPDATE, as DIALED_UPDATE above
     async def cancel(self, reason: str) -> CallOutcome:
         """Stop redials, hang up an open call, end as canceled; answers the final outcome."""
         self._cancel_reason = reason or "canceled"
@@ -281,7 +258,7 @@ class OutboundCallWorkflow:
 
     @workflow.run
     async def run(self, request: CallRequest) -> CallOutcome:
-        self._lean = workflow.patched(LEAN_CALL_PATCH)
+        self._lean = self._slot.lean = workflow.patched(LEAN_CALL_PATCH)
         given = workflow.info().typed_search_attributes.get(sa.TO_NUMBER_MASKED)
         if not self._lean or given != self._to_masked:
             # start_call gives these at start; other starters may not.
@@ -325,38 +302,17 @@ class OutboundCallWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
-    async def _call_until_final(self, request: CallRequest) -> tuple[OutcomeStatus, str | None]:
+    async def _call_until_final(self, request: CallRequest) -> Verdict:
         """Validate, then dial (and redial per policy) until an outcome is final."""
-        try:
-            validated: ValidatedCall = await self._check(
-                "validate_call_request",
-                request,
-                result_type=ValidatedCall,
-                retry_policy=VALIDATE_RETRY,
-                summary="validate request",
-            )
-        except ActivityError as err:
-            _raise_if_cancelled(err)
-            return OutcomeStatus.REJECTED, _failure_text(err)
-        except ApplicationError as err:
-            # A local activity's refusal reaches the workflow as the activity's own error.
-            return OutcomeStatus.REJECTED, err.message
-        if self._cancel_reason is not None:
+        validated = await self._validate(request)
+        if not isinstance(validated, ValidatedCall):
+            return validated
+        if self._canceled():
             return OutcomeStatus.CANCELED, self._cancel_reason
-
         if request.agent is not None:
-            try:
-                self._agent_id = await workflow.execute_activity(
-                    "ensure_agent",
-                    request.agent,
-                    result_type=str,
-                    start_to_close_timeout=timedelta(minutes=5),
-                    retry_policy=POLL_RETRY,
-                    summary="provision the agent (once per configuration)",
-                )
-            except ActivityError as err:
-                _raise_if_cancelled(err)
-                return OutcomeStatus.FAILED, f"agent: {_failure_text(err)}"
+            failed = await self._provision_agent(request.agent)
+            if failed is not None:
+                return failed
 
         attempt = 0
         busy_account_retries = 0
@@ -371,205 +327,79 @@ class OutboundCallWorkflow:
             # Added after the first release: runs that started before take the old path
             # (no slot), so their recorded histories still replay.
             capped = self._lean or workflow.patched(CONCURRENCY_CAP_PATCH)
-            if capped and not await self._acquire_slot():
-                # Canceled while waiting: leave the pool's queue, or give back a grant
-                # that raced the cancel.
-                await self._release_slot()
-                break
-            try:
-                record = await self._dial(validated, attempt)
-            finally:
-                if capped:
-                    await self._release_slot()
+            record = await (self._dial_in_a_slot if capped else self._dial)(validated, attempt)
+            if record is None:
+                break  # canceled while waiting for a slot
             self._attempts.append(record)
             if (
                 capped
                 and record.disconnection_reason in CONCURRENCY_REASONS
                 and busy_account_retries < MAX_BUSY_ACCOUNT_RETRIES
-                and self._cancel_reason is None
+                and not self._canceled()
             ):
                 # Retell's own cap was hit after all: not the callee's doing, so it does not
                 # use up a redial; try again a little later.
                 busy_account_retries += 1
                 await self._wait_for_redial(BUSY_ACCOUNT_RETRY_DELAY * busy_account_retries)
                 continue
-            rule = classify_disconnection(record.disconnection_reason)
-            refused_as_dnc = record.call_id is None and record.status == OutcomeStatus.DO_NOT_CALL
-            if refused_as_dnc or (
-                record.call_id is not None and rule.follow_up == FollowUp.NEVER_AGAIN
-            ):
+            if self._never_again(record):
                 await self._add_to_do_not_call(validated.to_number, record)
             counted = [
                 a for a in self._attempts if a.disconnection_reason not in CONCURRENCY_REASONS
             ]
             delay = next_redial_delay(request.redial, counted)
-            if delay is None or self._cancel_reason is not None:
+            if delay is None or self._canceled():
                 break
             await self._wait_for_redial(delay)
 
         last = self._attempts[-1] if self._attempts else None
-        if self._cancel_reason is not None and (
-            last is None or last.status != OutcomeStatus.COMPLETED
-        ):
+        if self._canceled() and (last is None or last.status != OutcomeStatus.COMPLETED):
             return OutcomeStatus.CANCELED, self._cancel_reason
         assert last is not None
         return last.status, last.detail
 
-    async def _report(self, waiter: str, outcome: CallOutcome) -> None:
-        """Tell the waiting workflow (a campaign) that this call is over, once."""
+    def _canceled(self) -> bool:
+        return self._cancel_reason is not None
+
+    # ----- before the first dial ------------------------------------------------------------
+
+    async def _validate(self, request: CallRequest) -> ValidatedCall | Verdict:
         try:
-            await workflow.get_external_workflow_handle(waiter).signal(
-                CALL_FINISHED_SIGNAL, CallReport.of(outcome)
-            )
-        except FailureError as err:
-            _raise_if_cancelled(err)
-            # The waiter has closed: nobody is left to tell, and the outcome stands.
-            workflow.logger.warning(
-                "report to waiter failed", extra={"waiter": waiter, "error": str(err)}
-            )
-
-    async def _acquire_slot(self) -> bool:
-        """Wait, first come first served, for one of the account's MAX_CONCURRENT_CALLS
-        slots; False when canceled meanwhile."""
-        if self._lean:
-            return await self._acquire_shard_slot()
-        self._slot_granted = False
-        self._slot_requested = True
-        self._set_phase("waiting_for_slot")
-        timeouts = self._request.timeouts
-        # The slot comes back by itself after the longest a call may take, should this
-        # workflow never release it (say, terminated by an operator).
-        lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + SLOT_LEASE_MARGIN_S
-        request = SlotRequest(
-            holder=self._workflow_id,
-            lease_s=lease_s,
-            capacity=1,
-            # A call that reports to a campaign: waits behind single calls (fair share).
-        )
-        while not self._slot_granted and self._cancel_reason is None:
-            await workflow.execute_activity(
-                "request_call_slot",
+            return await self._check(
+                RequestValidationActivities.validate_call_request,
                 request,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=DELIVERY_RETRY,
-                summary="ask for a call slot",
+                retry_policy=VALIDATE_RETRY,
+                summary="validate request",
             )
-            with contextlib.suppress(TimeoutError):
-                # Asking again after a long wait is harmless, and recovers a lost grant.
-                await workflow.wait_condition(
-                    lambda: self._slot_granted or self._cancel_reason is not None,
-                    timeout=SLOT_REQUEST_REFRESH,
-                    timeout_summary="wait for a call slot",
-                )
-        return self._slot_granted and self._cancel_reason is None
+        except ActivityError as err:
+            raise_if_cancelled(err)
+            return OutcomeStatus.REJECTED, failure_text(err)
+        except ApplicationError as err:
+            # A local activity's refusal reaches the workflow as the activity's own error.
+            return OutcomeStatus.REJECTED, err.message
 
-    async def _acquire_shard_slot(self) -> bool:
-        """The same, from the pool shard this call's id hashes to, asking by local activity;
-        the deadline timer first looks again after a ring timeout, then hourly (a lost
-        grant, a pool restarted without this call)."""
-        self._slot_ticket += 1
-        self._slot_granted = False
-        self._slot_requested = True
-        self._set_phase("waiting_for_slot")
-        timeouts = self._request.timeouts
-        lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + SLOT_LEASE_MARGIN_S
-        request = SlotRequest(
-            holder=self._workflow_id,
-            lease_s=lease_s,
-            capacity=1,
-            group=self._request.report_to,
-            ticket=self._slot_ticket,
-        )
-        look_again = timeouts.ring_timeout
-        while not self._slot_granted and self._cancel_reason is None:
-            self._slot_ask_again = False
-            self._slot = await workflow.execute_local_activity(
-                "request_call_slot",
-                request,
-                result_type=SlotTicket,
-                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                retry_policy=DELIVERY_RETRY,
-                summary="ask for a call slot",
-            )
-            await self._timer.wait(
-                lambda: (
-                    self._slot_granted or self._cancel_reason is not None or self._slot_ask_again
-                ),
-                workflow.now() + look_again,
-                # The same timer then bounds the ring phase (DeadlineTimer): both in its name.
-                "wait for a call slot, then wait for call events (ringing)",
-            )
-            look_again = SLOT_REQUEST_REFRESH
-        return self._slot_granted and self._cancel_reason is None
-
-    async def _release_slot(self) -> None:
-        if not self._slot_requested:
-            return
-        self._slot_requested = False
-        self._slot_granted = False
-        if self._lean:
-            if self._slot is not None:
-                await workflow.execute_local_activity(
-                    "release_call_slot",
-                    self._slot,
-                    start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                    retry_policy=DELIVERY_RETRY,
-                    summary="give the call slot back",
-                )
-            return
-        pool = slots_workflow_id(workflow.info().task_queue)
+    async def _provision_agent(self, agent: AgentConfig) -> Verdict | None:
         try:
-            await workflow.get_external_workflow_handle(pool).signal(
-                "release_slot", self._workflow_id
+            self._agent_id = await workflow.execute_activity_method(
+                AgentActivities.ensure_agent,
+                agent,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=POLL_RETRY,
+                summary="provision the agent (once per configuration)",
             )
-        except FailureError as err:
-            _raise_if_cancelled(err)
-            # No pool to return to: its lease expiry covers it.
-            workflow.logger.warning("slot release failed", extra={"error": str(err)})
+        except ActivityError as err:
+            raise_if_cancelled(err)
+            return OutcomeStatus.FAILED, f"agent: {failure_text(err)}"
+        return None
 
-    async def _check(
-        self, name: str, arg: Any, *, result_type: type, retry_policy: RetryPolicy, summary: str
-    ) -> Any:
-        """A quick check; a local activity on the lean path (one marker, no task of its own)."""
-        if self._lean:
-            return await workflow.execute_local_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                retry_policy=retry_policy,
-                summary=summary,
-            )
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=retry_policy,
-            summary=summary,
-        )
+    # ----- each attempt ---------------------------------------------------------------------
 
     async def _on_do_not_call_list(self, number: str) -> bool:
-        listed: bool = await self._check(
-            "check_do_not_call",
+        return await self._check(
+            DoNotCallActivities.check_do_not_call,
             number,
-            result_type=bool,
             retry_policy=POLL_RETRY,
             summary="check do-not-call list",
-        )
-        return listed
-
-    async def _add_to_do_not_call(self, number: str, record: AttemptRecord) -> None:
-        await workflow.execute_activity(
-            "add_to_do_not_call",
-            DoNotCallEntry(
-                number=number,
-                reason=record.disconnection_reason or record.status.value,
-                workflow_id=self._workflow_id,
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DELIVERY_RETRY,
-            summary=f"add to do-not-call list ({record.disconnection_reason})",
         )
 
     async def _wait_for_calling_window(self, validated: ValidatedCall) -> bool:
@@ -585,35 +415,23 @@ class OutboundCallWorkflow:
                 f"outside calling hours ({describe(window)} in "
                 f"{', '.join(validated.time_zones)}); next dial at {opens.isoformat()}"
             )
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._cancel_reason is not None,
-                    timeout=opens - now,
-                    timeout_summary="wait for calling hours",
-                )
+            await wait_until(self._canceled, opens - now, "wait for calling hours")
             self._waiting_until = None
-        return self._cancel_reason is None
+        return not self._canceled()
 
-    async def _deliver_outcome(self, url: str, outcome: CallOutcome) -> None:
+    async def _dial_in_a_slot(self, validated: ValidatedCall, attempt: int) -> AttemptRecord | None:
+        """The attempt, holding one of the account's MAX_CONCURRENT_CALLS slots (released as
+        soon as Retell stops counting the call); None when canceled while waiting for one."""
+        self._set_phase("waiting_for_slot")
+        if not await self._slot.acquire(self._request.timeouts, group=self._request.report_to):
+            # Canceled while waiting: leave the pool's queue, or give back a grant that
+            # raced the cancel.
+            await self._slot.release()
+            return None
         try:
-            await workflow.execute_activity(
-                "deliver_outcome",
-                OutcomeDelivery(url=url, outcome=outcome),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=timedelta(days=1),
-                retry_policy=DELIVERY_RETRY,
-                summary="deliver outcome",
-            )
-        except ActivityError as err:
-            # The call's outcome stands; the receiver's failure is recorded, not fatal. A
-            # Temporal cancel while delivering stops the retries: the call is over already.
-            canceled = is_cancelled_exception(err)
-            what = "canceled" if canceled else _failure_text(err)
-            workflow.logger.warning("outcome not delivered", extra={"error": what})
-            workflow.set_current_details(
-                f"finished: {outcome.status.value}; outcome delivery "
-                + ("stopped by a cancel" if canceled else "failed")
-            )
+            return await self._dial(validated, attempt)
+        finally:
+            await self._slot.release()
 
     async def _dial(self, validated: ValidatedCall, attempt: int) -> AttemptRecord:
         self._attempt = attempt
@@ -624,8 +442,8 @@ class OutboundCallWorkflow:
         self._set_phase("dialing", sa.CALL_ATTEMPT.value_set(attempt))
         request = self._request
         try:
-            call = await workflow.execute_activity(
-                "create_call",
+            call = await workflow.execute_activity_method(
+                RetellActivities.create_call,
                 CreateCallInput(
                     workflow_id=self._workflow_id,
                     attempt=attempt,
@@ -638,18 +456,17 @@ class OutboundCallWorkflow:
                     dynamic_variables=request.dynamic_variables,
                     privacy=request.privacy,
                 ),
-                result_type=RetellCall,
                 start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
                 heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
                 retry_policy=CREATE_RETRY,
                 summary=f"create call, attempt {attempt}",
                 # RETELL_MAX_CREATES_PER_SECOND: creates go through a rate-limited queue.
-                task_queue=self._slot.create_task_queue if self._lean and self._slot else None,
+                task_queue=self._slot.create_task_queue,
             )
         except ActivityError as err:
-            _raise_if_cancelled(err)
-            refused = CREATE_REFUSALS.get(_failure_type(err) or "")
+            raise_if_cancelled(err)
+            refused = CREATE_REFUSALS.get(failure_type(err) or "")
             found = None
             if refused is None and workflow.patched(RECONCILE_CREATE_PATCH):
                 found = await self._find_call(self._idempotency_key)
@@ -659,7 +476,7 @@ class OutboundCallWorkflow:
                     idempotency_key=self._idempotency_key,
                     dialed_at=self._dialed_at,
                     status=refused or OutcomeStatus.FAILED,
-                    detail=f"create call failed: {_failure_text(err)}",
+                    detail=f"create call failed: {failure_text(err)}",
                 )
             call = found
 
@@ -681,11 +498,11 @@ class OutboundCallWorkflow:
         next_poll = created + timeouts.ring_timeout
         analysis_deadline: datetime | None = None
         while self._phase_now() < CallPhase.ANALYZED:
-            if self._phase_now() >= CallPhase.ENDED and self._slot_requested:
+            if self._phase_now() >= CallPhase.ENDED and self._slot.requested:
                 # Retell no longer counts an ended call: hand its slot on before the analysis.
-                await self._release_slot()
+                await self._slot.release()
                 continue  # events may have come in while the release was sent
-            if self._cancel_reason is not None:
+            if self._canceled():
                 if self._phase_now() < CallPhase.ENDED:
                     await self._stop_call(call_id, "cancel requested")
                 return False
@@ -729,14 +546,11 @@ class OutboundCallWorkflow:
         self._waiting_until = deadline
         timeout = max(deadline - workflow.now(), timedelta(milliseconds=1))
         try:
-            await workflow.wait_condition(
-                lambda: self._phase_now() > phase_before or self._cancel_reason is not None,
-                timeout=timeout,
-                timeout_summary=f"wait for call events ({phase_before.name.lower()})",
+            return await wait_until(
+                lambda: self._phase_now() > phase_before or self._canceled(),
+                timeout,
+                f"wait for call events ({phase_before.name.lower()})",
             )
-            return True
-        except TimeoutError:
-            return False
         finally:
             self._waiting_until = None
 
@@ -746,7 +560,7 @@ class OutboundCallWorkflow:
         self._waiting_until = deadline
         try:
             changed = await self._timer.wait(
-                lambda: self._phase_now() > phase_before or self._cancel_reason is not None,
+                lambda: self._phase_now() > phase_before or self._canceled(),
                 deadline,
                 f"wait for call events ({phase_before.name.lower()})",
             )
@@ -757,6 +571,78 @@ class OutboundCallWorkflow:
             self._sync_phase()
         return changed
 
+    async def _poll(self, call_id: str) -> RetellCall | None:
+        """Ask Retell; a failed poll is no news, not a failed call (the next deadline retries)."""
+
+        def unknown(err: FailureError) -> None:
+            # Retell says it has no such call (deleted, or another account's): nothing
+            # more will come of it, so the attempt ends here instead of at max_duration_s.
+            self._call_unknown = failure_type(err) == "RetellCallNotFound"
+
+        return await best_effort(
+            workflow.execute_activity_method(
+                RetellActivities.get_call,
+                call_id,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="poll get-call (webhook overdue)",
+            ),
+            "poll failed",
+            on_failure=unknown,
+            call_id=call_id,
+        )
+
+    async def _find_call(self, idempotency_key: str) -> RetellCall | None:
+        """The attempt's call at Retell, if its create went through after all."""
+        return await best_effort(
+            workflow.execute_activity_method(
+                RetellActivities.find_call,
+                idempotency_key,
+                start_to_close_timeout=FIND_CALL_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="look the call up by its idempotency key",
+            ),
+            "call lookup failed; the attempt counts as failed",
+            attempt=self._attempt,
+        )
+
+    async def _stop_call(self, call_id: str, why: str) -> None:
+        await best_effort(
+            workflow.execute_activity_method(
+                RetellActivities.stop_call,
+                call_id,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=STOP_TOTAL_TIMEOUT,
+                retry_policy=STOP_RETRY,
+                summary=f"hang up: {why}",
+            ),
+            "hang-up failed",
+            call_id=call_id,
+        )
+
+    # ----- follow-ups -----------------------------------------------------------------------
+
+    def _never_again(self, record: AttemptRecord) -> bool:
+        """Retell refused the number as do-not-call, or the call ended so (dnc requested)."""
+        if record.call_id is None:
+            return record.status == OutcomeStatus.DO_NOT_CALL
+        return classify_disconnection(record.disconnection_reason).follow_up == FollowUp.NEVER_AGAIN
+
+    async def _add_to_do_not_call(self, number: str, record: AttemptRecord) -> None:
+        await workflow.execute_activity_method(
+            DoNotCallActivities.add_to_do_not_call,
+            DoNotCallEntry(
+                number=number,
+                reason=record.disconnection_reason or record.status.value,
+                workflow_id=self._workflow_id,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DELIVERY_RETRY,
+            summary=f"add to do-not-call list ({record.disconnection_reason})",
+        )
+
     async def _wait_for_redial(self, delay: timedelta) -> None:
         self._state = None
         self._set_phase("waiting_to_redial")
@@ -765,73 +651,68 @@ class OutboundCallWorkflow:
             f"attempt {self._attempt} ended as {self._attempts[-1].status.value}; "
             f"redial at {self._waiting_until.isoformat()}"
         )
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self._cancel_reason is not None,
-                timeout=delay,
-                timeout_summary="wait to redial",
-            )
+        await wait_until(self._canceled, delay, "wait to redial")
         self._waiting_until = None
 
-    async def _poll(self, call_id: str) -> RetellCall | None:
-        """Ask Retell; a failed poll is no news, not a failed call (the next deadline retries)."""
-        try:
-            polled: RetellCall = await workflow.execute_activity(
-                "get_call",
-                call_id,
-                result_type=RetellCall,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=POLL_RETRY,
-                summary="poll get-call (webhook overdue)",
-            )
-            return polled
-        except ActivityError as err:
-            _raise_if_cancelled(err)
-            # Retell says it has no such call (deleted, or another account's): nothing
-            # more will come of it, so the attempt ends here instead of at max_duration_s.
-            self._call_unknown = _failure_type(err) == "RetellCallNotFound"
-            workflow.logger.warning(
-                "poll failed", extra={"call_id": call_id, "error": _failure_text(err)}
-            )
-            return None
+    async def _report(self, waiter: str, outcome: CallOutcome) -> None:
+        """Tell the waiting workflow (a campaign) that this call is over, once."""
+        # A waiter that has closed: nobody is left to tell, and the outcome stands.
+        await best_effort(
+            workflow.get_external_workflow_handle(waiter).signal(
+                CALL_FINISHED_SIGNAL, CallReport.of(outcome)
+            ),
+            "report to waiter failed",
+            waiter=waiter,
+        )
 
-    async def _find_call(self, idempotency_key: str) -> RetellCall | None:
-        """The attempt's call at Retell, if its create went through after all."""
+    async def _deliver_outcome(self, url: str, outcome: CallOutcome) -> None:
         try:
-            found: RetellCall | None = await workflow.execute_activity(
-                "find_call",
-                idempotency_key,
-                result_type=RetellCall | None,  # type: ignore[arg-type]
-                start_to_close_timeout=FIND_CALL_TIMEOUT,
-                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
-                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
-                retry_policy=POLL_RETRY,
-                summary="look the call up by its idempotency key",
-            )
-            return found
-        except ActivityError as err:
-            _raise_if_cancelled(err)
-            workflow.logger.warning(
-                "call lookup failed; the attempt counts as failed",
-                extra={"attempt": self._attempt, "error": _failure_text(err)},
-            )
-            return None
-
-    async def _stop_call(self, call_id: str, why: str) -> None:
-        try:
-            await workflow.execute_activity(
-                "stop_call",
-                call_id,
+            await workflow.execute_activity_method(
+                OutcomeDeliveryActivities.deliver_outcome,
+                OutcomeDelivery(url=url, outcome=outcome),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=STOP_TOTAL_TIMEOUT,
-                retry_policy=STOP_RETRY,
-                summary=f"hang up: {why}",
+                schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=DELIVERY_RETRY,
+                summary="deliver outcome",
             )
         except ActivityError as err:
-            _raise_if_cancelled(err)
-            workflow.logger.warning(
-                "hang-up failed", extra={"call_id": call_id, "error": _failure_text(err)}
+            # The call's outcome stands; the receiver's failure is recorded, not fatal. A
+            # Temporal cancel while delivering stops the retries: the call is over already
+            # (the one catch that does not re-raise a cancel: _on_temporal_cancel sent it).
+            canceled = is_cancelled_exception(err)
+            what = "canceled" if canceled else failure_text(err)
+            workflow.logger.warning("outcome not delivered", extra={"error": what})
+            workflow.set_current_details(
+                f"finished: {outcome.status.value}; outcome delivery "
+                + ("stopped by a cancel" if canceled else "failed")
             )
+
+    # ----- a quick check --------------------------------------------------------------------
+
+    async def _check(
+        self,
+        activity: MethodAsyncSingleParam[Any, ParamT, ResultT],
+        arg: ParamT,
+        *,
+        retry_policy: RetryPolicy,
+        summary: str,
+    ) -> ResultT:
+        """A local activity on the lean path (one marker, no task of its own)."""
+        if self._lean:
+            return await workflow.execute_local_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=retry_policy,
+                summary=summary,
+            )
+        return await workflow.execute_activity_method(
+            activity,
+            arg,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=retry_policy,
+            summary=summary,
+        )
 
     # ----- state ----------------------------------------------------------------------------
 

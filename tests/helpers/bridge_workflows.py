@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from calls.names import CALL_EVENT_SIGNAL
+
 with workflow.unsafe.imports_passed_through():
-    from calls.models import CallEvent
+    from calls.retell_wire import CallEvent
     from calls.search_attributes import RETELL_CALL_ID
 
 
@@ -34,7 +36,7 @@ class BridgeProbeWorkflow:
         await workflow.wait_condition(lambda: self._finished)
         return len(self._events)
 
-    @workflow.signal(name="call_event")
+    @workflow.signal(name=CALL_EVENT_SIGNAL)
     def call_event(self, event: CallEvent) -> None:
         self._events.append(event)
 

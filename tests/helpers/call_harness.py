@@ -24,8 +24,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
-from calls.models import CallEvent, CallEventName, CallSnapshot
+from calls.models import CallSnapshot
 from calls.retell_client import RetellClient
+from calls.retell_wire import CallEvent, CallEventName
 from calls.slots import shard_count, slots_workflow_id
 from stack.calls import FROM_NUMBER as FROM_NUMBER
 from stack.calls import SIM_KEY as SIM_KEY
@@ -41,6 +42,7 @@ from worker import (
     create_task_queue_for,
     slots_task_queue_for,
 )
+from workflows.outbound_call import OutboundCallWorkflow
 
 T = TypeVar("T")
 
@@ -141,7 +143,7 @@ async def close_slot_pools(client: Client, task_queue: str, shards: int) -> None
 
 
 async def snapshot(handle: WorkflowHandle[Any, Any]) -> CallSnapshot:
-    result: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+    result: CallSnapshot = await handle.query(OutboundCallWorkflow.status)
     return result
 
 
@@ -165,7 +167,7 @@ async def deliver(
             continue
         event = CallEvent.model_validate_json(bodies[name])
         for _ in range(times):
-            await handle.signal("call_event", event)
+            await handle.signal(OutboundCallWorkflow.call_event, event)
 
 
 @asynccontextmanager

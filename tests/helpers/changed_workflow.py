@@ -10,13 +10,15 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from calls.names import CALL_WORKFLOW
+
 with workflow.unsafe.imports_passed_through():
     from calls.models import CallOutcome, CallRequest
 
 from workflows.outbound_call import OutboundCallWorkflow
 
 
-@workflow.defn(name="OutboundCallWorkflow")
+@workflow.defn(name=CALL_WORKFLOW)
 class OutboundCallWorkflowWithExtraStep(OutboundCallWorkflow):
     @workflow.run
     async def run(self, request: CallRequest) -> CallOutcome:

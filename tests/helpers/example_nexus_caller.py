@@ -15,7 +15,8 @@ from temporalio.exceptions import NexusOperationError
 
 with workflow.unsafe.imports_passed_through():
     from calls.models import CallOutcome, CallRequest, OutcomeStatus
-    from calls.nexus_service import DEFAULT_NEXUS_ENDPOINT, OutboundCallsService
+    from calls.names import DEFAULT_NEXUS_ENDPOINT
+    from calls.nexus_service import OutboundCallsService
 
 
 @workflow.defn(name="ReminderCallWorkflow")

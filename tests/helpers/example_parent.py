@@ -10,13 +10,8 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from calls.models import (
-        CALL_FINISHED_SIGNAL,
-        CallOutcome,
-        CallReport,
-        CallRequest,
-        OutcomeStatus,
-    )
+    from calls.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
+    from calls.names import CALL_FINISHED_SIGNAL
 
 from workflows.child_calls import call_as_child
 

@@ -33,14 +33,16 @@ from bridge.app import create_app
 from calls.codec_keys import PayloadKeys, payload_keys_from
 from calls.do_not_call import SqliteDoNotCallList
 from calls.models import CallOutcome, CallRequest, CallTimeouts
+from calls.names import CALL_WORKFLOW
 from calls.payload_codec import converter_for, with_data_converter
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
-from calls.start import call_search_attributes
+from calls.start_options import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
 from stack.binaries import server_binary
 from tests.helpers.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
+from workflows.outbound_call import OutboundCallWorkflow
 
 HERE = Path(__file__).resolve().parent
 # One folder per workflow version: older folders stay, so the replay test proves that runs
@@ -68,7 +70,7 @@ async def _cancel_once_ringing(handle: WorkflowHandle[Any, CallOutcome]) -> None
         return (await snapshot(handle)).phase == "in_call"
 
     await eventually(in_call, what="the call to connect")
-    await handle.execute_update("cancel", "operator canceled", result_type=CallOutcome)
+    await handle.execute_update(OutboundCallWorkflow.cancel, "operator canceled")
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str,
     request = _request(scenario, outcome_url)
     workflow_id = workflow_id_of(scenario.name)
     handle: WorkflowHandle[Any, CallOutcome] = await client.start_workflow(
-        "OutboundCallWorkflow",
+        CALL_WORKFLOW,
         request,
         id=workflow_id,
         task_queue=queue,

@@ -21,17 +21,19 @@ from temporalio.testing import WorkflowEnvironment
 from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, start_campaign
 from calls.contacts import CallTemplate, ContactSource
 from calls.models import CallingWindow, CallTimeouts
+from calls.names import CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import eventually, live_stack
 from worker import slots_task_queue_for
+from workflows.campaign import CampaignWorkflow
 
 HERE = Path(__file__).resolve().parent
 VERSION = "v1"
 OUT = HERE / "campaign" / VERSION
 CAMPAIGN_ID = "history-campaign"
 # The workflow types recorded here (the calls' own histories are recorded by record.py).
-RECORDED_TYPES = ("CampaignWorkflow", "CallSlotsWorkflow")
+RECORDED_TYPES = (CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW)
 QUICK = CallTimeouts(ring_timeout_s=2, poll_interval_s=1, analysis_timeout_s=2, max_duration_s=6)
 
 
@@ -88,15 +90,13 @@ async def record() -> None:
             handle = await start_campaign(env.client, request, task_queue=stack.task_queue)
 
             async def some_started() -> bool:
-                snap: CampaignSnapshot = await handle.query(
-                    "progress", result_type=CampaignSnapshot
-                )
+                snap: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
                 return snap.started >= 3
 
             await eventually(some_started, timeout_s=60, what="calls to start")
-            await handle.execute_update("pause", "history pause", result_type=CampaignSnapshot)
+            await handle.execute_update(CampaignWorkflow.pause, "history pause")
             await asyncio.sleep(1)
-            await handle.execute_update("resume", result_type=CampaignSnapshot)
+            await handle.execute_update(CampaignWorkflow.resume)
             summary: CampaignSummary = await asyncio.wait_for(handle.result(), 180)
             await asyncio.sleep(3)  # let the slot pool close once idle
             written = await _histories(env.client, stack.task_queue, OUT)

@@ -31,8 +31,9 @@ from temporalio.worker import Worker
 
 from bridge import WEBHOOK_PATH, create_app
 from calls.logs import configure_logging
-from calls.models import WORKFLOW_ID_METADATA_KEY, CallEvent
+from calls.names import CALL_EVENT_SIGNAL, WORKFLOW_ID_METADATA_KEY
 from calls.phone import mask_number
+from calls.retell_wire import CallEvent
 from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
 from stack.ports import free_port
@@ -414,7 +415,7 @@ async def test_replicas_repeating_a_delivery_add_one_signal_to_the_history(
         event
         async for event in probe.fetch_history_events()
         if event.HasField("workflow_execution_signaled_event_attributes")
-        and event.workflow_execution_signaled_event_attributes.signal_name == "call_event"
+        and event.workflow_execution_signaled_event_attributes.signal_name == CALL_EVENT_SIGNAL
     ]
     assert len(signals) == 1
 

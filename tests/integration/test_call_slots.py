@@ -34,6 +34,8 @@ from tests.helpers.call_harness import (
     process_env,
     start_worker_process,
 )
+from workflows.call_slots import CallSlotsWorkflow
+from workflows.outbound_call import OutboundCallWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,7 +161,7 @@ async def test_pool_answers_its_state(dev_env: WorkflowEnvironment, webhooks_to:
 
         async def two_waiting() -> SlotsSnapshot | None:
             try:
-                snap: SlotsSnapshot = await pool.query("slots", result_type=SlotsSnapshot)
+                snap: SlotsSnapshot = await pool.query(CallSlotsWorkflow.slots)
             except Exception:  # the pool may not exist yet
                 return None
             # Between a request and its grant the pool may show a moment in passing; the
@@ -171,14 +173,14 @@ async def test_pool_answers_its_state(dev_env: WorkflowEnvironment, webhooks_to:
         assert not set(snap.holders) & set(snap.waiting)
         waiting = [h for h in handles if h.id in snap.waiting]
         for handle in waiting:
-            status = await handle.query("status")
-            assert status["phase"] == "waiting_for_slot"
+            status = await handle.query(OutboundCallWorkflow.status)
+            assert status.phase == "waiting_for_slot"
         for handle in handles:
             # Clean-up, not the subject: under load a workflow task can fail once and the
             # server then refuses an update for a moment, so ask again until it lands.
             async def canceled(h: WorkflowHandle[Any, CallOutcome] = handle) -> bool:
                 try:
-                    await h.execute_update("cancel", "test over", result_type=CallOutcome)
+                    await h.execute_update(OutboundCallWorkflow.cancel, "test over")
                 except RPCError:
                     return False
                 return True

@@ -31,12 +31,16 @@ from calls.campaign import (
     start_campaign,
 )
 from calls.contacts import CallTemplate, ContactSource
-from calls.models import WORKFLOW_ID_METADATA_KEY, CallingWindow, CallOutcome, OutcomeStatus
-from calls.slots import SlotsSnapshot, slots_workflow_id
+from calls.models import CallingWindow, OutcomeStatus
+from calls.names import WORKFLOW_ID_METADATA_KEY
+from calls.slots import slots_workflow_id
 from calls.start import start_call
 from tests.helpers.call_harness import LiveStack, call_request, eventually, live_stack
 from tests.helpers.cli_runner import cli_env, run_cli
 from tests.integration.test_call_slots import max_open_calls
+from workflows.call_slots import CallSlotsWorkflow
+from workflows.campaign import CampaignWorkflow
+from workflows.outbound_call import OutboundCallWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -279,12 +283,12 @@ async def _cancel_live_calls(dev_env: WorkflowEnvironment, stack: LiveStack) -> 
     for call in await _live(stack):
         wid = call["metadata"][WORKFLOW_ID_METADATA_KEY]
         await dev_env.client.get_workflow_handle(wid).execute_update(
-            "cancel", "test", result_type=CallOutcome
+            OutboundCallWorkflow.cancel, "test"
         )
 
 
 async def _snapshot(handle: Handle) -> CampaignSnapshot:
-    snapshot: CampaignSnapshot = await handle.query("progress", result_type=CampaignSnapshot)
+    snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
     return snapshot
 
 
@@ -300,21 +304,21 @@ async def test_pause_resume_and_cancel_in_the_middle(
         return (await _snapshot(handle)).in_flight == count and len(await _live(stack)) == count
 
     await eventually(lambda: in_flight(10), timeout_s=30, what="10 calls open")
-    await handle.execute_update("pause", "test", result_type=CampaignSnapshot)
+    await handle.execute_update(CampaignWorkflow.pause, "test")
     # Paused: ending the open calls starts no new ones.
     for call in await _live(stack):
         wid = call["metadata"][WORKFLOW_ID_METADATA_KEY]
         await dev_env.client.get_workflow_handle(wid).execute_update(
-            "cancel", "test", result_type=CallOutcome
+            OutboundCallWorkflow.cancel, "test"
         )
     await eventually(lambda: in_flight(0), timeout_s=30, what="the open calls to be counted")
     paused = await _snapshot(handle)
     assert (paused.started, paused.finished, paused.paused) == (10, 10, True)
     assert len(await stack.sim.calls()) == 10
 
-    await handle.execute_update("resume", result_type=CampaignSnapshot)
+    await handle.execute_update(CampaignWorkflow.resume)
     await eventually(lambda: in_flight(10), timeout_s=30, what="10 calls open again")
-    summary = await handle.execute_update("cancel", "test", result_type=CampaignSummary)
+    summary = await handle.execute_update(CampaignWorkflow.cancel, "test")
     assert summary.canceled
     assert summary.counts == {OutcomeStatus.CANCELED: 20}
     assert summary.finished + summary.skipped == 600
@@ -334,7 +338,7 @@ async def test_a_single_call_gets_a_slot_during_a_saturated_campaign(
 
     async def saturated() -> bool:
         try:
-            slots = await pool.query("slots", result_type=SlotsSnapshot)
+            slots = await pool.query(CallSlotsWorkflow.slots)
         except RPCError:  # the pool starts with the first request
             return False
         queued_before.clear()
@@ -357,7 +361,7 @@ async def test_a_single_call_gets_a_slot_during_a_saturated_campaign(
         cid for cid, at in created.items() if owner.get(cid) in queued_before and at > single_at
     ]
     assert overtaken, "the single call waited behind the whole campaign queue"
-    await handle.execute_update("cancel", "test", result_type=CampaignSummary)
+    await handle.execute_update(CampaignWorkflow.cancel, "test")
     await _nothing_live(stack)
     assert await max_open_calls(stack.sim) <= CAP
     await dev_env.client.get_workflow_handle(campaign_workflow_id(request.campaign_id)).result()

@@ -21,9 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from bridge.app import create_app
 from calls.campaign import CampaignRequest, CampaignSummary, start_campaign
-from calls.models import WORKFLOW_ID_METADATA_KEY, CallOutcome, CallRequest, OutcomeStatus
+from calls.models import CallOutcome, CallRequest, OutcomeStatus
+from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.settings import BridgeSettings, SimulatorSettings
-from calls.slots import SlotsSnapshot, slots_workflow_id
+from calls.slots import slots_workflow_id
 from calls.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
@@ -36,6 +37,8 @@ from tests.helpers.call_harness import (
 )
 from tests.helpers.example_parent import AppointmentReminderWorkflow, CallBothWorkflow
 from tests.helpers.retell_stand_in import StandIn, running_stand_in
+from workflows.call_slots import CallSlotsWorkflow
+from workflows.outbound_call import OutboundCallWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +85,7 @@ class Stack:
         """Who holds or waits for a slot; a pool never started holds nothing."""
         pool = self.client.get_workflow_handle(slots_workflow_id(self.queue))
         try:
-            state = await pool.query("slots", result_type=SlotsSnapshot)
+            state = await pool.query(CallSlotsWorkflow.slots)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -354,7 +357,7 @@ async def test_parent_waiting_on_an_existing_call_holds_no_worker_slot(stack: St
 
     # Between two looks at the call, nothing runs on a worker for this parent.
     await eventually(between_looks, timeout_s=30, what="the parent to wait on a timer")
-    await existing.execute_update("cancel", "done", result_type=CallOutcome)
+    await existing.execute_update(OutboundCallWorkflow.cancel, "done")
     assert await asyncio.wait_for(parent.result(), CLOSES_WITHIN_S) == (
         "not reached (canceled); send a text instead"
     )

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from calls.models import CallTimeouts, OutcomeStatus
 from calls.settings import SimulatorSettings
-from calls.slots import SlotsSnapshot, shard_of, slots_workflow_id
+from calls.slots import shard_of, slots_workflow_id
 from calls.start import start_call
 from simulator.server import running_simulator
 from tests.helpers.call_harness import (
@@ -30,6 +30,7 @@ from tests.helpers.call_harness import (
     start_worker_process,
 )
 from tests.integration.test_call_slots import max_open_calls, webhooks_to  # noqa: F401 (fixture)
+from workflows.call_slots import CallSlotsWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
             # An operator terminates one shard's pool while it holds slots and has a queue.
             shard = shard_of(handles[-1].id, SHARDS)
             pool = dev_env.client.get_workflow_handle(slots_workflow_id(queue, shard))
-            before = await pool.query("slots", result_type=SlotsSnapshot)
+            before = await pool.query(CallSlotsWorkflow.slots)
             await pool.terminate("operator mistake (test)")
             workers[0] = await start_worker_process(env)
             outcomes = await asyncio.wait_for(

@@ -19,6 +19,7 @@ import pytest
 
 from calls.codec_keys import create_key_file
 from calls.models import CallOutcome, CallRequest
+from calls.names import CALL_WORKFLOW, call_workflow_id
 from calls.settings import ClientSettings
 from calls.temporal_client import connect_temporal
 from cli.output import OutputFormat
@@ -131,7 +132,7 @@ async def test_result_reattaches_and_a_rejected_call_exits_4(cli_stack: CliStack
     client = await connect_temporal(settings)
     request = CallRequest(to_number="+1415555", from_number=FROM, dedupe_key=key)
     await client.start_workflow(
-        "OutboundCallWorkflow", request, id=f"call-{key}", task_queue=cli_stack.stack.task_queue
+        CALL_WORKFLOW, request, id=call_workflow_id(key), task_queue=cli_stack.stack.task_queue
     )
     run = await cli_stack.cli("result", key)  # the dedupe key names the call
     assert run.code == 4, run.err
@@ -167,7 +168,7 @@ async def test_list_csv_has_a_header_and_one_row_per_call(cli_stack: CliStack) -
         cli_stack.start_wait(keys[0]), cli_stack.start_wait(keys[1], "--scenario", "no_answer")
     )
     client = cli_stack.stack.client
-    query = 'WorkflowType = "OutboundCallWorkflow"'
+    query = f'WorkflowType = "{CALL_WORKFLOW}"'
 
     async def indexed() -> set[str] | None:
         ids = {wf.id async for wf in client.list_workflows(query)}

@@ -59,6 +59,7 @@ from tests.helpers.compose_check import (
     read_env_file,
     references,
 )
+from workflows.outbound_call import OutboundCallWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -726,7 +727,7 @@ async def test_compose_services_place_a_call_with_webhooks_through_the_bridge(
             handle = await start_call(client, call_request("answered"), task_queue=queue)
             # Default timeouts (90 s ring, 300 s poll): only webhooks end the call this soon.
             outcome = await asyncio.wait_for(handle.result(), timeout=30)
-            snapshot: CallSnapshot = await handle.query("status", result_type=CallSnapshot)
+            snapshot: CallSnapshot = await handle.query(OutboundCallWorkflow.status)
         processes = (simulator, bridge, worker)
     for process in processes:
         await asyncio.wait_for(process.proc.wait(), timeout=20)

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from calls.models import CallOutcome, OutcomeStatus
+from calls.models import OutcomeStatus
 from calls.start import start_call
 from tests.helpers.call_harness import call_request, live_stack
+from workflows.outbound_call import OutboundCallWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,6 @@ async def test_dialed_says_when_the_call_waits_for_calling_hours(
         assert dialed.dial.status == "scheduled"
         assert dialed.dial.waiting_until is not None
         assert dialed.dial.waiting_until > datetime.now(UTC)
-        outcome = await dialed.handle.execute_update("cancel", "test over", result_type=CallOutcome)
+        outcome = await dialed.handle.execute_update(OutboundCallWorkflow.cancel, "test over")
         assert outcome.status == OutcomeStatus.CANCELED
         assert await stack.sim.calls() == []

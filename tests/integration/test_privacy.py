@@ -35,6 +35,7 @@ from calls import search_attributes as sa
 from calls.codec_keys import PayloadKeyError, PayloadKeys, payload_keys_from
 from calls.logs import configure_logging, get_logger, secret_values
 from calls.models import CallOutcome, CallRequest, OutcomeStatus
+from calls.names import CALL_EVENT_SIGNAL, CALL_WORKFLOW
 from calls.payload_codec import (
     ENCRYPTED_ENCODING,
     EncryptionCodec,
@@ -142,7 +143,7 @@ async def _run_encrypted(dev_env: WorkflowEnvironment, keys: PayloadKeys) -> Enc
         )
         # Started as any client could (start_call would refuse it up front).
         rejected: WorkflowHandle[Any, CallOutcome] = await encrypting.start_workflow(
-            "OutboundCallWorkflow",
+            CALL_WORKFLOW,
             call_request(to_number=REJECTED_NUMBER, dynamic_variables=DYNAMIC),
             id=f"privacy-rejected-{os.urandom(4).hex()}",
             task_queue=stack.task_queue,
@@ -226,7 +227,8 @@ async def test_every_payload_is_encrypted_but_search_attributes(
     signals = [
         e["workflowExecutionSignaledEventAttributes"]
         for e in events
-        if e.get("workflowExecutionSignaledEventAttributes", {}).get("signalName") == "call_event"
+        if e.get("workflowExecutionSignaledEventAttributes", {}).get("signalName")
+        == CALL_EVENT_SIGNAL
     ]
     assert len(signals) >= 3
     for signal_event in signals:

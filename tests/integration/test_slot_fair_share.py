@@ -14,9 +14,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from calls.names import RELEASE_SLOT_SIGNAL
+
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
-    from calls.slots import SLOT_GRANTED_SIGNAL, SlotRequest, SlotsSnapshot, slots_workflow_id
+    from calls.names import SLOT_GRANTED_SIGNAL
+    from calls.slots import SlotRequest, SlotsSnapshot, slots_workflow_id
     from tests.helpers.call_harness import eventually
     from worker import workflow_runner
     from workflows.call_slots import CallSlotsWorkflow
@@ -44,14 +47,12 @@ class HeldSlotWorkflow:
     async def run(self, pool_id: str) -> None:
         await workflow.wait_condition(lambda: self._granted and self._give_back)
         await workflow.get_external_workflow_handle(pool_id).signal(
-            "release_slot", workflow.info().workflow_id
+            RELEASE_SLOT_SIGNAL, workflow.info().workflow_id
         )
 
 
 async def _holders(client: Client, pool: str) -> SlotsSnapshot:
-    snap: SlotsSnapshot = await client.get_workflow_handle(pool).query(
-        "slots", result_type=SlotsSnapshot
-    )
+    snap: SlotsSnapshot = await client.get_workflow_handle(pool).query(CallSlotsWorkflow.slots)
     return snap
 
 

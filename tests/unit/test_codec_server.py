@@ -21,7 +21,9 @@ import structlog
 from pydantic import SecretStr
 
 from calls.logs import configure_logging, secret_values
-from calls.models import CallEvent, CallOutcome, CallRequest
+from calls.models import CallOutcome, CallRequest
+from calls.names import CALL_EVENT_SIGNAL
+from calls.retell_wire import CallEvent
 from calls.settings import CodecServerSettings
 from codec_server.app import CodecServerConfigError, create_app
 from tests.histories.record import (
@@ -105,7 +107,7 @@ async def test_decodes_what_the_worker_client_and_bridge_encrypted(
             e
             for e in history["events"]
             if e.get("workflowExecutionSignaledEventAttributes", {}).get("signalName")
-            == "call_event"
+            == CALL_EVENT_SIGNAL
         ]
     }
     # The webhooks' signals (a slot grant carries its ticket, not a call event).

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from calls.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
+from calls.names import CALL_WORKFLOW
 from calls.start import start_call
 from tests.helpers.call_harness import (
     TO_NUMBER,
@@ -29,9 +30,10 @@ from tests.helpers.call_harness import (
 )
 from tests.helpers.example_parent import CallReportCollectorWorkflow
 from tests.helpers.retell_stand_in import running_stand_in
-from workflows.outbound_call import CREATE_RETRY, MAX_SEEN_EVENTS
+from workflows.call_policies import CREATE_RETRY
+from workflows.outbound_call import MAX_SEEN_EVENTS, OutboundCallWorkflow
 
-Handle = WorkflowHandle[object, CallOutcome]
+Handle = WorkflowHandle[OutboundCallWorkflow, CallOutcome]
 
 
 @pytest.fixture
@@ -198,7 +200,7 @@ async def test_invalid_number_is_rejected_before_any_request(
 ) -> None:
     # Started directly, bypassing start_call's up-front check: the workflow checks itself.
     handle = await ts_env.client.start_workflow(
-        "OutboundCallWorkflow",
+        CALL_WORKFLOW,
         call_request(to_number="+1415555"),
         id="call-invalid-number",
         task_queue=task_queue,
@@ -274,14 +276,14 @@ async def test_cancel_hangs_up_and_ends_canceled(
 ) -> None:
     handle = await _start(ts_env, task_queue, call_request("hangs_ongoing"))
     await call_id_of(handle)
-    outcome = await handle.execute_update("cancel", "operator asked", result_type=CallOutcome)
+    outcome = await handle.execute_update(OutboundCallWorkflow.cancel, "operator asked")
     assert outcome.status == OutcomeStatus.CANCELED
     assert outcome.detail == "operator asked"
     assert (await handle.result()) == outcome
     assert len(await sim.requests("/stop-call")) == 1
     # Once final, a cancel is refused.
     with pytest.raises(RPCError):
-        await handle.execute_update("cancel", "again", result_type=CallOutcome)
+        await handle.execute_update(OutboundCallWorkflow.cancel, "again")
 
 
 async def test_a_create_whose_answers_never_came_back_follows_the_call_it_placed(

@@ -30,14 +30,15 @@ from calls.campaign import (
     campaign_workflow_id,
     start_campaign,
 )
-from calls.models import CALL_FINISHED_SIGNAL, CallRequest, OutcomeStatus
+from calls.models import CallRequest, OutcomeStatus
+from calls.names import CALL_FINISHED_SIGNAL
 from tests.helpers.call_harness import (
     SimulatorAdmin,
     call_request,
     call_worker,
     eventually,
 )
-from workflows.campaign import campaign_call_id
+from workflows.campaign import CampaignWorkflow, campaign_call_id
 
 Handle = WorkflowHandle[Any, CampaignSummary]
 T = TypeVar("T")
@@ -80,7 +81,7 @@ def _calls(
 
 
 async def _progress(handle: Handle) -> CampaignSnapshot:
-    snapshot: CampaignSnapshot = await handle.query("progress", result_type=CampaignSnapshot)
+    snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
     return snapshot
 
 
@@ -234,13 +235,13 @@ async def test_pause_stops_new_calls_until_resume(
     handle = await start_campaign(ts_env.client, request, task_queue=task_queue)
     # Time is not skipped yet: the first calls sit in their ring timeout, in flight.
     await _created(sim, window)
-    paused = await handle.execute_update("pause", "script change", result_type=CampaignSnapshot)
+    paused = await handle.execute_update(CampaignWorkflow.pause, "script change")
     assert paused.paused
     assert paused.pause_reason == "script change"
     assert (paused.started, paused.in_flight) == (window, window)
 
     with pytest.raises(WorkflowUpdateFailedError) as again:
-        await handle.execute_update("pause", "twice", result_type=CampaignSnapshot)
+        await handle.execute_update(CampaignWorkflow.pause, "twice")
     assert "already paused" in str(again.value.cause)
 
     # Hours pass: the open calls end, and nothing new starts while paused.
@@ -253,10 +254,10 @@ async def test_pause_stops_new_calls_until_resume(
     assert len(await sim.calls()) == window
     assert (await _progress(handle)).started == window
 
-    resumed = await handle.execute_update("resume", result_type=CampaignSnapshot)
+    resumed = await handle.execute_update(CampaignWorkflow.resume)
     assert not resumed.paused
     with pytest.raises(WorkflowUpdateFailedError) as running:
-        await handle.execute_update("resume", result_type=CampaignSnapshot)
+        await handle.execute_update(CampaignWorkflow.resume)
     assert "not paused" in str(running.value.cause)
 
     summary = await _bounded(handle.result())
@@ -264,7 +265,7 @@ async def test_pause_stops_new_calls_until_resume(
     assert len(await sim.calls()) == size
     # A closed campaign takes no updates at all: the server refuses them.
     with pytest.raises(RPCError):
-        await handle.execute_update("pause", result_type=CampaignSnapshot)
+        await handle.execute_update(CampaignWorkflow.pause)
 
 
 async def _finished_snapshot(handle: Handle, finished: int) -> CampaignSnapshot | None:
@@ -304,13 +305,11 @@ async def test_cancel_hangs_up_open_calls_and_dials_no_more(
 ) -> None:
     size, window = 10, 3
     handle = await _start_hanging_campaign(ts_env, task_queue, sim, size, window)
-    summary = await _bounded(
-        handle.execute_update("cancel", "wrong list", result_type=CampaignSummary)
-    )
+    summary = await _bounded(handle.execute_update(CampaignWorkflow.cancel, "wrong list"))
     await _assert_canceled(summary, sim, size, window)
     assert await _bounded(handle.result()) == summary
     with pytest.raises(RPCError):
-        await handle.execute_update("resume", result_type=CampaignSnapshot)
+        await handle.execute_update(CampaignWorkflow.resume)
 
 
 async def test_temporal_cancel_is_a_campaign_cancel(
@@ -368,7 +367,7 @@ async def test_account_error_pauses_the_campaign(
     await ts_env.sleep(timedelta(hours=1))
     assert len(await sim.calls()) == broken + 1
 
-    await handle.execute_update("resume", result_type=CampaignSnapshot)
+    await handle.execute_update(CampaignWorkflow.resume)
     summary = await _bounded(handle.result())
     assert summary.counts == {OutcomeStatus.COMPLETED: size - 1, OutcomeStatus.ACCOUNT_ERROR: 1}
     assert len(await sim.calls()) == size

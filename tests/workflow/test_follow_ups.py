@@ -32,6 +32,7 @@ from tests.helpers.call_harness import (
     snapshot,
 )
 from tests.helpers.example_parent import AppointmentReminderWorkflow
+from workflows.outbound_call import OutboundCallWorkflow
 
 LONDON_NUMBER = "+442071838750"
 REDIALS = {"max_attempts": 3, "initial_delay_s": 600, "backoff": 2}
@@ -266,7 +267,7 @@ async def test_cancel_during_redial_wait(
         return state.phase == "waiting_to_redial"
 
     await eventually(waiting_to_redial, what="the workflow to wait for a redial")
-    outcome = await handle.execute_update("cancel", "customer paid", result_type=CallOutcome)
+    outcome = await handle.execute_update(OutboundCallWorkflow.cancel, "customer paid")
     assert outcome.status == OutcomeStatus.CANCELED
     assert len(outcome.attempts) == 1
     assert len(await sim.calls(TO_NUMBER)) == 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from calls.models import CallEvent, OutcomeStatus, PrivacyOptions, RetellCall
+from calls.models import OutcomeStatus, PrivacyOptions
+from calls.retell_wire import CallEvent, RetellCall
 from calls.start import start_call
 from tests.helpers.call_harness import (
     SimulatorAdmin,

@@ -1,0 +1,71 @@
+"""The names other processes and languages rely on, in one place.
+
+Recorded histories, the bridge, other teams' workflows (by Nexus or by name), scripts that
+signal or query a call, and Retell's echoed metadata all use these strings: renaming one
+breaks them, so each is written here once and every use refers to it. Python code that has the
+workflow class at hand calls its methods instead (``handle.query(OutboundCallWorkflow.status)``);
+these constants are for code that must not import workflows (activities, start helpers, the
+bridge) and for what the classes declare.
+"""
+
+from __future__ import annotations
+
+# ----- workflow types ------------------------------------------------------------------------
+CALL_WORKFLOW = "OutboundCallWorkflow"
+CAMPAIGN_WORKFLOW = "CampaignWorkflow"
+SLOTS_WORKFLOW = "CallSlotsWorkflow"
+# What a Nexus place_call of an already finished call runs: it answers that call's outcome.
+RELAY_WORKFLOW = "CallOutcomeRelayWorkflow"
+AGENT_PROVISIONING_WORKFLOW = "AgentProvisioningWorkflow"
+
+# ----- OutboundCallWorkflow's handlers -------------------------------------------------------
+# A Retell webhook, forwarded by the bridge.
+CALL_EVENT_SIGNAL = "call_event"
+STATUS_QUERY = "status"
+CANCEL_UPDATE = "cancel"
+DIALED_UPDATE = "dialed"
+SLOT_GRANTED_SIGNAL = "slot_granted"
+# A fresh pool (after a terminate) asks its callers that wait to ask again: it cannot tell
+# a waiting call from one whose grant is still unread, so it counts both until they answer.
+SLOT_ASK_AGAIN_SIGNAL = "slot_ask_again"
+
+# ----- CampaignWorkflow's handlers (its cancel update is CANCEL_UPDATE too) ------------------
+# Sent by a call to the workflow named in its request's ``report_to`` (a campaign).
+CALL_FINISHED_SIGNAL = "call_finished"
+PROGRESS_QUERY = "progress"
+PAUSE_UPDATE = "pause"
+RESUME_UPDATE = "resume"
+
+# ----- CallSlotsWorkflow's handlers ----------------------------------------------------------
+REQUEST_SLOT_SIGNAL = "request_slot"
+RELEASE_SLOT_SIGNAL = "release_slot"
+SLOTS_QUERY = "slots"
+
+# ----- Nexus ---------------------------------------------------------------------------------
+NEXUS_SERVICE = "outbound-calls"
+DEFAULT_NEXUS_ENDPOINT = "outbound-calls"
+# The operations' names are the service class's attribute names (calls/nexus_service.py);
+# tests/test_names.py holds the two together.
+PLACE_CALL_OPERATION = "place_call"
+CALL_STATUS_OPERATION = "call_status"
+
+# ----- Retell metadata keys we add to every call (a caller's metadata may not use them) ------
+# Routes webhooks: Retell echoes the metadata in every event.
+WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
+IDEMPOTENCY_METADATA_KEY = "idempotency_key"
+# The attempt (1-based); the simulator also picks the step of a scenario list by it.
+ATTEMPT_METADATA_KEY = "temporal_attempt"
+# Privacy choices ride along in Retell's metadata, so that every place that reads a call
+# object (bridge, activities) drops what the caller did not want kept, before Temporal sees it.
+KEEP_TRANSCRIPT_METADATA_KEY = "temporal_keep_transcript"
+ANALYSIS_FIELDS_METADATA_KEY = "temporal_analysis_fields"
+# Read by the simulator only: which scenario a simulated call plays.
+SCENARIO_METADATA_KEY = "simulator_scenario"
+
+# ----- workflow ids --------------------------------------------------------------------------
+CALL_WORKFLOW_ID_PREFIX = "call-"
+
+
+def call_workflow_id(dedupe_key: str) -> str:
+    """The call workflow's id for a dedupe key: one key, one workflow, one call."""
+    return f"{CALL_WORKFLOW_ID_PREFIX}{dedupe_key}"

@@ -1,0 +1,140 @@
+"""A call's lease on one of the account's MAX_CONCURRENT_CALLS slots (workflows/call_slots.py).
+
+    lease = SlotLease(holder=workflow_id, timer=timer, canceled=lambda: ...)
+    if await lease.acquire(timeouts, group=None):   # first come, first served; False: canceled
+        ...                                           # create the call, follow it
+    await lease.release()                             # at once when Retell stops counting it
+
+The call workflow forwards the pool's signals (``slot_granted``, ``slot_ask_again``) to
+``granted`` and ``ask_again``. Two paths, both replayed: the lean one (v3 histories) asks the
+shard its id hashes to by local activity and waits on the call's one deadline timer; the old
+one asks by activity, waits on timers of its own and releases by signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.call_slots import CallSlotActivities
+    from calls.models import CallTimeouts
+    from calls.names import RELEASE_SLOT_SIGNAL
+    from calls.slots import SlotRequest, SlotTicket, slots_workflow_id
+    from workflows.deadline_timer import DeadlineTimer
+
+from workflows.best_effort import best_effort
+from workflows.call_policies import ACTIVITY_TIMEOUT, DELIVERY_RETRY, LOCAL_ACTIVITY_TIMEOUT
+from workflows.waits import wait_until
+
+# The slot comes back by itself after the longest a call may take plus this, should the call
+# never release it (say, terminated by an operator).
+LEASE_MARGIN_S = 20 * 60.0
+# Asking again after a long wait is harmless, and recovers a lost grant.
+ASK_AGAIN_AFTER = timedelta(hours=1)
+
+
+class SlotLease:
+    def __init__(self, holder: str, timer: DeadlineTimer, canceled: Callable[[], bool]) -> None:
+        self._holder = holder
+        self._timer = timer
+        self._canceled = canceled
+        # Set by the workflow's run (the lean-call patch) before the first acquire.
+        self.lean = False
+        # Asked for (granted or not) and not yet given back.
+        self.requested = False
+        self._granted = False
+        self._ask = 0
+        self._ticket: SlotTicket | None = None
+        self._asked_again = False
+
+    # ----- the pool's signals -------------------------------------------------------------
+
+    def granted(self, ticket: int | None) -> None:
+        # A grant for an earlier ask (a pool reset resends its grants) is not this one's.
+        if ticket is None or ticket == self._ask:
+            self._granted = True
+
+    def ask_again(self) -> None:
+        self._asked_again = True
+
+    @property
+    def create_task_queue(self) -> str | None:
+        """Where create_call goes (RETELL_MAX_CREATES_PER_SECOND): the shard's answer."""
+        return self._ticket.create_task_queue if self.lean and self._ticket else None
+
+    # ----- acquire and release ------------------------------------------------------------
+
+    async def acquire(self, timeouts: CallTimeouts, group: str | None) -> bool:
+        """Wait, first come first served (within ``group``: a campaign's calls wait behind
+        single calls), for a slot; False when canceled meanwhile."""
+        self._granted = False
+        self.requested = True
+        lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + LEASE_MARGIN_S
+        if not self.lean:
+            await self._acquire_from_the_pool(
+                SlotRequest(holder=self._holder, lease_s=lease_s, capacity=1)
+            )
+        else:
+            self._ask += 1
+            request = SlotRequest(
+                holder=self._holder, lease_s=lease_s, capacity=1, group=group, ticket=self._ask
+            )
+            await self._acquire_from_a_shard(request, timeouts.ring_timeout)
+        return self._granted and not self._canceled()
+
+    async def _acquire_from_the_pool(self, request: SlotRequest) -> None:
+        while not self._granted and not self._canceled():
+            await workflow.execute_activity_method(
+                CallSlotActivities.request_call_slot,
+                request,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary="ask for a call slot",
+            )
+            await wait_until(
+                lambda: self._granted or self._canceled(), ASK_AGAIN_AFTER, "wait for a call slot"
+            )
+
+    async def _acquire_from_a_shard(self, request: SlotRequest, first_look: timedelta) -> None:
+        """Ask by local activity; the deadline timer first looks again after ``first_look``
+        (a ring timeout), then hourly (a lost grant, a pool restarted without this call)."""
+        look_again = first_look
+        while not self._granted and not self._canceled():
+            self._asked_again = False
+            self._ticket = await workflow.execute_local_activity_method(
+                CallSlotActivities.request_call_slot,
+                request,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary="ask for a call slot",
+            )
+            await self._timer.wait(
+                lambda: self._granted or self._canceled() or self._asked_again,
+                workflow.now() + look_again,
+                # The same timer then bounds the ring phase (DeadlineTimer): both in its name.
+                "wait for a call slot, then wait for call events (ringing)",
+            )
+            look_again = ASK_AGAIN_AFTER
+
+    async def release(self) -> None:
+        """Give the slot back (or leave the queue); nothing when none was asked for."""
+        if not self.requested:
+            return
+        self.requested = False
+        self._granted = False
+        if self.lean:
+            if self._ticket is not None:
+                await workflow.execute_local_activity_method(
+                    CallSlotActivities.release_call_slot,
+                    self._ticket,
+                    start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                    retry_policy=DELIVERY_RETRY,
+                    summary="give the call slot back",
+                )
+            return
+        pool = workflow.get_external_workflow_handle(slots_workflow_id(workflow.info().task_queue))
+        # No pool to return to: its lease expiry covers it.
+        await best_effort(pool.signal(RELEASE_SLOT_SIGNAL, self._holder), "slot release failed")
