@@ -34,14 +34,13 @@ from typing import Any, TextIO
 
 from temporalio.client import Client, WorkflowHandle
 
-from calls.codec_keys import PayloadKeyError, create_key_file
+from adapters.codec_keys import PayloadKeyError, create_key_file
+from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
+from adapters.payload_codec import data_converter, describe_encryption
+from adapters.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
+from adapters.start import start_call
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
 from calls.names import SCENARIO_METADATA_KEY
-from calls.nexus_service import register_nexus_endpoint
-from calls.payload_codec import data_converter, describe_encryption
-from calls.search_attributes import register_search_attributes
-from calls.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
-from calls.start import start_call
 from stack.calls import FROM_NUMBER, TO_NUMBER
 from stack.processes import ProcessStack, StackOptions, StackPorts
 from workflows.outbound_call import OutboundCallWorkflow

@@ -38,16 +38,13 @@ import typer
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from calls.campaign import (
-    CampaignRequest,
-    CampaignSnapshot,
-    CampaignSummary,
-    campaign_workflow_id,
-    start_campaign,
-)
+from adapters.dnc_store import ManagedDoNotCallList, open_do_not_call_list
+from adapters.logs import configure_logging, get_logger, secret_values
+from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
+from adapters.settings import ClientSettings, WorkerSettings
+from adapters.start import start_call, start_campaign, workflow_id_for
+from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, campaign_workflow_id
 from calls.contacts import CallTemplate, ContactsFileError, ContactSource, detect_format
-from calls.dnc_store import ManagedDoNotCallList, open_do_not_call_list
-from calls.logs import configure_logging, get_logger, secret_values
 from calls.models import (
     CallingWindow,
     CallPhaseName,
@@ -62,11 +59,7 @@ from calls.names import (
     DEFAULT_NEXUS_ENDPOINT,
     SCENARIO_METADATA_KEY,
 )
-from calls.nexus_service import register_nexus_endpoint
 from calls.phone import mask_number, mask_numbers_in, normalize_e164
-from calls.search_attributes import register_search_attributes
-from calls.settings import ClientSettings, WorkerSettings
-from calls.start import start_call, workflow_id_for
 from calls.validation import validate_request
 from cli.calls import (
     Interrupted,
@@ -578,9 +571,9 @@ def doctor(
     its search attributes, payload keys. One line per check."""
     # Its own entry rather than ``run``: a broken payload key is one of its findings, not a
     # reason to stop before checking the rest.
-    from calls.codec_keys import PayloadKeyError
-    from calls.doctor import Deployment, run_checks
-    from calls.settings import DoctorSettings
+    from adapters.codec_keys import PayloadKeyError
+    from adapters.doctor import Deployment, run_checks
+    from adapters.settings import DoctorSettings
 
     settings = DoctorSettings()
     try:

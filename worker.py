@@ -27,16 +27,16 @@ from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import RequestValidationActivities
-from calls.codec_keys import PayloadKeyError
-from calls.dnc_store import open_do_not_call_list
-from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
-from calls.logs import configure_logging, get_logger, secret_values
-from calls.outcome_urls import OutcomeUrlPolicy
-from calls.payload_codec import describe_encryption
-from calls.retell_client import RetellClient
-from calls.settings import RetellSettings, WorkerSettings
-from calls.temporal_client import connect_temporal
-from calls.tracing import configure_tracing
+from adapters.codec_keys import PayloadKeyError
+from adapters.dnc_store import open_do_not_call_list
+from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
+from adapters.logs import configure_logging, get_logger, secret_values
+from adapters.outcome_urls import OutcomeUrlPolicy
+from adapters.payload_codec import describe_encryption
+from adapters.retell_client import RetellClient
+from adapters.settings import RetellSettings, WorkerSettings
+from adapters.temporal_client import connect_temporal
+from adapters.tracing import configure_tracing
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow

@@ -15,15 +15,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.retell import as_temporal_errors
+from adapters.logs import get_logger
+from adapters.retell_client import RetellClient
 from calls.agents import (
     agent_name_for,
     create_agent_body,
     provisioning_workflow_id,
 )
-from calls.logs import get_logger
 from calls.models import AgentConfig
 from calls.names import AGENT_PROVISIONING_WORKFLOW
-from calls.retell_client import RetellClient
 
 log = get_logger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from calls.do_not_call import DoNotCallList
-from calls.logs import get_logger
+from adapters.do_not_call import DoNotCallList
+from adapters.logs import get_logger
 from calls.models import DoNotCallEntry
 from calls.phone import mask_number
 

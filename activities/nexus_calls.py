@@ -15,11 +15,11 @@ from temporalio import nexus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from adapters.start import ID_CONFLICT_POLICY, ID_REUSE_POLICY, workflow_id_for
 from calls.errors import InvalidCallRequest
 from calls.models import CallOutcome, CallRequest, CallSnapshot
 from calls.names import CALL_WORKFLOW, RELAY_WORKFLOW, STATUS_QUERY
 from calls.nexus_service import OutboundCallsService
-from calls.start import ID_CONFLICT_POLICY, ID_REUSE_POLICY, workflow_id_for
 from calls.start_options import call_start_options
 from calls.validation import validate_request
 

@@ -1,6 +1,6 @@
 """Deliver a finished call's outcome to the caller's URL, signed like Retell's webhooks.
 
-Only to a destination :class:`calls.outcome_urls.OutcomeUrlPolicy` allows, checked on the
+Only to a destination :class:`adapters.outcome_urls.OutcomeUrlPolicy` allows, checked on the
 address the connection then goes to, with redirects not followed.
 """
 
@@ -10,9 +10,9 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from calls.logs import get_logger
+from adapters.logs import get_logger
+from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused, OutcomeUrlUnresolved
 from calls.models import OutcomeDelivery
-from calls.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused, OutcomeUrlUnresolved
 from calls.signatures import sign_retell_body
 
 log = get_logger(__name__)

@@ -12,10 +12,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.heartbeats import heartbeating
-from calls.logs import get_logger
-from calls.models import CreateCallInput
-from calls.names import ATTEMPT_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, WORKFLOW_ID_METADATA_KEY
-from calls.retell_client import (
+from adapters.logs import get_logger
+from adapters.retell_client import (
     RetellCallNotFound,
     RetellClient,
     RetellError,
@@ -23,6 +21,8 @@ from calls.retell_client import (
     RetellRequestRejected,
     RetellUnavailable,
 )
+from calls.models import CreateCallInput
+from calls.names import ATTEMPT_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, WORKFLOW_ID_METADATA_KEY
 from calls.retell_wire import RetellCall
 
 log = get_logger(__name__)

@@ -7,9 +7,9 @@ import contextlib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlUnresolved
 from calls.errors import InvalidCallRequest
 from calls.models import CallRequest, ValidatedCall
-from calls.outcome_urls import OutcomeUrlPolicy, OutcomeUrlUnresolved
 from calls.validation import validate_request
 
 INVALID_REQUEST_ERROR = "InvalidCallRequest"

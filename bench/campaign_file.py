@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psutil
 
+from adapters.start import start_campaign
 from bench.common import (
     add_stack_arguments,
     bench_stack,
@@ -32,7 +33,7 @@ from bench.common import (
     stack_parameters,
     write_result,
 )
-from calls.campaign import CampaignRequest, CampaignSummary, start_campaign
+from calls.campaign import CampaignRequest, CampaignSummary
 from calls.contacts import CallTemplate, ContactSource
 from calls.models import CallingWindow
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from adapters.codec_keys import PayloadKeyError
+from adapters.http_server import add_listen_arguments, listen_overrides, serve
+from adapters.logs import configure_logging, secret_values
+from adapters.settings import BridgeSettings
+from adapters.tracing import configure_tracing
 from bridge.app import create_app
-from calls.codec_keys import PayloadKeyError
-from calls.http_server import add_listen_arguments, listen_overrides, serve
-from calls.logs import configure_logging, secret_values
-from calls.settings import BridgeSettings
-from calls.tracing import configure_tracing
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -26,16 +26,16 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from adapters.http_server import docs_routes
+from adapters.logs import get_logger
+from adapters.settings import BridgeSettings
+from adapters.temporal_client import connect_temporal
+from adapters.tracing import instrument_fastapi
 from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webhook_openapi_extra
 from bridge.routing import Delivery, EventRouter, Outcome
 from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
-from calls.http_server import docs_routes
-from calls.logs import get_logger
 from calls.phone import mask_number
-from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
-from calls.temporal_client import connect_temporal
-from calls.tracing import instrument_fastapi
 
 WEBHOOK_PATH = "/webhooks/retell"
 # One message for every signature failure: which check failed is for our log, not a forger.
@@ -250,7 +250,7 @@ def create_app(settings: BridgeSettings, *, client: Client | None = None) -> Fas
         lifespan=lifespan,
         **docs_routes(settings.bridge_docs),
     )
-    instrument_fastapi(app)  # traces: only with OTEL_EXPORTER_OTLP_ENDPOINT (calls/tracing.py)
+    instrument_fastapi(app)  # traces: only with OTEL_EXPORTER_OTLP_ENDPOINT (adapters/tracing.py)
 
     @app.post(
         WEBHOOK_PATH,

@@ -1,25 +1,18 @@
 """A campaign: many calls placed by one ``CampaignWorkflow``, a bounded number at a time.
 
 The models here are the campaign's public interface (its input, its ``progress`` query and
-its result); ``start_campaign`` starts one from outside a workflow, deduplicated by
-``campaign_id`` the way ``calls.start.start_call`` deduplicates calls by their key.
+its result); ``adapters.start.start_campaign`` starts one from outside a workflow,
+deduplicated by ``campaign_id`` the way ``start_call`` deduplicates calls by their key.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from calls.contacts import BadRow, ContactSource
 from calls.models import CallRequest, OutcomeStatus
-from calls.names import CAMPAIGN_WORKFLOW
-from calls.search_attributes import CAMPAIGN_ID
-from calls.settings import DEFAULT_TASK_QUEUE
-from calls.start import start_once
 
 # A list in ``calls`` travels in the workflow input, again at every continue-as-new. Temporal
 # refuses payloads over 2 MB; a call request with its defaults is about 0.7 kB, so this
@@ -161,27 +154,3 @@ def campaign_summary_text(request: CampaignRequest) -> str:
         else f"{len(request.calls)} calls"
     )
     return f"Campaign {request.campaign_id}: {what}, at most {request.max_in_flight} at a time"
-
-
-async def start_campaign(
-    client: Client, request: CampaignRequest, *, task_queue: str = DEFAULT_TASK_QUEUE
-) -> WorkflowHandle[Any, CampaignSummary]:
-    """Start (or attach to) the campaign workflow ``campaign-<campaign_id>``.
-
-    The same id policies as a call: a campaign started twice, even at the same moment, is
-    one campaign, and after it finished the handle reads its summary instead of calling
-    everyone again. The calls' numbers are checked by each call's own validation, so one
-    bad entry ends as ``rejected`` rather than refusing the whole list.
-    """
-    return await start_once(
-        client,
-        CAMPAIGN_WORKFLOW,
-        request,
-        id=campaign_workflow_id(request.campaign_id),
-        task_queue=task_queue,
-        result_type=CampaignSummary,
-        search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(CAMPAIGN_ID, request.campaign_id)]
-        ),
-        static_summary=campaign_summary_text(request),
-    )

@@ -12,10 +12,10 @@ from pathlib import Path
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from calls.codec_keys import PayloadKeyError
-from calls.payload_codec import data_converter
-from calls.settings import ClientSettings
-from calls.temporal_client import connect_temporal
+from adapters.codec_keys import PayloadKeyError
+from adapters.payload_codec import data_converter
+from adapters.settings import ClientSettings
+from adapters.temporal_client import connect_temporal
 from cli.failures import CliError, ExitCode, unreachable
 
 # Where devstack.py keeps its key file, relative to the checkout it runs in.

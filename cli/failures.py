@@ -13,10 +13,10 @@ from enum import IntEnum
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.codec_keys import PayloadKeyError
+from adapters.codec_keys import PayloadKeyError
+from adapters.payload_codec import ENCRYPTED_ENCODING, PayloadDecryptionError
 from calls.errors import InvalidCallRequest
 from calls.models import OutcomeStatus
-from calls.payload_codec import ENCRYPTED_ENCODING, PayloadDecryptionError
 from calls.phone import mask_numbers_in
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from calls.codec_keys import PayloadKeyError
-from calls.http_server import add_listen_arguments, listen_overrides, serve
-from calls.logs import configure_logging, get_logger, secret_values
-from calls.settings import CodecServerSettings
+from adapters.codec_keys import PayloadKeyError
+from adapters.http_server import add_listen_arguments, listen_overrides, serve
+from adapters.logs import configure_logging, get_logger, secret_values
+from adapters.settings import CodecServerSettings
 from codec_server.app import CodecServerConfigError, create_app
 
 _EPILOG = """\

@@ -44,11 +44,11 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from temporalio.api.common.v1 import Payload, Payloads
 
-from calls.codec_keys import payload_keys_from
-from calls.http_server import docs_routes
-from calls.logs import get_logger
-from calls.payload_codec import EncryptionCodec, PayloadDecryptionError
-from calls.settings import CodecServerSettings
+from adapters.codec_keys import payload_keys_from
+from adapters.http_server import docs_routes
+from adapters.logs import get_logger
+from adapters.payload_codec import EncryptionCodec, PayloadDecryptionError
+from adapters.settings import CodecServerSettings
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Namespace"]
@@ -159,7 +159,7 @@ def _convert(
 
 def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None = None) -> FastAPI:
     """The codec server. Raises :class:`CodecServerConfigError` without keys, or without a
-    token on a non-loopback host; :class:`calls.codec_keys.PayloadKeyError` for bad keys."""
+    token on a non-loopback host; :class:`adapters.codec_keys.PayloadKeyError` for bad keys."""
     if codec is None:
         keys = payload_keys_from(settings)
         if keys is None:

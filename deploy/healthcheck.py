@@ -26,8 +26,8 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from calls.settings import TemporalSettings
-from calls.temporal_client import connect_temporal
+from adapters.settings import TemporalSettings
+from adapters.temporal_client import connect_temporal
 
 TIMEOUT_S = 5.0
 _QUEUE_TYPES = {

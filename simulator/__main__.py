@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from calls.http_server import add_listen_arguments, listen_overrides, serve
-from calls.logs import configure_logging, get_logger
-from calls.settings import SimulatorSettings
+from adapters.http_server import add_listen_arguments, listen_overrides, serve
+from adapters.logs import configure_logging, get_logger
+from adapters.settings import SimulatorSettings
 from simulator.app import create_app
 from simulator.server import SHUTDOWN_GRACE_S
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calls.settings import SimulatorSettings
+from adapters.settings import SimulatorSettings
 from simulator.backend import RequestRecord, SimulatedRetell
 from simulator.errors import ApiError
 

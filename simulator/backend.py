@@ -23,8 +23,8 @@ import phonenumbers
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from adapters.settings import SimulatorSettings
 from calls.phone import mask_number
-from calls.settings import SimulatorSettings
 from simulator.agents import AgentStore
 from simulator.call_record import SimulatedCall, now_ms
 from simulator.errors import ApiError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-from calls.settings import SimulatorSettings
+from adapters.settings import SimulatorSettings
 from simulator.app import create_app
 from simulator.backend import SimulatedRetell
 

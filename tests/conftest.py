@@ -10,7 +10,8 @@ from pgserver.postgres_server import PostgresServer
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES, register_search_attributes
+from adapters.namespace_setup import register_search_attributes
+from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import SimulatorAdmin, simulator_admin
 from tests.helpers.postgres_server import create_database, start_postgres

@@ -1,10 +1,11 @@
 """CampaignWorkflow: call everyone on a list or in a contacts file, a bounded number at a
 time, durably, at any size.
 
-Start a campaign with ``calls.campaign.start_campaign`` (any number of times: the workflow
+Start a campaign with ``adapters.start.start_campaign`` (any number of times: the workflow
 id is ``campaign-<campaign_id>``, so a second start attaches to the first campaign)::
 
-    from calls.campaign import CampaignRequest, start_campaign
+    from adapters.start import start_campaign
+    from calls.campaign import CampaignRequest
     from calls.contacts import CallTemplate, ContactSource
 
     handle = await start_campaign(

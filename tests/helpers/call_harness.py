@@ -23,9 +23,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from calls.do_not_call import DoNotCallList, SqliteDoNotCallList
+from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
+from adapters.retell_client import RetellClient
 from calls.models import CallSnapshot
-from calls.retell_client import RetellClient
 from calls.retell_wire import CallEvent, CallEventName
 from calls.slots import shard_count, slots_workflow_id
 from stack.calls import FROM_NUMBER as FROM_NUMBER
@@ -173,8 +173,8 @@ async def deliver(
 @asynccontextmanager
 async def live_stack(client: Client, *, time_scale: float = 0.05) -> AsyncIterator[LiveStack]:
     """Simulator → bridge → Temporal → worker, all real, in this process, over loopback."""
+    from adapters.settings import BridgeSettings, SimulatorSettings
     from bridge.app import create_app
-    from calls.settings import BridgeSettings, SimulatorSettings
     from simulator.server import running_simulator, serve_asgi_app
 
     bridge_app = create_app(BridgeSettings(retell_api_key=SIM_KEY), client=client)
@@ -204,7 +204,7 @@ async def simulator_admin(
 ) -> AsyncIterator[SimulatorAdmin]:
     """A simulator on loopback and its admin client. Without a webhook URL it only records
     events: tests then deliver them, or let the poll fallback find the call's end."""
-    from calls.settings import SimulatorSettings
+    from adapters.settings import SimulatorSettings
     from simulator.server import running_simulator
 
     settings = SimulatorSettings(simulator_time_scale=time_scale, simulator_webhook_url=webhook_url)

@@ -29,14 +29,14 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.codec_keys import PayloadKeys, payload_keys_from
+from adapters.do_not_call import SqliteDoNotCallList
+from adapters.payload_codec import converter_for, with_data_converter
+from adapters.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
 from bridge.app import create_app
-from calls.codec_keys import PayloadKeys, payload_keys_from
-from calls.do_not_call import SqliteDoNotCallList
 from calls.models import CallOutcome, CallRequest, CallTimeouts
 from calls.names import CALL_WORKFLOW
-from calls.payload_codec import converter_for, with_data_converter
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
 from calls.start_options import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app

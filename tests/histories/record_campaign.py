@@ -18,7 +18,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, start_campaign
+from adapters.start import start_campaign
+from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary
 from calls.contacts import CallTemplate, ContactSource
 from calls.models import CallingWindow, CallTimeouts
 from calls.names import CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW

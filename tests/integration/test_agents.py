@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.agents import AgentActivities
+from adapters.retell_client import RetellClient
+from adapters.settings import BridgeSettings, SimulatorSettings
+from adapters.start import start_call
 from bridge import create_app
 from calls.agents import agent_fingerprint, agent_name_for, create_agent_body
 from calls.models import AgentConfig, OutcomeStatus
-from calls.retell_client import RetellClient
-from calls.settings import BridgeSettings, SimulatorSettings
-from calls.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import SIM_KEY, call_request, call_worker, live_stack
 
@@ -136,8 +136,8 @@ async def test_an_agent_found_with_another_webhook_url_is_pointed_at_us(
 
 
 def test_bridge_public_url_is_checked_and_names_the_webhook_path() -> None:
+    from adapters.settings import WEBHOOK_PATH, RetellSettings
     from bridge import WEBHOOK_PATH as BRIDGE_PATH
-    from calls.settings import WEBHOOK_PATH, RetellSettings
 
     assert WEBHOOK_PATH == BRIDGE_PATH
     url = RetellSettings(bridge_public_url="https://calls.example.com/").agent_webhook_url()

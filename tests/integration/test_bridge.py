@@ -29,12 +29,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from adapters.logs import configure_logging
+from adapters.settings import BridgeSettings
 from bridge import WEBHOOK_PATH, create_app
-from calls.logs import configure_logging
 from calls.names import CALL_EVENT_SIGNAL, WORKFLOW_ID_METADATA_KEY
 from calls.phone import mask_number
 from calls.retell_wire import CallEvent
-from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
 from stack.ports import free_port
 from stack.waits import eventually

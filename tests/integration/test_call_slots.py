@@ -19,11 +19,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.settings import BridgeSettings, SimulatorSettings
+from adapters.start import start_call
 from bridge.app import create_app
 from calls.models import CallOutcome, CallTimeouts, OutcomeStatus
-from calls.settings import BridgeSettings, SimulatorSettings
 from calls.slots import SlotsSnapshot, slots_workflow_id
-from calls.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

@@ -19,13 +19,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.settings import BridgeSettings, SimulatorSettings
+from adapters.start import start_call, start_campaign
 from bridge.app import create_app
-from calls.campaign import CampaignRequest, CampaignSummary, start_campaign
+from calls.campaign import CampaignRequest, CampaignSummary
 from calls.models import CallOutcome, CallRequest, OutcomeStatus
 from calls.names import WORKFLOW_ID_METADATA_KEY
-from calls.settings import BridgeSettings, SimulatorSettings
 from calls.slots import slots_workflow_id
-from calls.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from calls.codec_keys import create_key_file
+from adapters.codec_keys import create_key_file
+from adapters.settings import ClientSettings
+from adapters.temporal_client import connect_temporal
 from calls.models import CallOutcome, CallRequest
 from calls.names import CALL_WORKFLOW, call_workflow_id
-from calls.settings import ClientSettings
-from calls.temporal_client import connect_temporal
 from cli.output import OutputFormat
 from outbound_calls import LIST_COLUMNS
 from stack.processes import ProcessStack, StackOptions

@@ -36,18 +36,18 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from calls.models import CallSnapshot, OutcomeStatus
-from calls.payload_codec import ENCRYPTED_ENCODING
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.settings import (
+from adapters.payload_codec import ENCRYPTED_ENCODING
+from adapters.settings import (
     BridgeSettings,
     ClientSettings,
     SimulatorSettings,
     TemporalSettings,
     WorkerSettings,
 )
-from calls.start import start_call
-from calls.temporal_client import connect_temporal, temporal_connect_options
+from adapters.start import start_call
+from adapters.temporal_client import connect_temporal, temporal_connect_options
+from calls.models import CallSnapshot, OutcomeStatus
+from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from outbound_calls import parse_command_line
 from stack.ports import free_port
 from tests.helpers.call_harness import call_request, history_plaintext

@@ -17,12 +17,12 @@ from pgserver.postgres_server import PostgresServer
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.dnc_postgres import PostgresDoNotCallList
+from adapters.dnc_store import open_do_not_call_list
+from adapters.settings import BridgeSettings, WorkerSettings
+from adapters.start import start_call
 from bridge.app import create_app
-from calls.dnc_postgres import PostgresDoNotCallList
-from calls.dnc_store import open_do_not_call_list
 from calls.models import OutcomeStatus
-from calls.settings import BridgeSettings, WorkerSettings
-from calls.start import start_call
 from simulator.server import serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

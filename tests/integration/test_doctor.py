@@ -14,8 +14,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.settings import BridgeSettings, SimulatorSettings
 from bridge import create_app
-from calls.settings import BridgeSettings, SimulatorSettings
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import ROOT, SIM_KEY
 

@@ -27,13 +27,13 @@ import pytest
 import structlog
 from temporalio.client import Client
 
-from calls.codec_keys import PayloadKeys
-from calls.logs import configure_logging, get_logger
+from adapters.codec_keys import PayloadKeys
+from adapters.logs import configure_logging, get_logger
+from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused
+from adapters.payload_codec import converter_for, with_data_converter
+from adapters.start import start_call
 from calls.models import OutcomeStatus
-from calls.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused
-from calls.payload_codec import converter_for, with_data_converter
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
-from calls.start import start_call
 from stack.ports import free_port
 from stack.processes import ProcessStack, StackOptions
 from tests.helpers.call_harness import SIM_KEY, TO_NUMBER, call_id_of, call_request, eventually

@@ -41,8 +41,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.settings import BridgeSettings
 from bridge import WEBHOOK_PATH, create_app
-from calls.settings import BridgeSettings
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
 
 pytestmark = pytest.mark.integration

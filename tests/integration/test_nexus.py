@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from calls.nexus_service import register_nexus_endpoint
+from adapters.namespace_setup import register_nexus_endpoint
 from tests.helpers.call_harness import LiveStack, call_request, eventually, live_stack
 from tests.helpers.example_nexus_caller import PlainJsonCallWorkflow, ReminderCallWorkflow
 from worker import workflow_runner

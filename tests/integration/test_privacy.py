@@ -31,12 +31,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from calls import search_attributes as sa
-from calls.codec_keys import PayloadKeyError, PayloadKeys, payload_keys_from
-from calls.logs import configure_logging, get_logger, secret_values
-from calls.models import CallOutcome, CallRequest, OutcomeStatus
-from calls.names import CALL_EVENT_SIGNAL, CALL_WORKFLOW
-from calls.payload_codec import (
+from adapters.codec_keys import PayloadKeyError, PayloadKeys, payload_keys_from
+from adapters.logs import configure_logging, get_logger, secret_values
+from adapters.payload_codec import (
     ENCRYPTED_ENCODING,
     EncryptionCodec,
     PayloadDecryptionError,
@@ -44,8 +41,7 @@ from calls.payload_codec import (
     converter_for,
     data_converter,
 )
-from calls.phone import mask_number
-from calls.settings import (
+from adapters.settings import (
     BridgeSettings,
     ClientSettings,
     CodecServerSettings,
@@ -53,7 +49,11 @@ from calls.settings import (
     TemporalSettings,
     WorkerSettings,
 )
-from calls.start import start_call
+from adapters.start import start_call
+from calls import search_attributes as sa
+from calls.models import CallOutcome, CallRequest, OutcomeStatus
+from calls.names import CALL_EVENT_SIGNAL, CALL_WORKFLOW
+from calls.phone import mask_number
 from devstack import config_from_env, ensure_payload_key_file
 from tests.helpers.call_harness import FROM_NUMBER, SIM_KEY, TO_NUMBER, call_request, live_stack
 

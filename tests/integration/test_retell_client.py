@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from calls.retell_client import (
+from adapters.retell_client import (
     RetellAccountProblem,
     RetellCallNotFound,
     RetellClient,

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from calls.settings import SimulatorSettings
+from adapters.settings import SimulatorSettings
 from calls.signatures import SIGNATURE_HEADER, verify_retell_signature
 from simulator.server import RunningSimulator, running_simulator, serve_asgi_app
 from stack.waits import eventually

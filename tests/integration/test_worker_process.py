@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.settings import SimulatorSettings
+from adapters.start import start_call
 from calls.models import CallTimeouts, OutcomeStatus
-from calls.settings import SimulatorSettings
-from calls.start import start_call
 from simulator.server import running_simulator
 from tests.helpers.call_harness import (
     SIM_KEY,

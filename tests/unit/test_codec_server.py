@@ -20,11 +20,11 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from calls.logs import configure_logging, secret_values
+from adapters.logs import configure_logging, secret_values
+from adapters.settings import CodecServerSettings
 from calls.models import CallOutcome, CallRequest
 from calls.names import CALL_EVENT_SIGNAL
 from calls.retell_wire import CallEvent
-from calls.settings import CodecServerSettings
 from codec_server.app import CodecServerConfigError, create_app
 from tests.histories.record import (
     ENCRYPTED,

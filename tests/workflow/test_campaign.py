@@ -23,13 +23,8 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from calls.campaign import (
-    CampaignRequest,
-    CampaignSnapshot,
-    CampaignSummary,
-    campaign_workflow_id,
-    start_campaign,
-)
+from adapters.start import start_campaign
+from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, campaign_workflow_id
 from calls.models import CallRequest, OutcomeStatus
 from calls.names import CALL_FINISHED_SIGNAL
 from tests.helpers.call_harness import (

@@ -18,10 +18,10 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outcome_delivery import OUTCOME_SIGNATURE_HEADER
-from calls.do_not_call import SqliteDoNotCallList
+from adapters.do_not_call import SqliteDoNotCallList
+from adapters.start import start_call
 from calls.models import CallOutcome, CallRequest, OutcomeStatus
 from calls.signatures import InvalidSignature, verify_retell_signature
-from calls.start import start_call
 from simulator.server import serve_asgi_app
 from tests.helpers.call_harness import (
     TO_NUMBER,

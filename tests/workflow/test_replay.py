@@ -26,8 +26,8 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from calls.codec_keys import PayloadKeys
-from calls.payload_codec import ENCRYPTED_ENCODING, KEY_ID_METADATA_KEY, converter_for
+from adapters.codec_keys import PayloadKeys
+from adapters.payload_codec import ENCRYPTED_ENCODING, KEY_ID_METADATA_KEY, converter_for
 from tests.helpers.changed_workflow import OutboundCallWorkflowWithExtraStep
 from tests.histories.record import (
     ENCRYPTED,

@@ -14,9 +14,9 @@ from typing import Any, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.tracing import instrument_httpx, with_trace_context
 from calls.phone import mask_numbers_in
 from calls.retell_wire import RetellCall
-from calls.tracing import instrument_httpx, with_trace_context
 
 
 class RetellError(Exception):

@@ -8,7 +8,7 @@ what it once encrypted. Two ways to give them (not both):
 - ``PAYLOAD_KEY_FILE=path`` to JSON ``{"current": "id2", "keys": {"id1": "...", "id2": "..."}}``
   (or just ``{"id1": "...", "id2": "..."}`` with ``PAYLOAD_KEY_ID``).
 
-Each key is 32 random bytes (AES-256), base64. ``python -m calls.codec_keys <id>`` prints
+Each key is 32 random bytes (AES-256), base64. ``python -m adapters.codec_keys <id>`` prints
 a new one. Error messages name settings and key ids, never key material.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calls.settings import PayloadCodecSettings
+from adapters.settings import PayloadCodecSettings
 
 KEY_BYTES = 32
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -218,7 +218,7 @@ def create_key_file(path: Path, key_id: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m calls.codec_keys",
+        prog="python -m adapters.codec_keys",
         description="Print a new payload key as 'id:base64key', for PAYLOAD_KEYS.",
     )
     parser.add_argument("key_id", help="a name for the key, e.g. 2025-06")

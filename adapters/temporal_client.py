@@ -15,9 +15,9 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from calls.payload_codec import data_converter
-from calls.settings import TemporalSettings
-from calls.tracing import temporal_interceptors
+from adapters.payload_codec import data_converter
+from adapters.settings import TemporalSettings
+from adapters.tracing import temporal_interceptors
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,24 @@ import uuid
 from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from adapters.settings import DEFAULT_TASK_QUEUE
+from calls.campaign import (
+    CampaignRequest,
+    CampaignSummary,
+    campaign_summary_text,
+    campaign_workflow_id,
+)
 from calls.models import CallOutcome, CallRequest, DialReport
-from calls.names import CALL_WORKFLOW, DIALED_UPDATE, call_workflow_id
-from calls.settings import DEFAULT_TASK_QUEUE
+from calls.names import CALL_WORKFLOW, CAMPAIGN_WORKFLOW, DIALED_UPDATE, call_workflow_id
+from calls.search_attributes import CAMPAIGN_ID
 from calls.start_options import call_start_options
 from calls.validation import validate_request
 
@@ -135,3 +147,27 @@ async def start_call(
         # The call ran already and has closed: its outcome says whether it was dialed.
         handle = client.get_workflow_handle(wid, result_type=CallOutcome)
         return DialedCall(handle, DialReport.of_outcome(await handle.result()))
+
+
+async def start_campaign(
+    client: Client, request: CampaignRequest, *, task_queue: str = DEFAULT_TASK_QUEUE
+) -> WorkflowHandle[Any, CampaignSummary]:
+    """Start (or attach to) the campaign workflow ``campaign-<campaign_id>``.
+
+    The same id policies as a call: a campaign started twice, even at the same moment, is
+    one campaign, and after it finished the handle reads its summary instead of calling
+    everyone again. The calls' numbers are checked by each call's own validation, so one
+    bad entry ends as ``rejected`` rather than refusing the whole list.
+    """
+    return await start_once(
+        client,
+        CAMPAIGN_WORKFLOW,
+        request,
+        id=campaign_workflow_id(request.campaign_id),
+        task_queue=task_queue,
+        result_type=CampaignSummary,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(CAMPAIGN_ID, request.campaign_id)]
+        ),
+        static_summary=campaign_summary_text(request),
+    )

@@ -19,18 +19,18 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.codec_keys import PayloadKeyError, payload_keys_from
-from calls.payload_codec import converter_for
-from calls.retell_client import (
+from adapters.codec_keys import PayloadKeyError, payload_keys_from
+from adapters.payload_codec import converter_for
+from adapters.retell_client import (
     RetellAccountProblem,
     RetellClient,
     RetellError,
     RetellRequestRejected,
 )
+from adapters.settings import WEBHOOK_PATH, DoctorSettings, TemporalSettings
+from adapters.temporal_client import temporal_connect_options
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.settings import WEBHOOK_PATH, DoctorSettings, TemporalSettings
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
-from calls.temporal_client import temporal_connect_options
 
 TIMEOUT_S = 10.0
 # An event the bridge can verify but that no workflow follows: acknowledged, routed nowhere.

@@ -33,8 +33,8 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
-from calls.codec_keys import PayloadKeys, payload_keys_from
-from calls.settings import PayloadCodecSettings, TemporalSettings
+from adapters.codec_keys import PayloadKeys, payload_keys_from
+from adapters.settings import PayloadCodecSettings, TemporalSettings
 
 ENCODING_METADATA_KEY = "encoding"
 ENCRYPTED_ENCODING = b"binary/encrypted"
@@ -157,7 +157,7 @@ def data_converter(
 
     Keys come from ``settings`` when it carries them (``WorkerSettings``, ``BridgeSettings``,
     ``ClientSettings``), else from the environment (``PAYLOAD_KEYS``, ``PAYLOAD_KEY_FILE``,
-    ``PAYLOAD_KEY_ID``). Raises :class:`calls.codec_keys.PayloadKeyError` when they are
+    ``PAYLOAD_KEY_ID``). Raises :class:`adapters.codec_keys.PayloadKeyError` when they are
     unusable.
     """
     codec_settings = settings if isinstance(settings, PayloadCodecSettings) else None

@@ -18,7 +18,7 @@ WEBHOOK_PATH = "/webhooks/retell"
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """What one client may cost a public HTTP service (see ``calls/http_server.py``)."""
+    """What one client may cost a public HTTP service (see ``adapters/http_server.py``)."""
 
     max_header_bytes: int
     max_headers: int
@@ -140,7 +140,7 @@ class RetellSettings(_EnvSettings):
 
 
 class PayloadCodecSettings(_EnvSettings):
-    """Keys that encrypt every payload Temporal stores (``calls/payload_codec.py``).
+    """Keys that encrypt every payload Temporal stores (``adapters/payload_codec.py``).
 
     None set: payloads are plain JSON, as before. Key values are never logged.
     """
@@ -169,13 +169,13 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # Signs outcomes posted to a request's outcome_url (x-outcome-signature).
     outcome_signing_key: SecretStr | None = None
     outcome_timeout_s: float = Field(default=10.0, gt=0)
-    # Comma-separated hosts outcomes may go to (calls/outcome_urls.py). Empty: any host with
+    # Comma-separated hosts outcomes may go to (adapters/outcome_urls.py). Empty: any host with
     # only public addresses; listed hosts may be private (an internal receiver).
     outcome_url_allowed_hosts: str = ""
     # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
     temporal_metrics_bind: str | None = None
     # postgresql://user:password@host/db: one do-not-call list for every worker on every
-    # host (calls/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
+    # host (adapters/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
     dnc_database_url: SecretStr | None = None
 
     # The account-wide cap is split across this many slot pools (workflows/call_slots.py);
@@ -209,7 +209,7 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_recent_deliveries: int = Field(default=10_000, ge=1)
     # /docs, /redoc and /openapi.json: off on a public edge unless asked for.
     bridge_docs: bool = False
-    # What one client may cost (calls/http_server.py): header block size and line count,
+    # What one client may cost (adapters/http_server.py): header block size and line count,
     # seconds to send the headers and the body, idle keep-alive, connections and tasks.
     bridge_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     bridge_max_headers: int = Field(default=100, ge=10)
@@ -284,7 +284,7 @@ class SimulatorSettings(_EnvSettings):
 
 
 class TracingSettings(_EnvSettings):
-    """OpenTelemetry traces (calls/tracing.py): off, and free, unless an endpoint is set."""
+    """OpenTelemetry traces (adapters/tracing.py): off, and free, unless an endpoint is set."""
 
     # OTLP over HTTP (http://collector:4318); the exporter reads the other OTEL_* itself.
     otel_exporter_otlp_endpoint: str | None = None

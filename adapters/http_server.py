@@ -31,8 +31,8 @@ from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from calls.logs import get_logger
-from calls.settings import HttpLimits
+from adapters.logs import get_logger
+from adapters.settings import HttpLimits
 
 log = get_logger("http")
 

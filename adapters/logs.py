@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, SecretStr
 
-from calls.codec_keys import payload_keys_from
+from adapters.codec_keys import payload_keys_from
+from adapters.settings import PayloadCodecSettings
 from calls.phone import mask_numbers_in
-from calls.settings import PayloadCodecSettings
 
 # Fields whose value is never written, whatever it is.
 _SECRET_FIELDS = frozenset(
@@ -39,7 +39,7 @@ def secret_values(*settings: BaseModel) -> list[str]:
     """Every secret a process holds, for :func:`configure_logging`: each ``SecretStr``
     setting, and each payload key in every text form (those of a key file included).
 
-    Raises :class:`calls.codec_keys.PayloadKeyError` when the payload keys are unusable, so
+    Raises :class:`adapters.codec_keys.PayloadKeyError` when the payload keys are unusable, so
     that a process stops at start, before its first log line.
     """
     found: list[str] = []

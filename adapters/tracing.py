@@ -2,7 +2,7 @@
 
 Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (:func:`configure_tracing` in each
 process's main): then the bridge's FastAPI app, Temporal's ``TracingInterceptor`` (client and
-worker side, added where every client is made: ``calls/temporal_client.py``) and the Retell
+worker side, added where every client is made: ``adapters/temporal_client.py``) and the Retell
 httpx client make spans, exported over OTLP/HTTP. Off, nothing is instrumented at all: no
 interceptor, no middleware, no per-request work.
 
@@ -31,7 +31,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Interceptor
 from temporalio.converter import PayloadConverter
 
-from calls.settings import TracingSettings
+from adapters.settings import TracingSettings
 
 # The metadata key that carries the create request's trace context through Retell.
 TRACEPARENT_KEY = "otel_traceparent"

@@ -21,7 +21,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from calls.do_not_call import ListedNumber
+from adapters.do_not_call import ListedNumber
 
 # Taken for the few statements that create the schema: two workers starting at once must
 # not both create the same table (CREATE ... IF NOT EXISTS alone races on the catalog).

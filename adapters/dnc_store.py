@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from calls.dnc_postgres import PostgresDoNotCallList
-from calls.do_not_call import DoNotCallList, ListedNumber, SqliteDoNotCallList
-from calls.settings import WorkerSettings
+from adapters.dnc_postgres import PostgresDoNotCallList
+from adapters.do_not_call import DoNotCallList, ListedNumber, SqliteDoNotCallList
+from adapters.settings import WorkerSettings
 
 
 class ManagedDoNotCallList(DoNotCallList, Protocol):
