@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from calls.contacts import BadRow, ContactSource
-from calls.models import CallRequest, OutcomeStatus
+from calls.models import CallRequest, FrozenModel, OutcomeStatus
 
 # A list in ``calls`` travels in the workflow input, again at every continue-as-new. Temporal
 # refuses payloads over 2 MB; a call request with its defaults is about 0.7 kB, so this
@@ -25,11 +25,7 @@ OutcomeCounts = dict[OutcomeStatus, int]
 CAMPAIGN_ROW_MEMO_KEY = "campaign_row"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CampaignProgress(_Model):
+class CampaignProgress(FrozenModel):
     """Internal: what one run hands to the next when the campaign continues as new.
 
     Callers leave ``CampaignRequest.progress`` unset; the workflow fills it in.
@@ -51,7 +47,7 @@ class CampaignProgress(_Model):
     )
 
 
-class CampaignRequest(_Model):
+class CampaignRequest(FrozenModel):
     """Call every entry of ``calls`` (a small list) or of ``contacts`` (a file of any size),
     at most ``max_in_flight`` at a time."""
 
@@ -95,7 +91,7 @@ class CampaignRequest(_Model):
         return self
 
 
-class CampaignSnapshot(_Model):
+class CampaignSnapshot(FrozenModel):
     """What the ``progress`` query answers: where the campaign stands right now."""
 
     campaign_id: str
@@ -114,7 +110,7 @@ class CampaignSnapshot(_Model):
     scheduled_for: datetime | None = None
 
 
-class CampaignSummary(_Model):
+class CampaignSummary(FrozenModel):
     """The result of ``CampaignWorkflow``: how every call ended."""
 
     campaign_id: str
@@ -128,7 +124,7 @@ class CampaignSummary(_Model):
     bad_rows: tuple[BadRow, ...] = Field(default=(), description="The first bad records.")
 
 
-class CampaignCall(_Model):
+class CampaignCall(FrozenModel):
     """One contact as the start activity gets it: its call's id, its row, its request."""
 
     workflow_id: str
@@ -136,7 +132,7 @@ class CampaignCall(_Model):
     request: CallRequest
 
 
-class CallBatch(_Model):
+class CallBatch(FrozenModel):
     campaign_id: str
     task_queue: str
     calls: tuple[CampaignCall, ...] = Field(min_length=1)

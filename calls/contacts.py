@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import Field, HttpUrl, ValidationError
 
 from calls.errors import InvalidCallRequest
 from calls.models import (
@@ -31,6 +31,7 @@ from calls.models import (
     CallingWindow,
     CallRequest,
     CallTimeouts,
+    FrozenModel,
     PrivacyOptions,
     RedialPolicy,
 )
@@ -44,11 +45,7 @@ INDEX_EVERY = 256
 MAX_BAD_ROWS_LISTED = 200
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CallTemplate(_Model):
+class CallTemplate(FrozenModel):
     """What every contact of a campaign shares; a row adds its number and its own fields."""
 
     from_number: str = Field(min_length=1, max_length=32)
@@ -64,7 +61,7 @@ class CallTemplate(_Model):
     privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
 
 
-class ContactSource(_Model):
+class ContactSource(FrozenModel):
     """Where a campaign's contacts are: a path every worker can read, or an http(s) URL."""
 
     location: str = Field(min_length=1, description="a path on the workers, or http(s)://...")
@@ -77,20 +74,20 @@ class ContactSource(_Model):
         return self.location.startswith(("http://", "https://"))
 
 
-class BadRow(_Model):
+class BadRow(FrozenModel):
     row: int = Field(description="the line the record starts on")
     field: str
     rule: str
     message: str
 
 
-class Contact(_Model):
+class Contact(FrozenModel):
     position: int
     row: int
     request: CallRequest
 
 
-class ContactsOpened(_Model):
+class ContactsOpened(FrozenModel):
     """What ``open_contacts`` answers: the file's fingerprint and how its records look."""
 
     checksum: str = Field(description="sha256 of the file's bytes, hex")
@@ -99,7 +96,7 @@ class ContactsOpened(_Model):
     bad_row_list: tuple[BadRow, ...] = Field(description=f"the first {MAX_BAD_ROWS_LISTED}")
 
 
-class PageRequest(_Model):
+class PageRequest(FrozenModel):
     """The input of ``read_contacts_page``: records ``first`` .. ``first + count - 1``."""
 
     source: ContactSource
@@ -108,7 +105,7 @@ class PageRequest(_Model):
     count: int = Field(ge=1, le=1000)
 
 
-class ContactsPage(_Model):
+class ContactsPage(FrozenModel):
     contacts: tuple[Contact, ...]
     next_position: int = Field(description="where the next page starts")
 

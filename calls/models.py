@@ -36,7 +36,10 @@ RESERVED_METADATA_KEYS = frozenset(
 Seconds = Annotated[float, Field(gt=0)]
 
 
-class _Model(BaseModel):
+class FrozenModel(BaseModel):
+    """The base of our models: immutable (safe to share in workflow state), and strict about
+    unknown fields (a typo in a request is an error naming it, not a silent default)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -58,7 +61,7 @@ class OutcomeStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
-class CallTimeouts(_Model):
+class CallTimeouts(FrozenModel):
     """How long each wait of a call may last before the workflow polls Retell itself."""
 
     ring_timeout_s: Seconds = Field(
@@ -94,7 +97,7 @@ class CallTimeouts(_Model):
         return timedelta(seconds=self.poll_interval_s)
 
 
-class RedialPolicy(_Model):
+class RedialPolicy(FrozenModel):
     """Opt-in redials: a plain request dials once. Each redial is a new Retell call."""
 
     max_attempts: int = Field(default=1, ge=1, le=20)
@@ -122,7 +125,7 @@ class RedialPolicy(_Model):
     )
 
 
-class CallingWindow(_Model):
+class CallingWindow(FrozenModel):
     """When a person may be called, in their local time (US law allows 08:00-21:00)."""
 
     enabled: bool = True
@@ -156,7 +159,7 @@ _ENGINE_KEYS = {
 }
 
 
-class AgentConfig(_Model):
+class AgentConfig(FrozenModel):
     """An agent described by its configuration instead of its id: the fields of Retell's
     create-agent. One agent is created per distinct configuration and reused."""
 
@@ -189,7 +192,7 @@ class AgentConfig(_Model):
         return value
 
 
-class PrivacyOptions(_Model):
+class PrivacyOptions(FrozenModel):
     """What of a call is kept in workflow state (and so in Temporal's history)."""
 
     keep_transcript: bool = Field(
@@ -211,7 +214,7 @@ class PrivacyOptions(_Model):
         return extra
 
 
-class CallRequest(_Model):
+class CallRequest(FrozenModel):
     """What a caller asks for: call this person with this agent, and tell me what happened.
 
     Only shape is checked here; the number rules (``phonenumbers``) run in the validation
@@ -259,7 +262,7 @@ class CallRequest(_Model):
         return value
 
 
-class CallReport(_Model):
+class CallReport(FrozenModel):
     """A call's end as its waiters need it: small, and without what the callee said."""
 
     workflow_id: str
@@ -283,7 +286,7 @@ class CallReport(_Model):
         )
 
 
-class ValidatedCall(_Model):
+class ValidatedCall(FrozenModel):
     """A request after the validation activity: numbers normalised to E.164."""
 
     to_number: str
@@ -292,13 +295,13 @@ class ValidatedCall(_Model):
     time_zones: tuple[str, ...]
 
 
-class DoNotCallEntry(_Model):
+class DoNotCallEntry(FrozenModel):
     number: str
     reason: str
     workflow_id: str | None = None
 
 
-class CreateCallInput(_Model):
+class CreateCallInput(FrozenModel):
     """What the create-call activity needs for one attempt."""
 
     workflow_id: str
@@ -313,7 +316,7 @@ class CreateCallInput(_Model):
     privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
 
 
-class AttemptRecord(_Model):
+class AttemptRecord(FrozenModel):
     """One dial: one Retell call."""
 
     attempt: int
@@ -328,7 +331,7 @@ class AttemptRecord(_Model):
     detail: str | None = None
 
 
-class CallOutcome(_Model):
+class CallOutcome(FrozenModel):
     """The result of ``OutboundCallWorkflow``: what finally happened, and every attempt."""
 
     workflow_id: str
@@ -366,7 +369,7 @@ CallPhaseName = Literal[
 DialStatus = Literal["dialed", "scheduled", "finished"]
 
 
-class DialReport(_Model):
+class DialReport(FrozenModel):
     """The answer of the ``dialed`` update: as soon as Retell took the call (its call id),
     or the call waits for its callee's calling hours, or it ended without a call (why)."""
 
@@ -398,7 +401,7 @@ class DialReport(_Model):
         )
 
 
-class CallSnapshot(_Model):
+class CallSnapshot(FrozenModel):
     """What the ``status`` query answers: where the call stands right now."""
 
     workflow_id: str
@@ -415,7 +418,7 @@ class CallSnapshot(_Model):
     outcome: CallOutcome | None = None
 
 
-class OutcomeDelivery(_Model):
+class OutcomeDelivery(FrozenModel):
     """The outcome-delivery activity's input: where to post which outcome."""
 
     url: str

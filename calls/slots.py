@@ -12,7 +12,9 @@ import math
 import zlib
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from calls.models import FrozenModel
 
 # Calls ended by Retell's own cap are retried later, not failed.
 CONCURRENCY_REASONS = frozenset({"concurrency_limit_reached", "no_concurrency_fallback"})
@@ -48,11 +50,7 @@ def shard_capacity(capacity: int, shards: int, shard: int) -> int:
     return capacity // shards + (1 if shard < capacity % shards else 0)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SlotRequest(_Model):
+class SlotRequest(FrozenModel):
     holder: str = Field(description="The call workflow's id; the grant is signalled to it.")
     lease_s: float = Field(gt=0, description="The slot returns by itself after this long.")
     capacity: int = Field(ge=1, description="MAX_CONCURRENT_CALLS of the asking worker.")
@@ -64,7 +62,7 @@ class SlotRequest(_Model):
     ticket: int | None = None
 
 
-class SlotTicket(_Model):
+class SlotTicket(FrozenModel):
     """Where a call's ask went (request_call_slot's answer)."""
 
     shard: int = Field(ge=0)
@@ -73,13 +71,13 @@ class SlotTicket(_Model):
     create_task_queue: str | None = None
 
 
-class SlotGrants(_Model):
+class SlotGrants(FrozenModel):
     """A pool's round of grants: (holder, ticket) each (grant_call_slots' input)."""
 
     grants: tuple[tuple[str, int | None], ...]
 
 
-class SlotPoolState(_Model):
+class SlotPoolState(FrozenModel):
     """The pool's input: empty at first, carried over on continue-as-new."""
 
     capacity: int = Field(default=1, ge=1)
@@ -93,14 +91,14 @@ class SlotPoolState(_Model):
     recovered: bool = False
 
 
-class RecoveredHolders(_Model):
+class RecoveredHolders(FrozenModel):
     """recover_slot_holders' answer: calls that may hold a slot of the shard."""
 
     holding: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
 
 
-class SlotsSnapshot(_Model):
+class SlotsSnapshot(FrozenModel):
     capacity: int
     holders: tuple[str, ...]
     waiting: tuple[str, ...]

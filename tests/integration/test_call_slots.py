@@ -11,6 +11,7 @@ import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,34 @@ async def webhooks_to(dev_env: WorkflowEnvironment) -> AsyncIterator[str]:
         yield f"{bridge.base_url}/webhooks/retell"
 
 
+@asynccontextmanager
+async def simulated_account(
+    dev_env: WorkflowEnvironment,
+    webhooks_to: str,
+    tmp_path: Path,
+    time_scale: float,
+    **settings: str,
+) -> AsyncIterator[tuple[SimulatorAdmin, dict[str, str]]]:
+    """A simulator sending webhooks to ``webhooks_to``, and the environment of worker
+    processes that dial it (``settings`` on top)."""
+    simulator = SimulatorSettings(
+        simulator_time_scale=time_scale, simulator_webhook_url=webhooks_to
+    )
+    async with running_simulator(simulator) as running:
+        sim = SimulatorAdmin(running.base_url)
+        env = process_env(
+            dev_env.client,
+            RETELL_BASE_URL=running.base_url,
+            RETELL_API_KEY=SIM_KEY,
+            DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
+            **settings,
+        )
+        try:
+            yield sim, env
+        finally:
+            await sim.aclose()
+
+
 def _numbers(count: int) -> list[str]:
     return [f"+1212555{3000 + i:04d}" for i in range(count)]
 
@@ -106,17 +135,9 @@ async def test_slots_come_back_after_the_worker_is_killed(
     dev_env: WorkflowEnvironment, webhooks_to: str, tmp_path: Path
 ) -> None:
     queue = f"slots-{uuid.uuid4().hex[:8]}"
-    settings = SimulatorSettings(simulator_time_scale=0.3, simulator_webhook_url=webhooks_to)
-    async with running_simulator(settings) as running:
-        sim = SimulatorAdmin(running.base_url)
-        env = process_env(
-            dev_env.client,
-            TEMPORAL_TASK_QUEUE=queue,
-            RETELL_BASE_URL=running.base_url,
-            RETELL_API_KEY=SIM_KEY,
-            MAX_CONCURRENT_CALLS="3",
-            DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
-        )
+    async with simulated_account(
+        dev_env, webhooks_to, tmp_path, 0.3, TEMPORAL_TASK_QUEUE=queue, MAX_CONCURRENT_CALLS="3"
+    ) as (sim, env):
         worker = await start_worker_process(env)
         quick = CallTimeouts(ring_timeout_s=3, poll_interval_s=2, analysis_timeout_s=2)
         handles = await _start_all(dev_env, queue, 9, timeouts=quick)
@@ -142,7 +163,6 @@ async def test_slots_come_back_after_the_worker_is_killed(
         assert [o.status for o in outcomes] == [OutcomeStatus.COMPLETED] * 9
         assert len(await sim.calls()) == 9  # one dial per call, none repeated after the kill
         assert await max_open_calls(sim) <= 3
-        await sim.aclose()
     # Every slot came back: the pool had nobody left and closed itself.
     assert description.status is not None
     assert description.status.name == "COMPLETED"

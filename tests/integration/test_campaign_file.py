@@ -219,18 +219,30 @@ async def test_bad_rows_by_line_and_strict_refuses(
     assert "row 7 to_number (required)" in message
 
 
+async def _two_talking(stack: LiveStack, what: str) -> None:
+    async def two_talking() -> bool:
+        return len(await _live(stack)) == 2
+
+    await eventually(two_talking, timeout_s=30, what=what)
+
+
+async def _two_talking_of_four(
+    dev_env: WorkflowEnvironment, stack: LiveStack, contacts: Path
+) -> Handle:
+    """A campaign of four calls that never end by themselves, two pages of two, its first
+    page talking: the next page is read only when a call ends."""
+    _write_csv(contacts, 4, scenario="hangs_ongoing")
+    request = _campaign(contacts, max_in_flight=2, page_size=2)
+    handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
+    await _two_talking(stack, "two calls talking")
+    return handle
+
+
 async def test_a_file_changed_after_the_start_is_refused(
     dev_env: WorkflowEnvironment, stack: LiveStack, tmp_path: Path
 ) -> None:
     contacts = tmp_path / "contacts.csv"
-    _write_csv(contacts, 4, scenario="hangs_ongoing")
-    request = _campaign(contacts, max_in_flight=2, page_size=2)
-    handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
-
-    async def two_talking() -> bool:
-        return len(await _live(stack)) == 2
-
-    await eventually(two_talking, timeout_s=30, what="two calls talking")
+    handle = await _two_talking_of_four(dev_env, stack, contacts)
     with contacts.open("a") as out:
         out.write(f"{_number(99)},Eve,answered\n")
     await _cancel_live_calls(dev_env, stack)  # the next page is read when a call ends
@@ -247,14 +259,7 @@ async def test_a_file_out_of_reach_for_a_while_is_read_again(
     """Readable at the start, then gone for a moment (a mount's hiccup, a worker out of
     step): the page read is retried and the campaign goes on, rather than failing."""
     contacts = tmp_path / "contacts.csv"
-    _write_csv(contacts, 4, scenario="hangs_ongoing")
-    request = _campaign(contacts, max_in_flight=2, page_size=2)
-    handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
-
-    async def two_talking() -> bool:
-        return len(await _live(stack)) == 2
-
-    await eventually(two_talking, timeout_s=30, what="two calls talking")
+    handle = await _two_talking_of_four(dev_env, stack, contacts)
     away = contacts.rename(tmp_path / "away.csv")
     await _cancel_live_calls(dev_env, stack)  # the next page is read when a call ends
 
@@ -265,7 +270,7 @@ async def test_a_file_out_of_reach_for_a_while_is_read_again(
 
     await eventually(page_read_failed, timeout_s=30, what="a failed page read being retried")
     away.rename(contacts)
-    await eventually(two_talking, timeout_s=30, what="the second page's calls talking")
+    await _two_talking(stack, "the second page's calls talking")
     await _cancel_live_calls(dev_env, stack)
     summary = await asyncio.wait_for(handle.result(), 60)
     assert (summary.total, summary.finished) == (4, 4)

@@ -16,20 +16,19 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.settings import SimulatorSettings
 from adapters.start import start_call
 from calls.models import CallTimeouts, OutcomeStatus
 from calls.slots import shard_of, slots_workflow_id
-from simulator.server import running_simulator
 from tests.helpers.call_harness import (
-    SIM_KEY,
-    SimulatorAdmin,
     call_request,
     eventually,
-    process_env,
     start_worker_process,
 )
-from tests.integration.test_call_slots import max_open_calls, webhooks_to  # noqa: F401 (fixture)
+from tests.integration.test_call_slots import (  # noqa: F401 (webhooks_to: a fixture)
+    max_open_calls,
+    simulated_account,
+    webhooks_to,
+)
 from workflows.call_slots import CallSlotsWorkflow
 
 pytestmark = pytest.mark.integration
@@ -45,19 +44,16 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
     tmp_path: Path,
 ) -> None:
     queue = f"cap-{uuid.uuid4().hex[:8]}"
-    settings = SimulatorSettings(simulator_time_scale=0.12, simulator_webhook_url=webhooks_to)
-    async with running_simulator(settings) as running:
-        sim = SimulatorAdmin(running.base_url)
-        env = process_env(
-            dev_env.client,
-            TEMPORAL_TASK_QUEUE=queue,
-            RETELL_BASE_URL=running.base_url,
-            RETELL_API_KEY=SIM_KEY,
-            MAX_CONCURRENT_CALLS=str(CAP),
-            CALL_SLOT_SHARDS=str(SHARDS),
-            DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
-            WORKER_GRACEFUL_SHUTDOWN_S="0",
-        )
+    async with simulated_account(
+        dev_env,
+        webhooks_to,
+        tmp_path,
+        0.12,
+        TEMPORAL_TASK_QUEUE=queue,
+        MAX_CONCURRENT_CALLS=str(CAP),
+        CALL_SLOT_SHARDS=str(SHARDS),
+        WORKER_GRACEFUL_SHUTDOWN_S="0",
+    ) as (sim, env):
         workers = [await start_worker_process(env) for _ in range(2)]
         quick = CallTimeouts(ring_timeout_s=5, poll_interval_s=5, analysis_timeout_s=5)
         numbers = [f"+1212555{4000 + i:04d}" for i in range(CALLS)]
@@ -95,6 +91,5 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
         assert [o.status for o in outcomes] == [OutcomeStatus.COMPLETED] * CALLS
         assert len(await sim.calls()) == CALLS  # one dial each, none repeated after the kill
         peak = await max_open_calls(sim)
-        await sim.aclose()
     assert before.holders  # the terminated pool held slots at the time
     assert peak == CAP
