@@ -14,7 +14,7 @@ from adapters.namespace_setup import register_search_attributes
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import SimulatorAdmin, simulator_admin
-from tests.helpers.postgres_server import create_database, start_postgres
+from tests.helpers.postgres_server import create_database, start_postgres, stop_postgres
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +47,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
     """A real PostgreSQL server (the ``pgserver`` wheel), started once for the session."""
     server = start_postgres(tmp_path_factory.mktemp("postgres") / "data")
     yield server
-    server.cleanup()
+    stop_postgres(server)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ data directory only, so nothing outside this machine's processes can reach it.
 
 from __future__ import annotations
 
+import atexit
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -19,8 +20,16 @@ PSQL_BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 
 
 def start_postgres(data_dir: Path) -> PostgresServer:
-    """Start (or reuse) the server on ``data_dir``; stop it with ``.cleanup()``."""
+    """Start (or reuse) the server on ``data_dir``; stop it with ``stop_postgres``."""
     return get_server(data_dir, cleanup_mode="stop")
+
+
+def stop_postgres(server: PostgresServer) -> None:
+    server.cleanup()
+    # pgserver's own exit hook (kept in "stop" mode) would log once more at interpreter
+    # exit, into a stream pytest has closed by then: a "Logging error" traceback after
+    # every run.
+    atexit.unregister(server._cleanup)
 
 
 def socket_dir(server: PostgresServer) -> str:
