@@ -12,7 +12,7 @@ import math
 import zlib
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from calls.models import FrozenModel
 
@@ -50,7 +50,16 @@ def shard_capacity(capacity: int, shards: int, shard: int) -> int:
     return capacity // shards + (1 if shard < capacity % shards else 0)
 
 
-class SlotRequest(FrozenModel):
+class SlotMessage(FrozenModel):
+    """What pools and calls send each other (signals, activity inputs and answers, the pool's
+    carried state). Workers of two versions run side by side during a rolling upgrade: a
+    field the newer one added is ignored by the older one instead of failing its decode (and
+    with it the pool's workflow task, which would stop every grant)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class SlotRequest(SlotMessage):
     holder: str = Field(description="The call workflow's id; the grant is signalled to it.")
     lease_s: float = Field(gt=0, description="The slot returns by itself after this long.")
     capacity: int = Field(ge=1, description="MAX_CONCURRENT_CALLS of the asking worker.")
@@ -62,7 +71,7 @@ class SlotRequest(FrozenModel):
     ticket: int | None = None
 
 
-class SlotTicket(FrozenModel):
+class SlotTicket(SlotMessage):
     """Where a call's ask went (request_call_slot's answer)."""
 
     shard: int = Field(ge=0)
@@ -71,13 +80,13 @@ class SlotTicket(FrozenModel):
     create_task_queue: str | None = None
 
 
-class SlotGrants(FrozenModel):
+class SlotGrants(SlotMessage):
     """A pool's round of grants: (holder, ticket) each (grant_call_slots' input)."""
 
     grants: tuple[tuple[str, int | None], ...]
 
 
-class SlotPoolState(FrozenModel):
+class SlotPoolState(SlotMessage):
     """The pool's input: empty at first, carried over on continue-as-new."""
 
     capacity: int = Field(default=1, ge=1)
@@ -91,14 +100,14 @@ class SlotPoolState(FrozenModel):
     recovered: bool = False
 
 
-class RecoveredHolders(FrozenModel):
+class RecoveredHolders(SlotMessage):
     """recover_slot_holders' answer: calls that may hold a slot of the shard."""
 
     holding: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
 
 
-class SlotsSnapshot(FrozenModel):
+class SlotsSnapshot(SlotMessage):
     capacity: int
     holders: tuple[str, ...]
     waiting: tuple[str, ...]
