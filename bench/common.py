@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -127,6 +128,11 @@ async def bench_stack(
     """The stack as processes, in a fresh directory under ``--data-dir``."""
     args.data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.data_dir))
+    # A benchmark stopped with SIGTERM (kill, a timeout) must stop its stack too: the default
+    # action ends the interpreter at once and leaves the worker, bridge and simulator running.
+    main = asyncio.current_task()
+    if main is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     try:
         options = StackOptions(time_scale=time_scale, env=dict(env or {}), log_level=args.log_level)
         started = time.monotonic()
