@@ -38,9 +38,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && rm /tmp/requirements.txt
 
 # Then the code: installed (for the outbound-calls console script) and kept in /app, where
-# `python worker.py` and `python -m bridge` run from. Owned by root, read-only for the app.
+# `python worker.py` and `python -m bridge` run from. Owned by root, read-only for the app,
+# so its bytecode is written here: the workflow sandbox loads workflows/ afresh for every run,
+# and without a cache each run would compile it again (adapters/bytecode.py).
 COPY . .
-RUN pip install --no-deps . && rm -rf build ./*.egg-info
+RUN pip install --no-deps . && rm -rf build ./*.egg-info \
+    && python -m compileall -q /app
 
 USER app
 EXPOSE 8000 8100 9464

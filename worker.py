@@ -27,6 +27,7 @@ from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import RequestValidationActivities
+from adapters.bytecode import cache_workflow_bytecode
 from adapters.codec_keys import PayloadKeyError
 from adapters.dnc_store import open_do_not_call_list
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
@@ -60,6 +61,7 @@ SANDBOX_PASSTHROUGH = ("calls", "phonenumbers", "pydantic", "pydantic_core")
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer of this project runs workflows in."""
+    cache_workflow_bytecode()
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
     )

@@ -19,10 +19,13 @@ import signal
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from adapters.bytecode import compile_package
 
 WORKFLOW_NAME = "BaselineCallWorkflow"
 SIGNAL_NAME = "tick"
@@ -66,6 +69,8 @@ class BaselineCallWorkflow:
 
 
 async def run_worker(address: str, task_queue: str) -> None:
+    # As worker.py does for workflows/: the sandbox re-imports this module for every run.
+    compile_package(Path(__file__).parent)
     client = await Client.connect(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
