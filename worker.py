@@ -11,12 +11,14 @@ import contextlib
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from activities.agents import AgentActivities
 from activities.call_lookup import CallLookupActivities
 from activities.call_slots import CallSlotActivities
@@ -27,7 +29,7 @@ from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
 from activities.validation import RequestValidationActivities
-from adapters.bytecode import cache_workflow_bytecode
+from adapters.bytecode import cache_bytecode
 from adapters.codec_keys import PayloadKeyError
 from adapters.dnc_store import open_do_not_call_list
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
@@ -56,12 +58,14 @@ WORKFLOWS: Sequence[type] = (
 
 # Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
 # and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
+# The sandbox imports these afresh for every workflow run: their bytecode is written at start.
+WORKFLOWS_DIR = Path(workflows.__file__).parent
 SANDBOX_PASSTHROUGH = ("calls", "phonenumbers", "pydantic", "pydantic_core")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer of this project runs workflows in."""
-    cache_workflow_bytecode()
+    cache_bytecode(WORKFLOWS_DIR)
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
     )

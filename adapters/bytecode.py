@@ -27,15 +27,12 @@ def compile_package(directory: Path) -> bool:
 
 
 @functools.cache
-def cache_workflow_bytecode() -> bool:
-    """Once per process: bytecode for ``workflows/``, or a warning saying why runs compile."""
-    import workflows
-
-    directory = Path(workflows.__file__).parent
+def cache_bytecode(directory: Path) -> bool:
+    """Once per process and directory: its bytecode, or a warning saying why runs compile."""
     written = compile_package(directory)
     if not written:
         log.warning(
-            "workflow bytecode not writable; every workflow run compiles its modules",
+            "bytecode not writable; every workflow run compiles these modules again",
             directory=str(directory),
             fix="run `python -m compileall` over the code when installing it",
         )

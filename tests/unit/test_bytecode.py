@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
-import workflows
-from adapters.bytecode import cache_workflow_bytecode, compile_package
-from worker import workflow_runner
+from adapters.bytecode import cache_bytecode, compile_package
+from worker import WORKFLOWS_DIR, workflow_runner
 
 
 @pytest.fixture
 def no_bytecode_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # As with PYTHONDONTWRITEBYTECODE=1 (our image sets it).
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    cache_workflow_bytecode.cache_clear()
+    cache_bytecode.cache_clear()
     yield
-    cache_workflow_bytecode.cache_clear()
+    cache_bytecode.cache_clear()
 
 
 def cached(source: Path) -> Path:
@@ -30,7 +29,7 @@ def cached(source: Path) -> Path:
 
 @pytest.mark.usefixtures("no_bytecode_writes")
 def test_a_worker_writes_the_bytecode_of_its_workflow_modules() -> None:
-    modules = sorted(Path(workflows.__file__).parent.glob("*.py"))
+    modules = sorted(WORKFLOWS_DIR.glob("*.py"))
     for module in modules:
         cached(module).unlink(missing_ok=True)
 
