@@ -56,10 +56,10 @@ WORKFLOWS: Sequence[type] = (
     CallOutcomeRelayWorkflow,
 )
 
-# Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
-# and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
 # The sandbox imports these afresh for every workflow run: their bytecode is written at start.
 WORKFLOWS_DIR = Path(workflows.__file__).parent
+# Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
+# and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
 SANDBOX_PASSTHROUGH = ("calls", "phonenumbers", "pydantic", "pydantic_core")
 
 
