@@ -97,6 +97,30 @@ def print_table(title: str, rows: Iterable[tuple[str, Any]]) -> None:
         print(f"  {label:<44} {value}")
 
 
+class CpuMeter:
+    """CPU seconds (user + system) that named processes spend between two readings: what a
+    workload costs the machine, steadier than its rate when other work shares the cores."""
+
+    def __init__(self, pids: Mapping[str, int]) -> None:
+        self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {
+            name: (times := proc.cpu_times()).user + times.system
+            for name, proc in self._procs.items()
+        }
+
+    def spent(self) -> dict[str, float]:
+        now = self._read()
+        return {name: now[name] - self._start[name] for name in now}
+
+
+def stack_pids(stack: ProcessStack) -> dict[str, int]:
+    """The stack's processes and this one (it starts workflows and reads results)."""
+    return {**{name: stack.pid(name) for name in stack.components}, "bench": os.getpid()}
+
+
 def _default_data_dir() -> Path:
     shm = Path("/dev/shm")
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())

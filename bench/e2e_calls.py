@@ -14,7 +14,10 @@ of a happy-path call (activities scheduled, signals received, from its history).
   on the same dev server.
 
 Printed and written to ``bench/results/e2e_calls.json``: calls/s of each (from the first
-start to the last result), p50/p99 time from start to result, and the ratio calls/baseline.
+start to the last result), p50/p99 time from start to result, the ratio calls/baseline, and
+the CPU each costs by process (server, worker, bridge, simulator, this one): on a machine
+where everything shares two cores that is where the ratio comes from, and it stays steady
+when other work runs beside the benchmark while the rates do not.
 ``MAX_CONCURRENT_CALLS`` is set above ``--calls`` so the account-wide cap does not queue
 calls: the pool that enforces it is still in every call's path.
 """
@@ -32,11 +35,13 @@ from temporalio.client import Client
 
 from bench.baseline import SIGNAL_NAME, WORKFLOW_NAME, BaselineInput
 from bench.common import (
+    CpuMeter,
     add_stack_arguments,
     bench_stack,
     percentile,
     print_table,
     stack_parameters,
+    stack_pids,
     write_result,
 )
 from bench.history_events import happy_path_breakdown, local_activities
@@ -71,7 +76,10 @@ async def timed_batch(
     return elapsed, [seconds for seconds, _ in results], sum(1 for _, ok in results if ok)
 
 
-async def run_calls(stack: ProcessStack, count: int) -> tuple[float, list[float], int]:
+Batch = tuple[float, list[float], int, dict[str, float]]
+
+
+async def run_calls(stack: ProcessStack, count: int) -> Batch:
     async def start(index: int) -> Any:
         return await place_call(stack, f"bench-e2e-{index}", timeouts=TIMEOUTS)
 
@@ -79,12 +87,11 @@ async def run_calls(stack: ProcessStack, count: int) -> tuple[float, list[float]
         outcome = await asyncio.wait_for(placed.handle.result(), timeout=600)
         return bool(outcome.status == OutcomeStatus.COMPLETED and outcome.call_analysis)
 
-    return await timed_batch(count, start, finish)
+    meter = CpuMeter(stack_pids(stack))
+    return (*await timed_batch(count, start, finish), meter.spent())
 
 
-async def run_baseline(
-    stack: ProcessStack, count: int, spec: BaselineInput
-) -> tuple[float, list[float], int]:
+async def run_baseline(stack: ProcessStack, count: int, spec: BaselineInput) -> Batch:
     queue = f"baseline-{uuid.uuid4().hex[:8]}"
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -121,7 +128,8 @@ async def run_baseline(
             ticks = await asyncio.wait_for(handle.result(), timeout=600)
             return bool(ticks == spec.signals)
 
-        return await timed_batch(count, start, finish)
+        meter = CpuMeter({**stack_pids(stack), "baseline worker": worker.pid})
+        return (*await timed_batch(count, start, finish), meter.spent())
     finally:
         worker.terminate()
         await asyncio.wait_for(worker.wait(), timeout=30)
@@ -142,10 +150,12 @@ async def main_async(args: argparse.Namespace) -> int:
             f"a happy-path call: {spec.activities} activities, {spec.local_activities} local "
             f"activities, {spec.signals} signals received"
         )
-        calls_s, calls_latency, calls_ok = await run_calls(stack, args.calls)
+        calls_s, calls_latency, calls_ok, calls_cpu = await run_calls(stack, args.calls)
         print(f"calls:    {args.calls} in {calls_s:.1f}s")
-        base_s, base_latency, base_ok = await run_baseline(stack, args.calls, spec)
+        base_s, base_latency, base_ok, base_cpu = await run_baseline(stack, args.calls, spec)
         print(f"baseline: {args.calls} in {base_s:.1f}s")
+    calls_cpu_ms = {k: round(v / args.calls * 1000, 1) for k, v in calls_cpu.items()}
+    base_cpu_ms = {k: round(v / args.calls * 1000, 1) for k, v in base_cpu.items()}
     calls_rate = args.calls / calls_s
     base_rate = args.calls / base_s
     figures = {
@@ -158,6 +168,9 @@ async def main_async(args: argparse.Namespace) -> int:
         "baseline_p99_s": round(percentile(base_latency, 99), 3),
         "baseline_completed": base_ok,
         "ratio_calls_to_baseline": round(calls_rate / base_rate, 3),
+        "cpu_ms_per_call": calls_cpu_ms,
+        "cpu_ms_per_baseline": base_cpu_ms,
+        "cpu_ratio_baseline_to_calls": round(sum(base_cpu.values()) / sum(calls_cpu.values()), 3),
         "call_history_events": sum(shape.values()),
         "baseline_activities": spec.activities,
         "baseline_signals": spec.signals,
@@ -182,6 +195,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"{figures['baseline_p50_s']} / {figures['baseline_p99_s']} s",
             ),
             ("ratio calls / baseline", figures["ratio_calls_to_baseline"]),
+            ("CPU ms a call, by process", _by_process(calls_cpu_ms)),
+            ("CPU ms a baseline workflow", _by_process(base_cpu_ms)),
+            ("CPU ratio baseline / calls", figures["cpu_ratio_baseline_to_calls"]),
         ],
     )
     write_result(
@@ -190,6 +206,11 @@ async def main_async(args: argparse.Namespace) -> int:
         figures,
     )
     return 0 if calls_ok == args.calls and base_ok == args.calls else 1
+
+
+def _by_process(cpu_ms: dict[str, float]) -> str:
+    parts = ", ".join(f"{name} {ms}" for name, ms in cpu_ms.items() if ms >= 0.1)
+    return f"{sum(cpu_ms.values()):.1f} ({parts})"
 
 
 def main() -> int:
