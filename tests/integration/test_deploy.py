@@ -420,7 +420,8 @@ def test_dockerfile_pins_the_base_runs_unprivileged_and_caches_dependencies() ->
     # The code is read-only for the app user: its bytecode is written at build, or every
     # workflow run would compile workflows/ again (adapters/bytecode.py).
     compiles = [i for i, (w, r) in enumerate(steps) if w == "RUN" and "compileall" in r]
-    assert compiles and code_copy < compiles[0] < steps.index(("USER", "app"))
+    assert compiles
+    assert code_copy < compiles[0] < steps.index(("USER", "app"))
     users = [rest for word, rest in steps if word == "USER"]
     assert users
     assert users[-1] not in {"root", "0"}
