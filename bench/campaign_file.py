@@ -9,8 +9,9 @@ followed to its end while the worker's RSS is sampled every second. Then every r
 campaign's continue-as-new chain is read for its event count.
 
 Printed and written to ``bench/results/campaign_file.json``: wall time, calls/s, peak worker
-RSS, runs, the largest per-run history (events). Compare two sizes: only the time should
-grow with the list.
+RSS, runs, the largest per-run history (events), and the CPU each process spent per contact
+(as ``bench.e2e_calls`` reads it). Compare two sizes: only the time should grow with the
+list.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import psutil
 
 from adapters.start import start_campaign
 from bench.common import (
+    CpuMeter,
     add_stack_arguments,
     bench_stack,
     print_table,
     stack_parameters,
+    stack_pids,
     write_result,
 )
 from calls.campaign import CampaignRequest, CampaignSummary
@@ -67,6 +70,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         worker = psutil.Process(stack.pid("worker"))
         peak = worker.memory_info().rss
+        meter = CpuMeter(stack_pids(stack))
         began = time.monotonic()
         handle = await start_campaign(stack.client, request, task_queue=stack.task_queue)
         result = asyncio.ensure_future(handle.result())
@@ -75,6 +79,7 @@ async def main_async(args: argparse.Namespace) -> int:
             peak = max(peak, worker.memory_info().rss)
         summary: CampaignSummary = result.result()
         elapsed = time.monotonic() - began
+        cpu = meter.spent()
         largest, runs = 0, 0
         run_id: str | None = handle.first_execution_run_id or handle.result_run_id
         while run_id:
@@ -95,6 +100,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "peak_worker_rss_mib": round(peak / MIB, 1),
         "runs": runs,
         "largest_run_events": largest,
+        "cpu_ms_per_contact": {k: round(v / args.contacts * 1000, 1) for k, v in cpu.items()},
     }
     print_table(
         f"campaign of {args.contacts} contacts, {args.max_in_flight} in flight",
