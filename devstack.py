@@ -37,6 +37,7 @@ from temporalio.client import Client, WorkflowHandle
 from adapters.codec_keys import PayloadKeyError, create_key_file
 from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
 from adapters.payload_codec import data_converter, describe_encryption
+from adapters.process_exit import run_then_exit
 from adapters.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
 from adapters.start import start_call
 from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
@@ -351,4 +352,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_then_exit(main)

@@ -41,6 +41,7 @@ from temporalio.client import Client
 from adapters.dnc_store import ManagedDoNotCallList, open_do_not_call_list
 from adapters.logs import configure_logging, get_logger, secret_values
 from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
+from adapters.process_exit import run_then_exit
 from adapters.settings import ClientSettings, WorkerSettings
 from adapters.start import start_call, start_campaign, workflow_id_for
 from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, campaign_workflow_id
@@ -1037,13 +1038,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> None:
     """Entry point of the console script."""
-    code = main()
-    # temporalio's native runtime can crash while CPython finalizes (a Rust thread calls
-    # back into a dying interpreter), turning a clean exit into SIGSEGV; after flushing
-    # our output there is nothing left to finalize that matters, so leave at once.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run_then_exit(main)
 
 
 if __name__ == "__main__":

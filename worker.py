@@ -36,6 +36,7 @@ from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
 from adapters.logs import configure_logging, get_logger, secret_values
 from adapters.outcome_urls import OutcomeUrlPolicy
 from adapters.payload_codec import describe_encryption
+from adapters.process_exit import run_then_exit
 from adapters.retell_client import RetellClient
 from adapters.settings import RetellSettings, WorkerSettings
 from adapters.temporal_client import connect_temporal
@@ -311,4 +312,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)

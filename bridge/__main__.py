@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from adapters.codec_keys import PayloadKeyError
 from adapters.http_server import add_listen_arguments, listen_overrides, serve
 from adapters.logs import configure_logging, secret_values
+from adapters.process_exit import run_then_exit
 from adapters.settings import BridgeSettings
 from adapters.tracing import configure_tracing
 from bridge.app import create_app
@@ -59,4 +60,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)
