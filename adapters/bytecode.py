@@ -4,7 +4,8 @@ The sandbox re-executes a workflow's own modules for each run it starts (that is
 runs apart). Python loads a module from its cached bytecode when there is one and compiles the
 source when there is not; with ``PYTHONDONTWRITEBYTECODE`` (set in our image and on many
 machines) or a read-only tree no cache is ever written, so every call would compile
-``workflows/`` again: about 25 ms of CPU per run, a fifth of a core at 8 calls a second.
+``workflows/`` again: 20 ms of CPU per call measured, a quarter of what a call costs the
+worker (docs/benchmarks.md).
 Writing the cache once when the worker starts (or when the image is built, see the
 Dockerfile) turns that into a load of a few hundred microseconds.
 """
