@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import compileall
 import signal
 import sys
 from dataclasses import dataclass
@@ -25,6 +24,11 @@ from pathlib import Path
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+# This module is also imported inside the workflow sandbox (it defines the workflow), which
+# refuses what adapters' logging does at import; passed through, it is imported once.
+with workflow.unsafe.imports_passed_through():
+    from adapters.bytecode import compile_package
 
 WORKFLOW_NAME = "BaselineCallWorkflow"
 SIGNAL_NAME = "tick"
@@ -68,9 +72,8 @@ class BaselineCallWorkflow:
 
 
 async def run_worker(address: str, task_queue: str) -> None:
-    # As worker.py does for workflows/ (adapters/bytecode.py, not imported: this module runs
-    # in the sandbox too): the sandbox re-imports it for every run.
-    compileall.compile_dir(Path(__file__).parent, maxlevels=0, quiet=2)
+    # As worker.py does for workflows/: the sandbox re-imports this module for every run.
+    compile_package(Path(__file__).parent)
     client = await Client.connect(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -31,6 +31,7 @@ from bench.common import (
     CpuMeter,
     add_stack_arguments,
     bench_stack,
+    ms_each,
     print_table,
     stack_parameters,
     stack_pids,
@@ -100,7 +101,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "peak_worker_rss_mib": round(peak / MIB, 1),
         "runs": runs,
         "largest_run_events": largest,
-        "cpu_ms_per_contact": {k: round(v / args.contacts * 1000, 1) for k, v in cpu.items()},
+        "cpu_ms_per_contact": ms_each(cpu, args.contacts),
     }
     print_table(
         f"campaign of {args.contacts} contacts, {args.max_in_flight} in flight",

@@ -116,6 +116,11 @@ class CpuMeter:
         return {name: now[name] - self._start[name] for name in now}
 
 
+def ms_each(spent: Mapping[str, float], count: int) -> dict[str, float]:
+    """CPU seconds by process as milliseconds for each of ``count`` workflows (or contacts)."""
+    return {name: round(seconds / count * 1000, 1) for name, seconds in spent.items()}
+
+
 def stack_pids(stack: ProcessStack) -> dict[str, int]:
     """The stack's processes and this one (it starts workflows and reads results)."""
     return {**{name: stack.pid(name) for name in stack.components}, "bench": os.getpid()}

@@ -38,6 +38,7 @@ from bench.common import (
     CpuMeter,
     add_stack_arguments,
     bench_stack,
+    ms_each,
     percentile,
     print_table,
     stack_parameters,
@@ -154,8 +155,8 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"calls:    {args.calls} in {calls_s:.1f}s")
         base_s, base_latency, base_ok, base_cpu = await run_baseline(stack, args.calls, spec)
         print(f"baseline: {args.calls} in {base_s:.1f}s")
-    calls_cpu_ms = {k: round(v / args.calls * 1000, 1) for k, v in calls_cpu.items()}
-    base_cpu_ms = {k: round(v / args.calls * 1000, 1) for k, v in base_cpu.items()}
+    calls_cpu_ms = ms_each(calls_cpu, args.calls)
+    base_cpu_ms = ms_each(base_cpu, args.calls)
     calls_rate = args.calls / calls_s
     base_rate = args.calls / base_s
     figures = {
