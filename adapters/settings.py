@@ -275,6 +275,10 @@ class SimulatorSettings(_EnvSettings):
     retell_webhook_key: SecretStr | None = None
     # Multiplies every delay of a simulated call's life; tests shrink it.
     simulator_time_scale: float = Field(default=1.0, gt=0)
+    # How long a webhook attempt waits for the receiver's 2xx; None: Retell's 10 s times the
+    # time scale (at least 0.5 s), so that tests of retries run fast. Benchmarks give Retell's
+    # own 10 s: a loaded receiver answering in a second is not a failure there.
+    simulator_webhook_timeout_s: float | None = Field(default=None, gt=0)
     # What GET /get-concurrency reports as the account's concurrency_limit.
     simulator_concurrency_limit: int = Field(default=20, ge=1)
 

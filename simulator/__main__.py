@@ -19,6 +19,8 @@ environment:
   RETELL_API_KEY                    the Bearer key accepted (default simulator-key)
   RETELL_WEBHOOK_KEY                the key that signs webhooks (default: the API key)
   SIMULATOR_TIME_SCALE              multiplies every delay of a call (default 1.0)
+  SIMULATOR_WEBHOOK_TIMEOUT_S       a webhook attempt's timeout (default 10 s x time scale,
+                                    at least 0.5 s)
 
 A call's scenario comes from its metadata key simulator_scenario; see `pydoc simulator`.
 """

@@ -145,7 +145,10 @@ class SimulatedRetell:
         self.agents = AgentStore()
         self._api_key = settings.retell_api_key.get_secret_value().encode()
         self._policy = WebhookPolicy.scaled(
-            settings.simulator_webhook_url, settings.webhook_key(), settings.simulator_time_scale
+            settings.simulator_webhook_url,
+            settings.webhook_key(),
+            settings.simulator_time_scale,
+            settings.simulator_webhook_timeout_s,
         )
         self._client: httpx.AsyncClient | None = None
         self._calls: dict[str, SimulatedCall] = {}

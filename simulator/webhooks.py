@@ -89,11 +89,15 @@ class WebhookPolicy:
     retry_delay_s: float = RETRY_DELAY_S
 
     @classmethod
-    def scaled(cls, url: str | None, key: str, time_scale: float) -> WebhookPolicy:
+    def scaled(
+        cls, url: str | None, key: str, time_scale: float, attempt_timeout_s: float | None = None
+    ) -> WebhookPolicy:
+        if attempt_timeout_s is None:
+            attempt_timeout_s = max(ATTEMPT_TIMEOUT_S * time_scale, MIN_ATTEMPT_TIMEOUT_S)
         return cls(
             url=url,
             key=key,
-            attempt_timeout_s=max(ATTEMPT_TIMEOUT_S * time_scale, MIN_ATTEMPT_TIMEOUT_S),
+            attempt_timeout_s=attempt_timeout_s,
             retry_delay_s=RETRY_DELAY_S * time_scale,
         )
 
