@@ -9,12 +9,17 @@ of a happy-path call (activities scheduled, signals received, from its history).
   goes validate → do-not-call check → call slot → create at the simulator → signed webhooks
   → bridge → signals → outcome. The simulator is fast (``SIMULATOR_TIME_SCALE=0.01``: a call
   rings and talks for about 30 ms), so the figure is the stack's own speed, not a phone's.
-- **baseline**: as many ``BaselineCallWorkflow`` s (``bench/baseline.py``, its own worker
-  process) with the same number of no-op activities and of signals (sent by this process),
-  on the same dev server.
+- **same-activities baseline**: as many ``BaselineRealCallWorkflow`` s (``bench/baseline.py``,
+  its own worker process): the call's own activities (validation, do-not-call check, create
+  at the simulator) and signals (its webhooks, through the bridge), minimal, with no-op
+  stand-ins for what belongs to the cap. calls / this is the issue's ratio: what the call
+  workflow and its cap cost beyond the work any call must do.
+- **no-op baseline**: as many ``BaselineCallWorkflow`` s with the same number of no-op
+  activities and of signals (sent by this process): Temporal's share alone, a stricter
+  yardstick (the simulator and the bridge are not in it at all).
 
 Printed and written to ``bench/results/e2e_calls.json``: calls/s of each (from the first
-start to the last result), p50/p99 time from start to result, the ratio calls/baseline, and
+start to the last result), p50/p99 time from start to result, the ratios, and
 the CPU each costs by process (server, worker, bridge, simulator, this one): on a machine
 where everything shares two cores that is where the ratio comes from, and it stays steady
 when other work runs beside the benchmark while the rates do not.
@@ -33,7 +38,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from bench.baseline import SIGNAL_NAME, WORKFLOW_NAME, BaselineInput
+from bench.baseline import REAL_WORKFLOW_NAME, SIGNAL_NAME, WORKFLOW_NAME, BaselineInput
 from bench.common import (
     CpuMeter,
     add_stack_arguments,
@@ -47,11 +52,12 @@ from bench.common import (
 )
 from bench.history_events import happy_path_breakdown, local_activities
 from calls.models import CallTimeouts, OutcomeStatus
-from stack.calls import place_call
+from stack.calls import call_request, next_number, place_call
 from stack.processes import ProcessStack
 
 START_CONCURRENCY = 50
 BATCH_TIMEOUT_S = 1800.0
+REAL_BASELINE_SIGNALS = 4
 TIMEOUTS = CallTimeouts(ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30)
 
 
@@ -92,8 +98,13 @@ async def run_calls(stack: ProcessStack, count: int) -> Batch:
     return (*await timed_batch(count, start, finish), meter.spent())
 
 
-async def run_baseline(stack: ProcessStack, count: int, spec: BaselineInput) -> Batch:
+async def run_baseline(
+    stack: ProcessStack, count: int, spec: BaselineInput, *, real: bool = False
+) -> Batch:
+    """``count`` baseline workflows on a worker process of their own: the no-op ones, or
+    (``real``) BaselineRealCallWorkflow with the product's activities."""
     queue = f"baseline-{uuid.uuid4().hex[:8]}"
+    mode = ["--real", "--log-level", stack.options.log_level] if real else []
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -102,6 +113,7 @@ async def run_baseline(stack: ProcessStack, count: int, spec: BaselineInput) -> 
         stack.temporal_address,
         "--task-queue",
         queue,
+        *mode,
         env=stack.environment(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -111,29 +123,46 @@ async def run_baseline(stack: ProcessStack, count: int, spec: BaselineInput) -> 
         line = await asyncio.wait_for(worker.stdout.readline(), timeout=60)
         if b"started" not in line:
             raise RuntimeError(f"baseline worker did not start: {line!r}")
+        # Its log lines must not fill the pipe and stall it.
+        drain = asyncio.create_task(_drain(worker.stdout))
         client: Client = stack.client
 
         async def start(index: int) -> Any:
+            workflow_id = f"baseline-{queue}-{index}"
+            if real:
+                request = call_request(to_number=next_number(), timeouts=TIMEOUTS)
+                handle = await client.start_workflow(
+                    REAL_WORKFLOW_NAME, request, id=workflow_id, task_queue=queue, result_type=int
+                )
+                await handle.signal(SIGNAL_NAME)
+                return handle
             handle = await client.start_workflow(
-                WORKFLOW_NAME,
-                spec,
-                id=f"baseline-{queue}-{index}",
-                task_queue=queue,
-                result_type=int,
+                WORKFLOW_NAME, spec, id=workflow_id, task_queue=queue, result_type=int
             )
             for _ in range(spec.signals):
                 await handle.signal(SIGNAL_NAME)
             return handle
 
+        # The real one: its three webhooks and the grant's tick.
+        expected = REAL_BASELINE_SIGNALS if real else spec.signals
+
         async def finish(handle: Any) -> bool:
-            ticks = await asyncio.wait_for(handle.result(), timeout=600)
-            return bool(ticks == spec.signals)
+            received = await asyncio.wait_for(handle.result(), timeout=600)
+            return bool(received == expected)
 
         meter = CpuMeter({**stack_pids(stack), "baseline worker": worker.pid})
-        return (*await timed_batch(count, start, finish), meter.spent())
+        try:
+            return (*await timed_batch(count, start, finish), meter.spent())
+        finally:
+            drain.cancel()
     finally:
         worker.terminate()
         await asyncio.wait_for(worker.wait(), timeout=30)
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -151,62 +180,80 @@ async def main_async(args: argparse.Namespace) -> int:
             f"a happy-path call: {spec.activities} activities, {spec.local_activities} local "
             f"activities, {spec.signals} signals received"
         )
-        calls_s, calls_latency, calls_ok, calls_cpu = await run_calls(stack, args.calls)
-        print(f"calls:    {args.calls} in {calls_s:.1f}s")
-        base_s, base_latency, base_ok, base_cpu = await run_baseline(stack, args.calls, spec)
-        print(f"baseline: {args.calls} in {base_s:.1f}s")
-    calls_cpu_ms = ms_each(calls_cpu, args.calls)
-    base_cpu_ms = ms_each(base_cpu, args.calls)
-    calls_rate = args.calls / calls_s
-    base_rate = args.calls / base_s
-    figures = {
-        "calls_per_s": round(calls_rate, 2),
-        "calls_p50_s": round(percentile(calls_latency, 50), 3),
-        "calls_p99_s": round(percentile(calls_latency, 99), 3),
-        "calls_completed": calls_ok,
-        "baseline_per_s": round(base_rate, 2),
-        "baseline_p50_s": round(percentile(base_latency, 50), 3),
-        "baseline_p99_s": round(percentile(base_latency, 99), 3),
-        "baseline_completed": base_ok,
-        "ratio_calls_to_baseline": round(calls_rate / base_rate, 3),
-        "cpu_ms_per_call": calls_cpu_ms,
-        "cpu_ms_per_baseline": base_cpu_ms,
-        "cpu_ratio_baseline_to_calls": round(sum(base_cpu.values()) / sum(calls_cpu.values()), 3),
-        "call_history_events": sum(shape.values()),
-        "baseline_activities": spec.activities,
-        "baseline_signals": spec.signals,
-        "baseline_local_activities": spec.local_activities,
-    }
-    print_table(
-        f"{args.calls} workflows each, started at once ({START_CONCURRENCY} starts in flight)",
-        [
-            ("calls (simulator, bridge, worker)", f"{figures['calls_per_s']} calls/s"),
-            (
-                "  start -> outcome p50 / p99",
-                f"{figures['calls_p50_s']} / {figures['calls_p99_s']} s",
-            ),
-            ("  completed with analysis", f"{calls_ok}/{args.calls}"),
-            (
-                f"baseline ({spec.local_activities} local + {spec.activities} activities"
-                f" + {spec.signals} signals)",
-                f"{figures['baseline_per_s']} workflows/s",
-            ),
+        calls = await run_calls(stack, args.calls)
+        print(f"calls:    {args.calls} in {calls[0]:.1f}s")
+        real = await run_baseline(stack, args.calls, spec, real=True)
+        print(f"same-activities baseline: {args.calls} in {real[0]:.1f}s")
+        noop = await run_baseline(stack, args.calls, spec)
+        print(f"no-op baseline: {args.calls} in {noop[0]:.1f}s")
+    figures: dict[str, Any] = {}
+    for name, batch in (("calls", calls), ("real_baseline", real), ("baseline", noop)):
+        figures.update(_batch_figures(name, batch, args.calls))
+    figures.update(
+        ratio_calls_to_real_baseline=round(
+            figures["calls_per_s"] / figures["real_baseline_per_s"], 3
+        ),
+        ratio_calls_to_baseline=round(figures["calls_per_s"] / figures["baseline_per_s"], 3),
+        cpu_ratio_real_baseline_to_calls=_cpu_ratio(real, calls),
+        cpu_ratio_baseline_to_calls=_cpu_ratio(noop, calls),
+        call_history_events=sum(shape.values()),
+        baseline_activities=spec.activities,
+        baseline_signals=spec.signals,
+        baseline_local_activities=spec.local_activities,
+    )
+    rows: list[tuple[str, Any]] = []
+    for name, label in (
+        ("calls", "calls (simulator, bridge, worker)"),
+        ("real_baseline", "same-activities baseline (simulator, bridge)"),
+        (
+            "baseline",
+            f"no-op baseline ({spec.local_activities} local + {spec.activities}"
+            f" activities + {spec.signals} signals)",
+        ),
+    ):
+        rows += [
+            (label, f"{figures[f'{name}_per_s']} workflows/s"),
             (
                 "  start -> result p50 / p99",
-                f"{figures['baseline_p50_s']} / {figures['baseline_p99_s']} s",
+                f"{figures[f'{name}_p50_s']} / {figures[f'{name}_p99_s']} s",
             ),
-            ("ratio calls / baseline", figures["ratio_calls_to_baseline"]),
-            ("CPU ms a call, by process", _by_process(calls_cpu_ms)),
-            ("CPU ms a baseline workflow", _by_process(base_cpu_ms)),
-            ("CPU ratio baseline / calls", figures["cpu_ratio_baseline_to_calls"]),
-        ],
+            ("  finished as they should", f"{figures[f'{name}_completed']}/{args.calls}"),
+            ("  CPU ms each, by process", _by_process(figures[f"cpu_ms_per_{name}"])),
+        ]
+    rows += [
+        ("ratio calls / same-activities baseline", figures["ratio_calls_to_real_baseline"]),
+        ("  CPU ratio baseline / calls", figures["cpu_ratio_real_baseline_to_calls"]),
+        ("ratio calls / no-op baseline", figures["ratio_calls_to_baseline"]),
+        ("  CPU ratio baseline / calls", figures["cpu_ratio_baseline_to_calls"]),
+    ]
+    print_table(
+        f"{args.calls} workflows each, started at once ({START_CONCURRENCY} starts in flight)", rows
     )
     write_result(
         "e2e_calls",
         {"calls": args.calls, "time_scale": 0.01, **stack_parameters(args)},
         figures,
     )
-    return 0 if calls_ok == args.calls and base_ok == args.calls else 1
+    all_ok = all(
+        figures[f"{name}_completed"] == args.calls
+        for name in ("calls", "real_baseline", "baseline")
+    )
+    return 0 if all_ok else 1
+
+
+def _batch_figures(name: str, batch: Batch, count: int) -> dict[str, Any]:
+    elapsed, latency, ok, cpu = batch
+    return {
+        f"{name}_per_s": round(count / elapsed, 2),
+        f"{name}_p50_s": round(percentile(latency, 50), 3),
+        f"{name}_p99_s": round(percentile(latency, 99), 3),
+        f"{name}_completed": ok,
+        f"cpu_ms_per_{name}": ms_each(cpu, count),
+    }
+
+
+def _cpu_ratio(baseline: Batch, calls: Batch) -> float:
+    return round(sum(baseline[3].values()) / sum(calls[3].values()), 3)
 
 
 def _by_process(cpu_ms: dict[str, float]) -> str:
