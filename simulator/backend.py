@@ -165,12 +165,15 @@ class SimulatedRetell:
 
     async def start(self) -> None:
         # One client for every webhook; proxies from the environment must not see them.
-        # Pool limits well above httpx's defaults: a delivery waiting for a pooled connection
-        # would count against its timeout and look like a slow receiver.
+        # Connections well above httpx's defaults: a delivery waiting for a pooled connection
+        # would count against its timeout and look like a slow receiver. Few kept alive:
+        # httpcore checks every pooled connection (a socket poll each) whenever a request
+        # starts or ends, so 200 idle ones made the simulator's CPU per call grow fourfold
+        # with the burst (11 ms a call with 20, up to 44 with 200; bench.e2e_calls).
         self._client = httpx.AsyncClient(
             trust_env=False,
             timeout=self._policy.attempt_timeout_s + 1.0,
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=20),
         )
 
     def begin_shutdown(self) -> None:
