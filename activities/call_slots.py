@@ -1,18 +1,28 @@
 """The call side of the account-wide slot pools: ask, give back, and (for a pool's fresh
-run) find who may hold a slot. Asks and releases are signal-with-start, so whichever comes
-first starts the pool; they run as local activities of the call (no history of their own)."""
+run) find who may hold a slot. An ask is update-with-start and a release signal-with-start,
+so whichever comes first starts the pool; they run as local activities of the call (no
+history of their own). The ask's answer carries the slot when the pool has room at once, so
+most calls never wait for a grant signal (and the workflow task it costs)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from calls import search_attributes as sa
 from calls.names import (
+    ASK_SLOT_UPDATE,
     CALL_WORKFLOW,
     RELEASE_SLOT_SIGNAL,
     REQUEST_SLOT_SIGNAL,
@@ -38,6 +48,10 @@ VISIBILITY_SETTLE_S = 2.0
 # A run that closed as an idle pool does (completed) needs no recovery.
 # Grant signals one local activity sends at once.
 GRANT_CONCURRENCY = 50
+# Temporal keeps at most 10 updates in flight per workflow (history.maxInFlightUpdates) and
+# refuses more; a worker keeps its own asks by update to a pool below that, and asks by
+# signal beyond it (a burst of calls queues by signal, as it always could).
+MAX_ASKS_IN_FLIGHT = 4
 CLEAN_CLOSE = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
@@ -60,38 +74,87 @@ class CallSlotActivities:
         # Where the pools run: a queue of their own keeps their tasks from waiting behind
         # a backlog of call tasks (worker.slots_task_queue_for).
         self._pool_task_queue = pool_task_queue or task_queue
+        self._asks_in_flight: dict[int, int] = {}
 
     def _shard_for(self, request: SlotRequest) -> int:
         # A call from before sharding (no ticket) gives its slot back to the first pool.
         return 0 if request.ticket is None else shard_of(request.holder, self._shards)
 
-    async def _signal_with_start(self, shard: int, signal: str, arg: object) -> str:
-        pool_id = slots_workflow_id(self._task_queue, shard)
+    def _pool_start(self, shard: int) -> tuple[str, SlotPoolState]:
         capacity = shard_capacity(self._capacity, self._shards, shard)
+        state = SlotPoolState(capacity=capacity, shard=shard, shards=self._shards)
+        return slots_workflow_id(self._task_queue, shard), state
+
+    def _summary(self, shard: int) -> str:
+        return f"Account-wide call slots (MAX_CONCURRENT_CALLS), shard {shard}"
+
+    async def _signal_with_start(self, shard: int, signal: str, arg: object) -> str:
+        pool_id, state = self._pool_start(shard)
         await self._client.start_workflow(
             SLOTS_WORKFLOW,
-            SlotPoolState(capacity=capacity, shard=shard, shards=self._shards),
+            state,
             id=pool_id,
             task_queue=self._pool_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal=signal,
             start_signal_args=[arg],
-            static_summary=f"Account-wide call slots (MAX_CONCURRENT_CALLS), shard {shard}",
+            static_summary=self._summary(shard),
         )
         return pool_id
 
+    async def _ask_with_start(self, shard: int, request: SlotRequest) -> bool:
+        """The ask as an update: True when the slot came in the answer."""
+        pool_id, state = self._pool_start(shard)
+        start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
+            SLOTS_WORKFLOW,
+            state,
+            id=pool_id,
+            task_queue=self._pool_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=self._summary(shard),
+        )
+        granted: bool = await self._client.execute_update_with_start_workflow(
+            ASK_SLOT_UPDATE, request, start_workflow_operation=start, result_type=bool
+        )
+        return granted
+
     @activity.defn(name="request_call_slot")
     async def request_call_slot(self, request: SlotRequest) -> SlotTicket:
-        """Queue ``request`` at its shard's pool; the grant comes back as a signal to the holder.
+        """Ask ``request``'s shard for a slot: granted in the answer when the pool has room
+        and nobody waits ahead, else queued, and the grant comes as a signal to the holder.
 
-        Asking again (a retry) is harmless: the pool keeps one place per holder.
+        Asking again (a retry) is harmless: the pool keeps one place per holder, and answers
+        a holder that already has its slot with that slot.
         """
         shard = self._shard_for(request)
         capacity = shard_capacity(self._capacity, self._shards, shard)
-        pool_id = await self._signal_with_start(
-            shard, REQUEST_SLOT_SIGNAL, request.model_copy(update={"capacity": capacity})
+        request = request.model_copy(update={"capacity": capacity})
+        ticket = SlotTicket(
+            shard=shard,
+            pool_id=slots_workflow_id(self._task_queue, shard),
+            create_task_queue=self._create_task_queue,
         )
-        return SlotTicket(shard=shard, pool_id=pool_id, create_task_queue=self._create_task_queue)
+        # Only a call that reads the answer (a lean call's ticket) asks by update.
+        if request.ticket is not None and self._asks_in_flight.get(shard, 0) < MAX_ASKS_IN_FLIGHT:
+            self._asks_in_flight[shard] = self._asks_in_flight.get(shard, 0) + 1
+            try:
+                granted = await self._ask_with_start(shard, request)
+            except (
+                WorkflowUpdateFailedError,
+                WorkflowUpdateRPCTimeoutOrCancelledError,
+                RPCError,
+            ) as err:
+                # Refused (too many updates in flight, a pool closing as it came, a worker
+                # from before the update running the pool): ask by signal instead. Should the
+                # update have landed after all, the pool answers the repeat with a grant
+                # signal, so the slot is never lost.
+                activity.logger.info("slot asked by signal", extra={"update_error": str(err)})
+            else:
+                return ticket.model_copy(update={"granted": granted})
+            finally:
+                self._asks_in_flight[shard] -= 1
+        await self._signal_with_start(shard, REQUEST_SLOT_SIGNAL, request)
+        return ticket
 
     @activity.defn(name="release_call_slot")
     async def release_call_slot(self, ticket: SlotTicket) -> None:

@@ -38,6 +38,8 @@ RESUME_UPDATE = "resume"
 
 # ----- CallSlotsWorkflow's handlers ----------------------------------------------------------
 REQUEST_SLOT_SIGNAL = "request_slot"
+# request_slot, answered: the slot comes in the answer when the pool has room at once.
+ASK_SLOT_UPDATE = "ask_slot"
 RELEASE_SLOT_SIGNAL = "release_slot"
 SLOTS_QUERY = "slots"
 

@@ -78,6 +78,9 @@ class SlotTicket(SlotMessage):
     pool_id: str
     # The task queue for create_call (RETELL_MAX_CREATES_PER_SECOND); None: the call's own.
     create_task_queue: str | None = None
+    # The slot came in the ask's answer (the pool had room): no grant signal will follow.
+    # False: queued, the grant comes as the slot_granted signal.
+    granted: bool = False
 
 
 class SlotGrants(SlotMessage):

@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exce
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
     from calls.names import (
+        ASK_SLOT_UPDATE,
         RELEASE_SLOT_SIGNAL,
         REQUEST_SLOT_SIGNAL,
         SLOT_ASK_AGAIN_SIGNAL,
@@ -100,6 +101,27 @@ class CallSlotsWorkflow:
             # The same call asking for a later attempt: its place, its new ticket.
             self._queue = deque(request if r is queued else r for r in self._queue)
         self._changed = True
+
+    @workflow.update(name=ASK_SLOT_UPDATE)
+    def ask_slot(self, request: SlotRequest) -> bool:
+        """``request_slot``, answered: True when the slot is granted in the answer (the pool
+        has room and nobody waits ahead, or the holder has it already: a retried ask);
+        False when queued, and the grant comes as a signal in its turn."""
+        self._capacity = request.capacity
+        if request.holder in self._unconfirmed:
+            # Recovery counted it as holding, but only a waiting call asks: it was waiting.
+            self._unconfirmed.discard(request.holder)
+            self._holders.pop(request.holder, None)
+        if request.holder in self._holders:
+            return True
+        if not self._queue and len(self._holders) < self._capacity:
+            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+            # A grant like any other: the next turn goes to another group (fair share).
+            self._last_group = request.group
+            self._changed = True
+            return True
+        self.request_slot(request)
+        return False
 
     @workflow.signal(name=RELEASE_SLOT_SIGNAL)
     def release_slot(self, holder: str) -> None:
@@ -212,7 +234,9 @@ class CallSlotsWorkflow:
                 # Idle: close. The next request starts a fresh run (signal-with-start), and
                 # Temporal refuses to close a run while a new signal waits, so none is lost.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._queue:
+                # An ask answered meanwhile may have granted a slot (histories from before
+                # the ask update never had one here, so they replay the same).
+                if not self._queue and not self._holders:
                     return True
                 continue
             if workflow.info().get_current_history_length() > EVENTS_BEFORE_CONTINUE or (

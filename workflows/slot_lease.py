@@ -7,8 +7,9 @@
 
 The call workflow forwards the pool's signals (``slot_granted``, ``slot_ask_again``) to
 ``granted`` and ``ask_again``. Two paths, both replayed: the lean one (v3 histories) asks the
-shard its id hashes to by local activity and waits on the call's one deadline timer; the old
-one asks by activity, waits on timers of its own and releases by signal.
+shard its id hashes to by local activity, takes the slot from the answer when the pool has
+room (v4) and otherwise waits on the call's one deadline timer for the grant; the old one asks
+by activity, waits on timers of its own and releases by signal.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class SlotLease:
                 retry_policy=DELIVERY_RETRY,
                 summary="ask for a call slot",
             )
+            # The slot in the answer: no grant signal follows, no wait. A recorded answer
+            # from before (no such field) reads False, so older histories replay as they ran.
+            if self._ticket.granted:
+                self._granted = True
             await self._timer.wait(
                 lambda: self._granted or self._canceled() or self._asked_again,
                 workflow.now() + look_again,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -24,6 +25,7 @@ from adapters.settings import BridgeSettings, SimulatorSettings
 from adapters.start import start_call
 from bridge.app import create_app
 from calls.models import CallOutcome, CallTimeouts, OutcomeStatus
+from calls.names import ASK_SLOT_UPDATE, SLOT_GRANTED_SIGNAL
 from calls.slots import SlotsSnapshot, slots_workflow_id
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
@@ -168,6 +170,14 @@ async def test_slots_come_back_after_the_worker_is_killed(
     assert description.status.name == "COMPLETED"
 
 
+async def _signals(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    return [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+
+
 async def test_pool_answers_its_state(dev_env: WorkflowEnvironment, webhooks_to: str) -> None:
     settings = SimulatorSettings(simulator_time_scale=0.05, simulator_webhook_url=webhooks_to)
     async with (
@@ -195,7 +205,29 @@ async def test_pool_answers_its_state(dev_env: WorkflowEnvironment, webhooks_to:
         for handle in waiting:
             status = await handle.query(OutboundCallWorkflow.status)
             assert status.phase == "waiting_for_slot"
+        # The two that found room had their slots in the ask's answer: no grant signal.
         for handle in handles:
+            if handle.id in snap.holders:
+                assert SLOT_GRANTED_SIGNAL not in await _signals(handle)
+        asks = [
+            e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            async for e in pool.fetch_history_events()
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ]
+        # Each call asked by update (a retried ask would add one more).
+        assert set(asks) == {ASK_SLOT_UPDATE}
+        assert len(asks) >= 4
+        # Clean-up, and the queued path: canceled, the holders hand their slots on, and
+        # the waiting two are granted by signal in their turn.
+        for handle in [h for h in handles if h.id in snap.holders]:
+            await handle.execute_update(OutboundCallWorkflow.cancel, "test over")
+
+        async def granted_by_signal() -> bool:
+            told = [SLOT_GRANTED_SIGNAL in await _signals(h) for h in waiting]
+            return all(told)
+
+        await eventually(granted_by_signal, timeout_s=30, what="the waiting calls' grants")
+        for handle in waiting:
             # Clean-up, not the subject: under load a workflow task can fail once and the
             # server then refuses an update for a moment, so ask again until it lands.
             async def canceled(h: WorkflowHandle[Any, CallOutcome] = handle) -> bool:

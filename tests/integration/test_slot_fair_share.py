@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from calls.names import RELEASE_SLOT_SIGNAL
 
 with workflow.unsafe.imports_passed_through():
-    from activities.call_slots import CallSlotActivities
+    from activities.call_slots import MAX_ASKS_IN_FLIGHT, CallSlotActivities
     from calls.names import SLOT_GRANTED_SIGNAL
     from calls.slots import SlotRequest, SlotsSnapshot, slots_workflow_id
     from tests.helpers.call_harness import eventually
@@ -81,7 +81,12 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
             request = SlotRequest(
                 holder=handles[n].id, lease_s=600, capacity=1, group=group, ticket=1
             )
-            await slots.request_call_slot(request)  # as the call's local activity does
+            # As the call's local activity does; the first ask finds room and has its slot
+            # in the answer, which the call itself would take (no grant signal follows).
+            ticket = await slots.request_call_slot(request)
+            assert ticket.granted == (n == "a1")
+            if ticket.granted:
+                await handles[n].signal(SLOT_GRANTED_SIGNAL)
 
         async def queued() -> SlotsSnapshot | None:
             snap = await _holders(client, pool)
@@ -103,3 +108,31 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
             await handles[n].signal("give_back")
         for handle in handles.values():
             await handle.result()
+
+
+async def test_an_ask_past_the_updates_in_flight_goes_by_signal(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Temporal refuses more than 10 updates in flight per workflow: past a few of its own, a
+    worker asks by signal, and the grant comes by signal even though the pool had room."""
+    client = dev_env.client
+    queue = f"busy-{uuid.uuid4().hex[:8]}"
+    slots = CallSlotActivities(client, task_queue=queue, capacity=2)
+    pool = slots_workflow_id(queue)
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
+        activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
+        workflow_runner=workflow_runner(),
+    ):
+        handle = await client.start_workflow(
+            "HeldSlotWorkflow", pool, id=f"{queue}-busy", task_queue=queue
+        )
+        slots._asks_in_flight[0] = MAX_ASKS_IN_FLIGHT  # as if that many were under way
+        request = SlotRequest(holder=handle.id, lease_s=600, capacity=2, ticket=1)
+        ticket = await slots.request_call_slot(request)
+        assert not ticket.granted
+        await handle.signal("give_back")
+        # The holder finishes only once the pool's grant signal reached it.
+        await handle.result()

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.start import start_call
 from calls.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
-from calls.names import CALL_WORKFLOW
+from calls.names import CALL_WORKFLOW, SLOT_GRANTED_SIGNAL
 from tests.helpers.call_harness import (
     TO_NUMBER,
     SimulatorAdmin,
@@ -26,6 +27,7 @@ from tests.helpers.call_harness import (
     call_request,
     call_worker,
     deliver,
+    eventually,
     snapshot,
 )
 from tests.helpers.example_parent import CallReportCollectorWorkflow
@@ -72,6 +74,37 @@ async def test_answered_call_completes_with_analysis(
     assert create["metadata"]["temporal_workflow_id"] == handle.id
     assert create["metadata"]["idempotency_key"] == f"{handle.id}:1"
     assert create["retell_llm_dynamic_variables"] == {"customer_name": "Ada"}
+
+
+# The budget for a happy-path answered call, its slot included.
+MAX_HAPPY_PATH_EVENTS = 40
+
+
+async def test_a_happy_path_call_takes_its_slot_from_the_answer_within_forty_events(
+    ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
+) -> None:
+    handle = await _start(ts_env, task_queue, call_request("answered"))
+
+    # The simulator's records say when the call exists: a query would add workflow tasks to
+    # the test server's history (it answers queries through them), the dev server's not.
+    async def created() -> str | None:
+        calls = await sim.calls(TO_NUMBER)
+        return str(calls[0]["call_id"]) if calls else None
+
+    bodies = await sim.finished_events(await eventually(created, what="the call"))
+    await deliver(handle, bodies)
+    assert (await handle.result()).status == OutcomeStatus.COMPLETED
+    events = (await handle.fetch_history()).events
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    # The pool had room: the ask's answer carried the slot, no grant signal (nor the
+    # workflow task it would cost) followed.
+    assert SLOT_GRANTED_SIGNAL not in signals
+    assert signals.count("call_event") == len(bodies)
+    assert len(events) <= MAX_HAPPY_PATH_EVENTS, [EventType.Name(e.event_type) for e in events]
 
 
 @pytest.mark.parametrize(
