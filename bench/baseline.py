@@ -11,8 +11,9 @@ validates the request and checks the do-not-call list (the product's local activ
 creates the call at the simulator (the product's ``create_call``) and waits for the call's
 webhooks, which the simulator sends and the bridge signals as ``call_event``, until
 ``call_analyzed``. What belongs to the account-wide cap is stood in for, so that the counts
-match the call's: a no-op local activity for the slot's ask and one for its release, a
-``tick`` (sent by the benchmark) for the grant. No search attributes, no deadline timer, no
+match the call's: a no-op local activity for the slot's ask and one for its release, and as
+many ``tick`` s (sent by the benchmark) as the call received grant signals (none when the
+slot came in the ask's answer). No search attributes, no deadline timer, no
 state machine, no pool: what the call does beyond this is what its ratio to it measures.
 
 Its worker runs as a process of its own, like ``worker.py`` (``--real``: with the product's
@@ -52,6 +53,13 @@ SIGNAL_NAME = "tick"
 # The webhook that ends a happy-path call's wait.
 LAST_EVENT = "call_analyzed"
 LOCAL_TIMEOUT = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class RealBaselineInput:
+    request: CallRequest
+    # Stand-ins for the call's grant signals.
+    ticks: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,8 @@ class BaselineRealCallWorkflow:
         self._events.add(event.event)
 
     @workflow.run
-    async def run(self, request: CallRequest) -> int:
+    async def run(self, spec: RealBaselineInput) -> int:
+        request = spec.request
         validated = await workflow.execute_local_activity_method(
             RequestValidationActivities.validate_call_request,
             request,
@@ -119,7 +128,7 @@ class BaselineRealCallWorkflow:
         )
         # The slot's ask, then its grant.
         await workflow.execute_local_activity(baseline_noop, start_to_close_timeout=LOCAL_TIMEOUT)
-        await workflow.wait_condition(lambda: self._ticks >= 1, timeout=timedelta(hours=1))
+        await workflow.wait_condition(lambda: self._ticks >= spec.ticks, timeout=timedelta(hours=1))
         workflow_id = workflow.info().workflow_id
         await workflow.execute_activity_method(
             RetellActivities.create_call,
