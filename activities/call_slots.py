@@ -49,9 +49,12 @@ VISIBILITY_SETTLE_S = 2.0
 # Grant signals one local activity sends at once.
 GRANT_CONCURRENCY = 50
 # Temporal keeps at most 10 updates in flight per workflow (history.maxInFlightUpdates) and
-# refuses more; a worker keeps its own asks by update to a pool below that, and asks by
-# signal beyond it (a burst of calls queues by signal, as it always could).
+# refuses more; a worker keeps its own asks by update to a pool below that. An ask waits a
+# moment for its turn (an answer takes one workflow task of the pool), then goes by signal
+# (a burst of calls queues by signal, as it always could). Waiting is cheaper than the
+# signal: that one costs a grant signal and a workflow task of the call besides.
 MAX_ASKS_IN_FLIGHT = 4
+ASK_TURN_WAIT_S = 2.0
 CLEAN_CLOSE = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
@@ -74,7 +77,7 @@ class CallSlotActivities:
         # Where the pools run: a queue of their own keeps their tasks from waiting behind
         # a backlog of call tasks (worker.slots_task_queue_for).
         self._pool_task_queue = pool_task_queue or task_queue
-        self._asks_in_flight: dict[int, int] = {}
+        self._ask_gates: dict[int, asyncio.Semaphore] = {}
 
     def _shard_for(self, request: SlotRequest) -> int:
         # A call from before sharding (no ticket) gives its slot back to the first pool.
@@ -118,6 +121,18 @@ class CallSlotActivities:
         )
         return granted
 
+    def ask_gate(self, shard: int) -> asyncio.Semaphore:
+        """This worker's asks by update to ``shard``'s pool, at most MAX_ASKS_IN_FLIGHT."""
+        return self._ask_gates.setdefault(shard, asyncio.Semaphore(MAX_ASKS_IN_FLIGHT))
+
+    async def _ask_turn(self, shard: int) -> bool:
+        try:
+            async with asyncio.timeout(ASK_TURN_WAIT_S):
+                await self.ask_gate(shard).acquire()
+        except TimeoutError:
+            return False
+        return True
+
     @activity.defn(name="request_call_slot")
     async def request_call_slot(self, request: SlotRequest) -> SlotTicket:
         """Ask ``request``'s shard for a slot: granted in the answer when the pool has room
@@ -135,8 +150,7 @@ class CallSlotActivities:
             create_task_queue=self._create_task_queue,
         )
         # Only a call that reads the answer (a lean call's ticket) asks by update.
-        if request.ticket is not None and self._asks_in_flight.get(shard, 0) < MAX_ASKS_IN_FLIGHT:
-            self._asks_in_flight[shard] = self._asks_in_flight.get(shard, 0) + 1
+        if request.ticket is not None and await self._ask_turn(shard):
             try:
                 granted = await self._ask_with_start(shard, request)
             except (
@@ -152,7 +166,7 @@ class CallSlotActivities:
             else:
                 return ticket.model_copy(update={"granted": granted})
             finally:
-                self._asks_in_flight[shard] -= 1
+                self.ask_gate(shard).release()
         await self._signal_with_start(shard, REQUEST_SLOT_SIGNAL, request)
         return ticket
 

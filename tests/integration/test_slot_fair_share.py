@@ -113,8 +113,9 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
 async def test_an_ask_past_the_updates_in_flight_goes_by_signal(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    """Temporal refuses more than 10 updates in flight per workflow: past a few of its own, a
-    worker asks by signal, and the grant comes by signal even though the pool had room."""
+    """Temporal refuses more than 10 updates in flight per workflow: past a few of its own
+    (after a moment's wait for a turn), a worker asks by signal, and the grant comes by
+    signal even though the pool had room."""
     client = dev_env.client
     queue = f"busy-{uuid.uuid4().hex[:8]}"
     slots = CallSlotActivities(client, task_queue=queue, capacity=2)
@@ -129,7 +130,8 @@ async def test_an_ask_past_the_updates_in_flight_goes_by_signal(
         handle = await client.start_workflow(
             "HeldSlotWorkflow", pool, id=f"{queue}-busy", task_queue=queue
         )
-        slots._asks_in_flight[0] = MAX_ASKS_IN_FLIGHT  # as if that many were under way
+        for _ in range(MAX_ASKS_IN_FLIGHT):  # as if that many were under way, for good
+            await slots.ask_gate(0).acquire()
         request = SlotRequest(holder=handle.id, lease_s=600, capacity=2, ticket=1)
         ticket = await slots.request_call_slot(request)
         assert not ticket.granted
