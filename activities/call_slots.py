@@ -20,9 +20,10 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.batches import Batches
 from calls import search_attributes as sa
 from calls.names import (
-    ASK_SLOT_UPDATE,
+    ASK_SLOTS_UPDATE,
     CALL_WORKFLOW,
     RELEASE_SLOT_SIGNAL,
     REQUEST_SLOT_SIGNAL,
@@ -32,6 +33,7 @@ from calls.names import (
 from calls.slots import (
     HOLDING_PHASES,
     RecoveredHolders,
+    SlotAsks,
     SlotGrants,
     SlotPoolState,
     SlotRequest,
@@ -49,12 +51,11 @@ VISIBILITY_SETTLE_S = 2.0
 # Grant signals one local activity sends at once.
 GRANT_CONCURRENCY = 50
 # Temporal keeps at most 10 updates in flight per workflow (history.maxInFlightUpdates) and
-# refuses more; a worker keeps its own asks by update to a pool below that. An ask waits a
-# moment for its turn (an answer takes one workflow task of the pool), then goes by signal
-# (a burst of calls queues by signal, as it always could). Waiting is cheaper than the
-# signal: that one costs a grant signal and a workflow task of the call besides.
-MAX_ASKS_IN_FLIGHT = 4
-ASK_TURN_WAIT_S = 2.0
+# refuses more: a worker keeps its asks to a pool to a few updates at once, and the asks that
+# come meanwhile go together in the next (one update, one workflow task of the pool, however
+# many calls: a burst of calls costs the pool a handful of tasks).
+MAX_ASK_UPDATES_IN_FLIGHT = 4
+MAX_ASKS_PER_UPDATE = 500
 CLEAN_CLOSE = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
@@ -77,7 +78,7 @@ class CallSlotActivities:
         # Where the pools run: a queue of their own keeps their tasks from waiting behind
         # a backlog of call tasks (worker.slots_task_queue_for).
         self._pool_task_queue = pool_task_queue or task_queue
-        self._ask_gates: dict[int, asyncio.Semaphore] = {}
+        self._asks: dict[int, Batches[SlotRequest, bool]] = {}
 
     def _shard_for(self, request: SlotRequest) -> int:
         # A call from before sharding (no ticket) gives its slot back to the first pool.
@@ -105,8 +106,8 @@ class CallSlotActivities:
         )
         return pool_id
 
-    async def _ask_with_start(self, shard: int, request: SlotRequest) -> bool:
-        """The ask as an update: True when the slot came in the answer."""
+    async def _ask_with_start(self, shard: int, requests: list[SlotRequest]) -> list[bool]:
+        """Asks as one update: for each, True when the slot came in the answer."""
         pool_id, state = self._pool_start(shard)
         start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
             SLOTS_WORKFLOW,
@@ -116,22 +117,25 @@ class CallSlotActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=self._summary(shard),
         )
-        granted: bool = await self._client.execute_update_with_start_workflow(
-            ASK_SLOT_UPDATE, request, start_workflow_operation=start, result_type=bool
+        granted: list[bool] = await self._client.execute_update_with_start_workflow(
+            ASK_SLOTS_UPDATE,
+            SlotAsks(requests=tuple(requests)),
+            start_workflow_operation=start,
+            result_type=list[bool],
         )
         return granted
 
-    def ask_gate(self, shard: int) -> asyncio.Semaphore:
-        """This worker's asks by update to ``shard``'s pool, at most MAX_ASKS_IN_FLIGHT."""
-        return self._ask_gates.setdefault(shard, asyncio.Semaphore(MAX_ASKS_IN_FLIGHT))
+    def asks_to(self, shard: int) -> Batches[SlotRequest, bool]:
+        """This worker's asks by update to ``shard``'s pool."""
+        if shard not in self._asks:
 
-    async def _ask_turn(self, shard: int) -> bool:
-        try:
-            async with asyncio.timeout(ASK_TURN_WAIT_S):
-                await self.ask_gate(shard).acquire()
-        except TimeoutError:
-            return False
-        return True
+            async def send(requests: list[SlotRequest]) -> list[bool]:
+                return await self._ask_with_start(shard, requests)
+
+            self._asks[shard] = Batches(
+                send, max_in_flight=MAX_ASK_UPDATES_IN_FLIGHT, max_batch=MAX_ASKS_PER_UPDATE
+            )
+        return self._asks[shard]
 
     @activity.defn(name="request_call_slot")
     async def request_call_slot(self, request: SlotRequest) -> SlotTicket:
@@ -150,9 +154,9 @@ class CallSlotActivities:
             create_task_queue=self._create_task_queue,
         )
         # Only a call that reads the answer (a lean call's ticket) asks by update.
-        if request.ticket is not None and await self._ask_turn(shard):
+        if request.ticket is not None:
             try:
-                granted = await self._ask_with_start(shard, request)
+                granted = await self.asks_to(shard).submit(request)
             except (
                 WorkflowUpdateFailedError,
                 WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -165,8 +169,6 @@ class CallSlotActivities:
                 activity.logger.info("slot asked by signal", extra={"update_error": str(err)})
             else:
                 return ticket.model_copy(update={"granted": granted})
-            finally:
-                self.ask_gate(shard).release()
         await self._signal_with_start(shard, REQUEST_SLOT_SIGNAL, request)
         return ticket
 

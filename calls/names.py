@@ -38,8 +38,9 @@ RESUME_UPDATE = "resume"
 
 # ----- CallSlotsWorkflow's handlers ----------------------------------------------------------
 REQUEST_SLOT_SIGNAL = "request_slot"
-# request_slot, answered: the slot comes in the answer when the pool has room at once.
-ASK_SLOT_UPDATE = "ask_slot"
+# request_slot for a batch of asks, answered: each slot comes in the answer when the pool has
+# room at once.
+ASK_SLOTS_UPDATE = "ask_slots"
 RELEASE_SLOT_SIGNAL = "release_slot"
 SLOTS_QUERY = "slots"
 

@@ -83,6 +83,12 @@ class SlotTicket(SlotMessage):
     granted: bool = False
 
 
+class SlotAsks(SlotMessage):
+    """Asks that reached one worker together, sent to their pool as one ask_slots update."""
+
+    requests: tuple[SlotRequest, ...]
+
+
 class SlotGrants(SlotMessage):
     """A pool's round of grants: (holder, ticket) each (grant_call_slots' input)."""
 

@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exce
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
     from calls.names import (
-        ASK_SLOT_UPDATE,
+        ASK_SLOTS_UPDATE,
         RELEASE_SLOT_SIGNAL,
         REQUEST_SLOT_SIGNAL,
         SLOT_ASK_AGAIN_SIGNAL,
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SLOTS_QUERY,
         SLOTS_WORKFLOW,
     )
-    from calls.slots import SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
+    from calls.slots import SlotAsks, SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.waits import wait_until
@@ -102,11 +102,14 @@ class CallSlotsWorkflow:
             self._queue = deque(request if r is queued else r for r in self._queue)
         self._changed = True
 
-    @workflow.update(name=ASK_SLOT_UPDATE)
-    def ask_slot(self, request: SlotRequest) -> bool:
-        """``request_slot``, answered: True when the slot is granted in the answer (the pool
-        has room and nobody waits ahead, or the holder has it already: a retried ask);
-        False when queued, and the grant comes as a signal in its turn."""
+    @workflow.update(name=ASK_SLOTS_UPDATE)
+    def ask_slots(self, asks: SlotAsks) -> list[bool]:
+        """``request_slot`` for each ask in order, answered: True when the slot is granted in
+        the answer (the pool has room and nobody waits ahead, or the holder has it already:
+        a retried ask); False when queued, and the grant comes as a signal in its turn."""
+        return [self._ask(request) for request in asks.requests]
+
+    def _ask(self, request: SlotRequest) -> bool:
         self._capacity = request.capacity
         if request.holder in self._unconfirmed:
             # Recovery counted it as holding, but only a waiting call asks: it was waiting.

@@ -11,13 +11,14 @@ import uuid
 import pytest
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from calls.names import RELEASE_SLOT_SIGNAL
 
 with workflow.unsafe.imports_passed_through():
-    from activities.call_slots import MAX_ASKS_IN_FLIGHT, CallSlotActivities
+    from activities.call_slots import CallSlotActivities
     from calls.names import SLOT_GRANTED_SIGNAL
     from calls.slots import SlotRequest, SlotsSnapshot, slots_workflow_id
     from tests.helpers.call_harness import eventually
@@ -110,15 +111,22 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
             await handle.result()
 
 
-async def test_an_ask_past_the_updates_in_flight_goes_by_signal(
-    dev_env: WorkflowEnvironment,
-) -> None:
-    """Temporal refuses more than 10 updates in flight per workflow: past a few of its own
-    (after a moment's wait for a turn), a worker asks by signal, and the grant comes by
-    signal even though the pool had room."""
+class RefusingPool(CallSlotActivities):
+    """As the server answers an ask by update when 10 are in flight already (or a pool run by
+    a worker from before the update): refused."""
+
+    async def _ask_with_start(self, shard: int, requests: list[SlotRequest]) -> list[bool]:
+        raise RPCError(
+            "limit on number of concurrent in-flight updates has been reached (10)",
+            RPCStatusCode.RESOURCE_EXHAUSTED,
+            b"",
+        )
+
+
+async def test_a_refused_ask_by_update_goes_by_signal(dev_env: WorkflowEnvironment) -> None:
     client = dev_env.client
-    queue = f"busy-{uuid.uuid4().hex[:8]}"
-    slots = CallSlotActivities(client, task_queue=queue, capacity=2)
+    queue = f"refused-{uuid.uuid4().hex[:8]}"
+    slots = RefusingPool(client, task_queue=queue, capacity=2)
     pool = slots_workflow_id(queue)
     async with Worker(
         client,
@@ -128,10 +136,8 @@ async def test_an_ask_past_the_updates_in_flight_goes_by_signal(
         workflow_runner=workflow_runner(),
     ):
         handle = await client.start_workflow(
-            "HeldSlotWorkflow", pool, id=f"{queue}-busy", task_queue=queue
+            "HeldSlotWorkflow", pool, id=f"{queue}-refused", task_queue=queue
         )
-        for _ in range(MAX_ASKS_IN_FLIGHT):  # as if that many were under way, for good
-            await slots.ask_gate(0).acquire()
         request = SlotRequest(holder=handle.id, lease_s=600, capacity=2, ticket=1)
         ticket = await slots.request_call_slot(request)
         assert not ticket.granted

@@ -58,7 +58,7 @@ def test_the_campaign_and_slot_pool_answer_their_public_names() -> None:
     pool = _defn(CallSlotsWorkflow)
     assert set(pool.signals) == {names.REQUEST_SLOT_SIGNAL, names.RELEASE_SLOT_SIGNAL}
     assert set(pool.queries) == {names.SLOTS_QUERY}
-    assert set(pool.updates) == {names.ASK_SLOT_UPDATE}
+    assert set(pool.updates) == {names.ASK_SLOTS_UPDATE}
 
 
 def test_the_nexus_service_has_the_public_operation_names() -> None:
