@@ -48,8 +48,9 @@ HERE = Path(__file__).resolve().parent
 # One folder per workflow version: older folders stay, so the replay test proves that runs
 # started before a change (guarded by workflow.patched) still replay after it.
 # v1: before the account-wide concurrency cap; v2: with it; v3: the leaner call (sharded
-# slot pools, local activities, one deadline timer, search attributes given at start).
-VERSION = "v3"
+# slot pools, local activities, one deadline timer, search attributes given at start); v4:
+# the slot in the ask's answer (no grant signal when the pool has room).
+VERSION = "v4"
 OUT = HERE / VERSION
 ENCRYPTED = HERE / "encrypted"
 ENCRYPTED_OUT = ENCRYPTED / VERSION
