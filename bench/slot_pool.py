@@ -62,6 +62,8 @@ class SlotCycleWorkflow:
                 result_type=SlotTicket,
                 start_to_close_timeout=timedelta(seconds=30),
             )
+            if slot.granted:  # the slot came in the answer: no grant signal follows
+                self._granted = ticket
             await workflow.wait_condition(lambda t=ticket: self._granted == t)  # type: ignore[misc]
             await workflow.execute_local_activity(
                 "release_call_slot", slot, start_to_close_timeout=timedelta(seconds=30)
