@@ -76,21 +76,29 @@ async def measure(
 ) -> dict[str, float]:
     client = env.client
     queue = f"slots-bench-{uuid.uuid4().hex[:8]}"
-    slots = CallSlotActivities(client, task_queue=queue, capacity=capacity, shards=shards)
-    worker = Worker(
+    # As worker.py runs them: the pools on a queue and worker of their own, so that holders
+    # waiting in their ask (a local activity holds its workflow task) never starve the
+    # pools of workflow task slots.
+    pools_queue = f"{queue}-slots"
+    slots = CallSlotActivities(
+        client, task_queue=queue, capacity=capacity, shards=shards, pool_task_queue=pools_queue
+    )
+    holders_worker = Worker(
         client,
         task_queue=queue,
-        workflows=[CallSlotsWorkflow, SlotCycleWorkflow],
-        activities=[
-            slots.request_call_slot,
-            slots.release_call_slot,
-            slots.grant_call_slots,
-            slots.recover_slot_holders,
-        ],
+        workflows=[SlotCycleWorkflow],
+        activities=[slots.request_call_slot, slots.release_call_slot],
+        workflow_runner=workflow_runner(),
+    )
+    pools_worker = Worker(
+        client,
+        task_queue=pools_queue,
+        workflows=[CallSlotsWorkflow],
+        activities=[slots.grant_call_slots, slots.recover_slot_holders],
         workflow_runner=workflow_runner(),
     )
     loop = asyncio.get_running_loop()
-    async with worker:
+    async with holders_worker, pools_worker:
         began = loop.time()
         handles = await asyncio.gather(
             *(
