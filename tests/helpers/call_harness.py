@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -240,6 +241,21 @@ async def start_worker_process(
         stdout=out,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def stop_worker_processes(*workers: asyncio.subprocess.Process) -> None:
+    """SIGTERM each running worker, then wait; one that has not stopped within its graceful
+    window (a test that failed midway can leave it stuck) is killed, so none outlives the
+    test."""
+    running = [w for w in workers if w.returncode is None]
+    for worker in running:
+        worker.send_signal(signal.SIGTERM)
+    for worker in running:
+        try:
+            await asyncio.wait_for(worker.wait(), timeout=30)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
 
 
 def history_plaintext(history_json: str) -> str:

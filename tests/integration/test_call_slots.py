@@ -36,6 +36,7 @@ from tests.helpers.call_harness import (
     eventually,
     process_env,
     start_worker_process,
+    stop_worker_processes,
 )
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
@@ -160,8 +161,7 @@ async def test_slots_come_back_after_the_worker_is_killed(
             pool = dev_env.client.get_workflow_handle(slots_workflow_id(queue))
             description = await pool.describe()
         finally:
-            worker.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(worker.wait(), timeout=30)
+            await stop_worker_processes(worker)
         assert [o.status for o in outcomes] == [OutcomeStatus.COMPLETED] * 9
         assert len(await sim.calls()) == 9  # one dial per call, none repeated after the kill
         assert await max_open_calls(sim) <= 3

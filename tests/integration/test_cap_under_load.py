@@ -23,6 +23,7 @@ from tests.helpers.call_harness import (
     call_request,
     eventually,
     start_worker_process,
+    stop_worker_processes,
 )
 from tests.integration.test_call_slots import (  # noqa: F401 (webhooks_to: a fixture)
     max_open_calls,
@@ -84,10 +85,7 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
                 asyncio.gather(*(h.result() for h in handles)), timeout=300
             )
         finally:
-            for worker in workers:
-                if worker.returncode is None:
-                    worker.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(worker.wait(), timeout=30)
+            await stop_worker_processes(*workers)
         assert [o.status for o in outcomes] == [OutcomeStatus.COMPLETED] * CALLS
         assert len(await sim.calls()) == CALLS  # one dial each, none repeated after the kill
         peak = await max_open_calls(sim)
