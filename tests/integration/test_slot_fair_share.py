@@ -52,6 +52,17 @@ class HeldSlotWorkflow:
         )
 
 
+def _pool_worker(client: Client, queue: str, slots: CallSlotActivities) -> Worker:
+    """The pool and the holders on one worker: few holders, so they never starve it."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
+        activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
+        workflow_runner=workflow_runner(),
+    )
+
+
 async def _holders(client: Client, pool: str) -> SlotsSnapshot:
     snap: SlotsSnapshot = await client.get_workflow_handle(pool).query(CallSlotsWorkflow.slots)
     return snap
@@ -62,13 +73,7 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
     queue = f"fair-{uuid.uuid4().hex[:8]}"
     slots = CallSlotActivities(client, task_queue=queue, capacity=1)
     pool = slots_workflow_id(queue)
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
-        activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
-        workflow_runner=workflow_runner(),
-    ):
+    async with _pool_worker(client, queue, slots):
         names = ["a1", "a2", "a3", "single"]
         handles = {
             n: await client.start_workflow(
@@ -128,13 +133,7 @@ async def test_a_refused_ask_by_update_goes_by_signal(dev_env: WorkflowEnvironme
     queue = f"refused-{uuid.uuid4().hex[:8]}"
     slots = RefusingPool(client, task_queue=queue, capacity=2)
     pool = slots_workflow_id(queue)
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
-        activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
-        workflow_runner=workflow_runner(),
-    ):
+    async with _pool_worker(client, queue, slots):
         handle = await client.start_workflow(
             "HeldSlotWorkflow", pool, id=f"{queue}-refused", task_queue=queue
         )
