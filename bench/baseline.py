@@ -6,7 +6,7 @@ it has received ``signals`` ``tick`` signals (the benchmark sends them), and ret
 what a happy-path call does to Temporal (the same number of activities and signals, on the
 same server), and nothing else: no Retell, no bridge, no state.
 
-``BaselineRealCallWorkflow(request)`` runs a happy-path call's own activities, minimal: it
+``BaselineRealCallWorkflow(request, ticks)`` runs a happy-path call's own activities, minimal: it
 validates the request and checks the do-not-call list (the product's local activities),
 creates the call at the simulator (the product's ``create_call``) and waits for the call's
 webhooks, which the simulator sends and the bridge signals as ``call_event``, until
@@ -167,7 +167,7 @@ async def run_worker(address: str, task_queue: str) -> None:
     await _serve(worker)
 
 
-async def run_real_worker(task_queue: str) -> None:
+async def run_real_worker(address: str, task_queue: str) -> None:
     """The product's activities, client and sandbox, as worker.py builds them."""
     from adapters.dnc_store import open_do_not_call_list
     from adapters.outcome_urls import OutcomeUrlPolicy
@@ -176,7 +176,7 @@ async def run_real_worker(task_queue: str) -> None:
     from worker import retell_client_for, workflow_runner
 
     compile_package(Path(__file__).parent)
-    settings = WorkerSettings()
+    settings = WorkerSettings(temporal_address=address)
     client = await connect_temporal(settings)
     async with (
         retell_client_for(settings) as retell,
@@ -223,7 +223,7 @@ def main() -> int:
         from adapters.logs import configure_logging
 
         configure_logging(level=args.log_level)
-        asyncio.run(run_real_worker(args.task_queue))
+        asyncio.run(run_real_worker(args.address, args.task_queue))
     else:
         asyncio.run(run_worker(args.address, args.task_queue))
     return 0
