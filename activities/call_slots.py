@@ -7,6 +7,7 @@ most calls never wait for a grant signal (and the workflow task it costs)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from temporalio import activity
@@ -125,15 +126,13 @@ class CallSlotActivities:
         )
         return granted
 
-    def asks_to(self, shard: int) -> Batches[SlotRequest, bool]:
+    def _asks_to(self, shard: int) -> Batches[SlotRequest, bool]:
         """This worker's asks by update to ``shard``'s pool."""
         if shard not in self._asks:
-
-            async def send(requests: list[SlotRequest]) -> list[bool]:
-                return await self._ask_with_start(shard, requests)
-
             self._asks[shard] = Batches(
-                send, max_in_flight=MAX_ASK_UPDATES_IN_FLIGHT, max_batch=MAX_ASKS_PER_UPDATE
+                functools.partial(self._ask_with_start, shard),
+                max_in_flight=MAX_ASK_UPDATES_IN_FLIGHT,
+                max_batch=MAX_ASKS_PER_UPDATE,
             )
         return self._asks[shard]
 
@@ -156,7 +155,7 @@ class CallSlotActivities:
         # Only a call that reads the answer (a lean call's ticket) asks by update.
         if request.ticket is not None:
             try:
-                granted = await self.asks_to(shard).submit(request)
+                granted = await self._asks_to(shard).submit(request)
             except (
                 WorkflowUpdateFailedError,
                 WorkflowUpdateRPCTimeoutOrCancelledError,

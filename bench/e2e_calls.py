@@ -59,7 +59,7 @@ from bench.common import (
 from bench.history_events import happy_path_breakdown, local_activities
 from calls.models import CallTimeouts, OutcomeStatus
 from stack.calls import call_request, next_number, place_call
-from stack.processes import ProcessStack
+from stack.processes import ProcessStack, stop_process
 
 START_CONCURRENCY = 50
 BATCH_TIMEOUT_S = 1800.0
@@ -170,8 +170,7 @@ async def run_baseline(
         finally:
             drain.cancel()
     finally:
-        worker.terminate()
-        await asyncio.wait_for(worker.wait(), timeout=30)
+        await stop_process(worker)
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:

@@ -123,6 +123,19 @@ class StackOptions:
         return self.retell_api_key is None
 
 
+async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``: nothing outlives
+    its owner, however stuck its graceful shutdown."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await proc.wait()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 class ComponentFailed(RuntimeError):
     pass
 
@@ -349,10 +362,8 @@ class ProcessStack:
 
     async def stop(self, name: Component) -> None:
         """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S."""
-        try:
-            await self._signal_and_wait(name, signal.SIGTERM, STOP_TIMEOUT_S)
-        except TimeoutError:
-            await self.kill(name)
+        await stop_process(self._procs.pop(name))
+        self.options.announce(f"  stopped {name}")
 
     async def _signal_and_wait(self, name: Component, sig: int, timeout_s: float) -> None:
         proc = self._procs[name]

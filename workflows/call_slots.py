@@ -110,21 +110,19 @@ class CallSlotsWorkflow:
         return [self._ask(request) for request in asks.requests]
 
     def _ask(self, request: SlotRequest) -> bool:
-        self._capacity = request.capacity
-        if request.holder in self._unconfirmed:
-            # Recovery counted it as holding, but only a waiting call asks: it was waiting.
-            self._unconfirmed.discard(request.holder)
-            self._holders.pop(request.holder, None)
+        self.request_slot(request)  # the bookkeeping of every ask, by signal or by update
         if request.holder in self._holders:
+            # A retried ask: it has its slot, and the answer says so (no grant signal).
+            self._regrant.pop(request.holder, None)
             return True
-        if not self._queue and len(self._holders) < self._capacity:
-            self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
-            # A grant like any other: the next turn goes to another group (fair share).
-            self._last_group = request.group
-            self._changed = True
-            return True
-        self.request_slot(request)
-        return False
+        alone = len(self._queue) == 1 and self._queue[0].holder == request.holder
+        if not alone or len(self._holders) >= self._capacity:
+            return False  # queued: granted by signal in its turn
+        self._queue.popleft()
+        self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
+        # A grant like any other: the next turn goes to another group (fair share).
+        self._last_group = request.group
+        return True
 
     @workflow.signal(name=RELEASE_SLOT_SIGNAL)
     def release_slot(self, holder: str) -> None:

@@ -10,7 +10,6 @@ import base64
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import uuid
@@ -34,6 +33,7 @@ from stack.calls import SIM_KEY as SIM_KEY
 from stack.calls import TO_NUMBER as TO_NUMBER
 from stack.calls import call_request as call_request
 from stack.processes import ROOT as ROOT
+from stack.processes import stop_process
 from stack.simulator_admin import SimulatorAdmin as SimulatorAdmin
 from stack.waits import eventually as eventually
 from worker import (
@@ -244,18 +244,9 @@ async def start_worker_process(
 
 
 async def stop_worker_processes(*workers: asyncio.subprocess.Process) -> None:
-    """SIGTERM each running worker, then wait; one that has not stopped within its graceful
-    window (a test that failed midway can leave it stuck) is killed, so none outlives the
-    test."""
-    running = [w for w in workers if w.returncode is None]
-    for worker in running:
-        worker.send_signal(signal.SIGTERM)
-    for worker in running:
-        try:
-            await asyncio.wait_for(worker.wait(), timeout=30)
-        except TimeoutError:
-            worker.kill()
-            await worker.wait()
+    """Stop every worker at once; one stuck in its graceful shutdown (a test that failed
+    midway can leave it so) is killed, so none outlives the test."""
+    await asyncio.gather(*(stop_process(worker, timeout_s=30) for worker in workers))
 
 
 def history_plaintext(history_json: str) -> str:
