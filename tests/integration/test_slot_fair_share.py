@@ -143,3 +143,34 @@ async def test_a_refused_ask_by_update_goes_by_signal(dev_env: WorkflowEnvironme
         await handle.signal("give_back")
         # The holder finishes only once the pool's grant signal reached it.
         await handle.result()
+
+
+async def test_a_raised_cap_takes_effect_on_the_running_pool(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """MAX_CONCURRENT_CALLS raised on the workers (here: a second worker's activities with the
+    new value) applies to the pool with the next ask: no call or pool is restarted."""
+    client = dev_env.client
+    queue = f"raised-{uuid.uuid4().hex[:8]}"
+    before = CallSlotActivities(client, task_queue=queue, capacity=1)
+    after = CallSlotActivities(client, task_queue=queue, capacity=2)
+    pool = slots_workflow_id(queue)
+    async with _pool_worker(client, queue, before):
+        handles = [
+            await client.start_workflow(
+                "HeldSlotWorkflow", pool, id=f"{queue}-{n}", task_queue=queue
+            )
+            for n in ("first", "second")
+        ]
+        first = SlotRequest(holder=handles[0].id, lease_s=600, capacity=1, ticket=1)
+        assert (await before.request_call_slot(first)).granted
+        # With the old cap of 1 the second would queue; the raised cap grants it at once.
+        second = SlotRequest(holder=handles[1].id, lease_s=600, capacity=1, ticket=1)
+        assert (await after.request_call_slot(second)).granted
+        snap = await _holders(client, pool)
+        assert snap.capacity == 2
+        assert set(snap.holders) == {h.id for h in handles}
+        for handle in handles:
+            await handle.signal(SLOT_GRANTED_SIGNAL)
+            await handle.signal("give_back")
+            await handle.result()
