@@ -139,7 +139,6 @@ def build_worker(
         retell_activities.get_call,
         retell_activities.stop_call,
         retell_activities.find_call,
-        lookup.await_call_outcome,
         lookup.call_outcome_if_done,
         dnc.check_do_not_call,
         dnc.add_to_do_not_call,

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from calls.models import CallOutcome, OutcomeStatus
-
-HEARTBEAT_EVERY_S = 20.0
 
 # How a call workflow that did not complete is counted by whoever waited for it.
 CLOSED_WITHOUT_OUTCOME = {
@@ -47,21 +43,3 @@ class CallLookupActivities:
         """The call workflow's outcome if it has closed, else None: one short look, so a
         waiting parent holds no worker slot between looks (its timer waits instead)."""
         return await outcome_if_closed(self._client, workflow_id)
-
-    @activity.defn(name="await_call_outcome")
-    async def await_call_outcome(self, workflow_id: str) -> CallOutcome:
-        """Wait for the call workflow ``workflow_id`` to finish, heartbeating meanwhile.
-
-        Kept for parents whose histories already hold it; new parents look with
-        ``call_outcome_if_done`` between durable timers instead.
-        """
-        handle = self._client.get_workflow_handle(workflow_id, result_type=CallOutcome)
-        result: asyncio.Future[CallOutcome] = asyncio.ensure_future(handle.result())
-        try:
-            while True:
-                done, _ = await asyncio.wait({result}, timeout=HEARTBEAT_EVERY_S)
-                if done:
-                    return result.result()
-                activity.heartbeat()
-        finally:
-            result.cancel()

@@ -82,8 +82,7 @@ class CallSlotActivities:
         self._asks: dict[int, Batches[SlotRequest, bool]] = {}
 
     def _shard_for(self, request: SlotRequest) -> int:
-        # A call from before sharding (no ticket) gives its slot back to the first pool.
-        return 0 if request.ticket is None else shard_of(request.holder, self._shards)
+        return shard_of(request.holder, self._shards)
 
     def _pool_start(self, shard: int) -> tuple[str, SlotPoolState]:
         capacity = shard_capacity(self._capacity, self._shards, shard)
@@ -152,22 +151,19 @@ class CallSlotActivities:
             pool_id=slots_workflow_id(self._task_queue, shard),
             create_task_queue=self._create_task_queue,
         )
-        # Only a call that reads the answer (a lean call's ticket) asks by update.
-        if request.ticket is not None:
-            try:
-                granted = await self._asks_to(shard).submit(request)
-            except (
-                WorkflowUpdateFailedError,
-                WorkflowUpdateRPCTimeoutOrCancelledError,
-                RPCError,
-            ) as err:
-                # Refused (too many updates in flight, a pool closing as it came, a worker
-                # from before the update running the pool): ask by signal instead. Should the
-                # update have landed after all, the pool answers the repeat with a grant
-                # signal, so the slot is never lost.
-                activity.logger.info("slot asked by signal", extra={"update_error": str(err)})
-            else:
-                return ticket.model_copy(update={"granted": granted})
+        try:
+            granted = await self._asks_to(shard).submit(request)
+        except (
+            WorkflowUpdateFailedError,
+            WorkflowUpdateRPCTimeoutOrCancelledError,
+            RPCError,
+        ) as err:
+            # Refused (too many updates in flight, a pool closing as it came): ask by signal
+            # instead. Should the update have landed after all, the pool answers the repeat
+            # with a grant signal, so the slot is never lost.
+            activity.logger.info("slot asked by signal", extra={"update_error": str(err)})
+        else:
+            return ticket.model_copy(update={"granted": granted})
         await self._signal_with_start(shard, REQUEST_SLOT_SIGNAL, request)
         return ticket
 
@@ -187,12 +183,11 @@ class CallSlotActivities:
         """
         gate = asyncio.Semaphore(GRANT_CONCURRENCY)
 
-        async def tell(holder: str, ticket: int | None) -> str | None:
-            args = [] if ticket is None else [ticket]
+        async def tell(holder: str, ticket: int) -> str | None:
             async with gate:
                 try:
                     await self._client.get_workflow_handle(holder).signal(
-                        SLOT_GRANTED_SIGNAL, args=args
+                        SLOT_GRANTED_SIGNAL, ticket
                     )
                 except RPCError as err:
                     if err.status == RPCStatusCode.NOT_FOUND:

@@ -52,7 +52,7 @@ class CampaignCallActivities:
                         id=call.workflow_id,
                         task_queue=batch.task_queue,
                         id_reuse_policy=ID_REUSE_POLICY,
-                        # The call's own attributes at start spare it an upsert (lean call).
+                        # The call's own attributes at start spare it an upsert.
                         search_attributes=TypedSearchAttributes(
                             [
                                 *call_search_attributes(call.request),

@@ -66,9 +66,8 @@ class SlotRequest(SlotMessage):
     # Fair share: the pool takes turns between groups (each campaign is one, single calls
     # another), first come first served within a group. None: the single calls' group.
     group: str | None = None
-    # Which ask of the holder a grant answers: a grant for an older ask is ignored. None: a
-    # call from before sharding (its grant signal carries no argument).
-    ticket: int | None = None
+    # Which ask of the holder a grant answers: a grant for an older ask is ignored.
+    ticket: int = Field(ge=1)
 
 
 class SlotTicket(SlotMessage):
@@ -92,7 +91,7 @@ class SlotAsks(SlotMessage):
 class SlotGrants(SlotMessage):
     """A pool's round of grants: (holder, ticket) each (grant_call_slots' input)."""
 
-    grants: tuple[tuple[str, int | None], ...]
+    grants: tuple[tuple[str, int], ...]
 
 
 class SlotPoolState(SlotMessage):

@@ -45,5 +45,5 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# A local activity (the lean path's checks and slot asks) runs inside the workflow task.
+# A local activity (the call's checks and slot asks) runs inside the workflow task.
 LOCAL_ACTIVITY_TIMEOUT = timedelta(seconds=10)

@@ -1,20 +1,22 @@
 """CallSlotsWorkflow: the account-wide cap on calls that are dialing or talking at once.
 
 A Retell account holds only so many calls at once; past that, calls end with
-``concurrency_limit_reached``. One workflow per namespace and task queue hands out slots,
-first come, first served: a call workflow asks with the ``request_slot`` signal (sent by
-signal-with-start, so the pool starts with the first request; it closes when idle), is told
-with its own ``slot_granted`` signal, and gives the slot back with ``release_slot`` when
-the call has ended. Each grant is a lease: a holder that never releases (terminated by an
-operator, say) loses its slot when the lease runs out, so no slot leaks. A crashed worker
-leaks nothing either: the call workflow resumes on another worker and releases as usual.
+``concurrency_limit_reached``. The cap is split across shards (calls/slots.py), one pool
+workflow each, which hands out its share first come, first served, groups taking turns. A
+call asks with the ``ask_slots`` update (by update-with-start, so the first ask starts the
+pool; it closes when idle) and gets its slot in the answer when the pool has room; otherwise
+it queues and is told in its turn with its own ``slot_granted`` signal. An ask refused as an
+update comes as the ``request_slot`` signal instead. The slot goes back with ``release_slot``
+when Retell stops counting the call. Each grant is a lease: a holder that never releases
+(terminated by an operator, say) loses its slot when the lease runs out, so no slot leaks. A
+crashed worker leaks nothing either: the call resumes on another worker and releases as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,35 +31,28 @@ with workflow.unsafe.imports_passed_through():
         RELEASE_SLOT_SIGNAL,
         REQUEST_SLOT_SIGNAL,
         SLOT_ASK_AGAIN_SIGNAL,
-        SLOT_GRANTED_SIGNAL,
         SLOTS_QUERY,
         SLOTS_WORKFLOW,
     )
     from calls.slots import SlotAsks, SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
 
-from workflows.waits import wait_until
 
 LEASE_CHECK_WHEN_FULL = timedelta(minutes=10)
-BATCHED_GRANTS_PATCH = "batched-grants"
-# A holder that asks again never got (or lost) its grant: tell it again.
-REGRANT_PATCH = "regrant-on-repeat-request"
 # Continue as new well before the history gets large; state is small and carried over.
 EVENTS_BEFORE_CONTINUE = 5_000
 # Temporal fails a workflow task with more than 2,000 pending signals sent: grant (or ask
-# again) in rounds of at most this many, each its own workflow task.
+# again) in rounds of at most this many.
 MAX_SIGNALS_PER_ROUND = 500
 # The continue-as-new input stays well under Temporal's 2 MB payload limit: past this, the
 # queue's tail is left out (those calls ask again at their next refresh).
 MAX_CARRIED_BYTES = 1_000_000
-# Grants are told by a local activity, a round at a time (see _send_grants).
-PIPELINED_GRANTS_PATCH = "grants-by-local-activity"
+# Grants are told by a local activity, a round at a time (see _grant).
 GRANT_TIMEOUT = timedelta(seconds=60)
 GRANT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 # A fresh run after a terminate looks up who may hold its slots (recover_slot_holders).
-RECOVER_HOLDERS_PATCH = "recover-slot-holders"
 RECOVERED_LEASE = timedelta(hours=2)
 RECOVER_TIMEOUT = timedelta(minutes=2)
 RECOVER_RETRY = RetryPolicy(maximum_attempts=5)
@@ -70,7 +65,8 @@ class CallSlotsWorkflow:
         self._capacity = state.capacity
         self._holders: dict[str, datetime] = dict(state.holders)
         self._queue: deque[SlotRequest] = deque(state.queue)
-        self._regrant: dict[str, int | None] = {}
+        # Holders that asked again (their grant was lost): told again with the next round.
+        self._regrant: dict[str, int] = {}
         self._changed = False
         # Holders found by recovery, not heard from since: one that asks again was only
         # waiting (a holder never asks), so it leaves the holders for the queue.
@@ -80,9 +76,7 @@ class CallSlotsWorkflow:
         self._shards = state.shards
         # The group granted last: the next grant goes to the next group (fair share).
         self._last_group: str | None = None
-        # Grants told by a local activity (PIPELINED_GRANTS_PATCH).
-        self._pipelined = False
-        # One lease timer, moved rather than restarted on every wake (pipelined pools).
+        # One lease timer, moved rather than restarted on every wake.
         self._lease_timer = DeadlineTimer()
 
     @workflow.signal(name=REQUEST_SLOT_SIGNAL)
@@ -191,8 +185,6 @@ class CallSlotsWorkflow:
     async def _recover(self) -> None:
         """A first run, or one after a terminate: the calls of this shard that may hold a
         slot count as holders until they release it or ask again (then they were waiting)."""
-        if not workflow.patched(RECOVER_HOLDERS_PATCH):
-            return
         self._recovered = True
         try:
             found = await workflow.execute_activity_method(
@@ -235,8 +227,7 @@ class CallSlotsWorkflow:
                 # Idle: close. The next request starts a fresh run (signal-with-start), and
                 # Temporal refuses to close a run while a new signal waits, so none is lost.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                # An ask answered meanwhile may have granted a slot (histories from before
-                # the ask update never had one here, so they replay the same).
+                # An ask answered meanwhile may have granted a slot.
                 if not self._queue and not self._holders:
                     return True
                 continue
@@ -244,12 +235,9 @@ class CallSlotsWorkflow:
                 workflow.info().is_continue_as_new_suggested()
             ):
                 return False
-            if self._pipelined:
-                await self._lease_timer.wait(
-                    lambda: self._changed, workflow.now() + self._next_wakeup(), "leases"
-                )
-                continue
-            await wait_until(lambda: self._changed, self._next_wakeup(), "leases")
+            await self._lease_timer.wait(
+                lambda: self._changed, workflow.now() + self._next_wakeup(), "leases"
+            )
 
     def _take_grants(self, most: int) -> list[SlotRequest]:
         """The queued requests to grant now: FIFO within a group, groups taking turns."""
@@ -281,15 +269,15 @@ class CallSlotsWorkflow:
             self._queue = deque(r for r in self._queue if id(r) not in chosen)
         return taken
 
-    def _next_round(self, regrants: bool) -> dict[str, int | None]:
+    def _next_round(self) -> dict[str, int]:
         """Holder -> ticket of the next round of grants (at most MAX_SIGNALS_PER_ROUND): the
         queue's next requests, then holders that asked again (their grant was lost)."""
-        tickets: dict[str, int | None] = {}
+        tickets: dict[str, int] = {}
         for request in self._take_grants(MAX_SIGNALS_PER_ROUND):
             self._holders[request.holder] = workflow.now() + timedelta(seconds=request.lease_s)
             tickets[request.holder] = request.ticket
-        later: dict[str, int | None] = {}
-        for holder in sorted(self._regrant) if regrants else ():
+        later: dict[str, int] = {}
+        for holder in sorted(self._regrant):
             if holder not in self._holders or holder in tickets:
                 continue
             if len(tickets) < MAX_SIGNALS_PER_ROUND:
@@ -300,27 +288,6 @@ class CallSlotsWorkflow:
         return tickets
 
     async def _grant(self) -> None:
-        if self._pipelined or workflow.patched(PIPELINED_GRANTS_PATCH):
-            self._pipelined = True
-            await self._send_grants()
-            return
-        while True:
-            tickets = self._next_round(bool(self._regrant) and workflow.patched(REGRANT_PATCH))
-            granted = list(tickets)
-            if workflow.patched(BATCHED_GRANTS_PATCH):
-                # All grants of this round in one workflow task: one grant per round trip to
-                # the server capped dials at about 8 a second, whatever the cap said.
-                results = await asyncio.gather(
-                    *(self._tell(h, tickets[h]) for h in granted), return_exceptions=True
-                )
-            else:
-                results = [await _outcome_of(self._tell(h, tickets[h])) for h in granted]
-            self._forget_gone(granted, results)
-            if len(granted) < MAX_SIGNALS_PER_ROUND:
-                return
-            # A full round: the rest go in the next workflow task.
-
-    async def _send_grants(self) -> None:
         """Grant what can be granted, telling the holders from a local activity.
 
         Signals sent by the workflow itself cost two events each, a workflow task for each
@@ -329,7 +296,7 @@ class CallSlotsWorkflow:
         event, no task of its own; at most MAX_SIGNALS_PER_ROUND each.
         """
         while True:
-            tickets = self._next_round(regrants=True)
+            tickets = self._next_round()
             if not tickets:
                 return
             gone = await workflow.execute_local_activity_method(
@@ -345,10 +312,6 @@ class CallSlotsWorkflow:
                 workflow.logger.info("slot holder gone", extra={"holder": holder})
             if len(tickets) < MAX_SIGNALS_PER_ROUND:
                 return
-
-    async def _tell(self, holder: str, ticket: int | None) -> None:
-        args: list[Any] = [] if ticket is None else [ticket]
-        await workflow.get_external_workflow_handle(holder).signal(SLOT_GRANTED_SIGNAL, args=args)
 
     async def _signal_all(self, holders: list[str], signal: str, args: Any) -> None:
         """Signal each of ``holders``, at most MAX_SIGNALS_PER_ROUND per workflow task; a
@@ -389,12 +352,3 @@ class CallSlotsWorkflow:
             return LEASE_CHECK_WHEN_FULL
         soonest = min(self._holders.values()) - workflow.now()
         return max(soonest, timedelta(seconds=1))
-
-
-async def _outcome_of(step: Awaitable[None]) -> BaseException | None:
-    """Await ``step`` one at a time, answering its failure instead of raising it."""
-    try:
-        await step
-    except FailureError as err:
-        return err
-    return None

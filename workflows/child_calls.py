@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from calls.start_options import call_memo, call_summary
 
 # Waiting on an existing call by durable timers instead of one days-long activity.
-POLL_EXISTING_CALL_PATCH = "poll-existing-call"
 FIRST_LOOK_AFTER = timedelta(seconds=5)
 LONGEST_LOOK_INTERVAL = timedelta(minutes=5)
 LOOK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
@@ -67,16 +66,7 @@ async def call_as_child(
             memo=call_memo(request),
         )
     except WorkflowAlreadyStartedError:
-        if workflow.patched(POLL_EXISTING_CALL_PATCH):
-            return await _await_existing_call(wid)
-        return await workflow.execute_activity_method(
-            CallLookupActivities.await_call_outcome,
-            wid,
-            start_to_close_timeout=timedelta(days=7),
-            heartbeat_timeout=timedelta(seconds=60),
-            retry_policy=LOOK_RETRY,
-            summary=f"await existing call {wid}",
-        )
+        return await _await_existing_call(wid)
     result: CallOutcome = await handle
     return result
 

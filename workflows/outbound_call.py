@@ -86,10 +86,6 @@ from workflows.cancel_shield import run_shielded
 from workflows.slot_lease import SlotLease
 from workflows.waits import wait_until
 
-CONCURRENCY_CAP_PATCH = "concurrency-cap"
-# A create that failed for good may still have placed the call (answers lost on the way back):
-# look it up by its idempotency key before saying the attempt failed.
-RECONCILE_CREATE_PATCH = "reconcile-failed-create"
 TEMPORAL_CANCEL_REASON = "canceled through Temporal"
 # Webhooks of other calls (an earlier attempt, or a misrouted event) are kept only this far.
 MAX_UNMATCHED_EVENTS = 20
@@ -100,12 +96,6 @@ CREATE_REFUSALS: dict[str, OutcomeStatus] = {
     "RetellAccountProblem": OutcomeStatus.ACCOUNT_ERROR,
     "RetellDoNotCall": OutcomeStatus.DO_NOT_CALL,
 }
-# A leaner call (v3 histories): validation, the do-not-call check and the slot's ask and
-# release as local activities (one marker event each, no task of their own), the slot from a
-# sharded pool, one deadline timer moved from wait to wait, search attributes given at start
-# and upserted once per phase change a user filters on. Runs that began before replay the
-# old path.
-LEAN_CALL_PATCH = "lean-call"
 MAX_BUSY_ACCOUNT_RETRIES = 10
 BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
 
@@ -132,7 +122,6 @@ class OutboundCallWorkflow:
         self._idempotency_key: str | None = None
         self._dialed_at: datetime | None = None
         self._agent_id: str | None = request.agent_id
-        self._lean = False
         self._timer = DeadlineTimer()
         self._slot = SlotLease(self._workflow_id, self._timer, self._canceled)
         self._state: CallState | None = None
@@ -174,7 +163,7 @@ class OutboundCallWorkflow:
         )
 
     @workflow.signal(name=SLOT_GRANTED_SIGNAL)
-    def slot_granted(self, ticket: int | None = None) -> None:
+    def slot_granted(self, ticket: int) -> None:
         self._slot.granted(ticket)
 
     @workflow.signal(name=SLOT_ASK_AGAIN_SIGNAL)
@@ -258,9 +247,8 @@ class OutboundCallWorkflow:
 
     @workflow.run
     async def run(self, request: CallRequest) -> CallOutcome:
-        self._lean = self._slot.lean = workflow.patched(LEAN_CALL_PATCH)
         given = workflow.info().typed_search_attributes.get(sa.TO_NUMBER_MASKED)
-        if not self._lean or given != self._to_masked:
+        if given != self._to_masked:
             # start_call gives these at start; other starters may not.
             workflow.upsert_search_attributes(
                 [
@@ -324,16 +312,12 @@ class OutboundCallWorkflow:
                 return OutcomeStatus.DO_NOT_CALL, "to_number is on the do-not-call list"
             if not await self._wait_for_calling_window(validated):
                 break  # canceled while waiting
-            # Added after the first release: runs that started before take the old path
-            # (no slot), so their recorded histories still replay.
-            capped = self._lean or workflow.patched(CONCURRENCY_CAP_PATCH)
-            record = await (self._dial_in_a_slot if capped else self._dial)(validated, attempt)
+            record = await self._dial_in_a_slot(validated, attempt)
             if record is None:
                 break  # canceled while waiting for a slot
             self._attempts.append(record)
             if (
-                capped
-                and record.disconnection_reason in CONCURRENCY_REASONS
+                record.disconnection_reason in CONCURRENCY_REASONS
                 and busy_account_retries < MAX_BUSY_ACCOUNT_RETRIES
                 and not self._canceled()
             ):
@@ -467,9 +451,9 @@ class OutboundCallWorkflow:
         except ActivityError as err:
             raise_if_cancelled(err)
             refused = CREATE_REFUSALS.get(failure_type(err) or "")
-            found = None
-            if refused is None and workflow.patched(RECONCILE_CREATE_PATCH):
-                found = await self._find_call(self._idempotency_key)
+            # A create that failed for good may still have placed the call (answers lost on
+            # the way back): look it up by its idempotency key before saying it failed.
+            found = None if refused else await self._find_call(self._idempotency_key)
             if found is None:
                 return AttemptRecord(
                     attempt=attempt,
@@ -513,10 +497,7 @@ class OutboundCallWorkflow:
                 deadline = analysis_deadline
             else:
                 deadline = min(next_poll, hard_deadline)
-            if self._lean:
-                changed = await self._wait_on_timer(phase_before, deadline)
-            else:
-                changed = await self._wait_for_change(phase_before, deadline)
+            changed = await self._wait_on_timer(phase_before, deadline)
             if changed:
                 if phase_before < CallPhase.ONGOING <= self._phase_now():
                     # Webhooks are flowing; the next poll is a safety net, not a schedule.
@@ -542,21 +523,10 @@ class OutboundCallWorkflow:
             next_poll = now + timeouts.poll_interval
         return False
 
-    async def _wait_for_change(self, phase_before: CallPhase, deadline: datetime) -> bool:
-        self._waiting_until = deadline
-        timeout = max(deadline - workflow.now(), timedelta(milliseconds=1))
-        try:
-            return await wait_until(
-                lambda: self._phase_now() > phase_before or self._canceled(),
-                timeout,
-                f"wait for call events ({phase_before.name.lower()})",
-            )
-        finally:
-            self._waiting_until = None
-
     async def _wait_on_timer(self, phase_before: CallPhase, deadline: datetime) -> bool:
-        """As _wait_for_change, on the call's one deadline timer; the phase is synced (and
-        upserted) once per wake, so events landing together make one upsert."""
+        """Until the call moves past ``phase_before`` or is canceled (True), or ``deadline``
+        passes (False), on the call's one deadline timer; the phase is synced (and upserted)
+        once per wake, so events landing together make one upsert."""
         self._waiting_until = deadline
         try:
             changed = await self._timer.wait(
@@ -697,19 +667,11 @@ class OutboundCallWorkflow:
         retry_policy: RetryPolicy,
         summary: str,
     ) -> ResultT:
-        """A local activity on the lean path (one marker, no task of its own)."""
-        if self._lean:
-            return await workflow.execute_local_activity_method(
-                activity,
-                arg,
-                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                retry_policy=retry_policy,
-                summary=summary,
-            )
-        return await workflow.execute_activity_method(
+        """A local activity: one marker event, no workflow task of its own."""
+        return await workflow.execute_local_activity_method(
             activity,
             arg,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
             retry_policy=retry_policy,
             summary=summary,
         )
@@ -730,8 +692,6 @@ class OutboundCallWorkflow:
                     "to_phase": self._state.phase.name,
                 },
             )
-        if not self._lean:  # the lean path syncs once per wake (_wait_on_timer)
-            self._sync_phase()
 
     def _phase_now(self) -> CallPhase:
         return self._state.phase if self._state is not None else CallPhase.REGISTERED

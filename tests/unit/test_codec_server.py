@@ -1,8 +1,8 @@
 """The codec server: decrypts what the workers encrypted, for the bearer of the token only,
 and answers the Temporal UI's CORS preflight.
 
-The payloads come from a recorded encrypted history (``tests/histories/encrypted/``): what a
-real worker, bridge and client wrote, under the TEST-ONLY keys.
+The payloads come from a recorded encrypted history (``tests/histories/<release>/encrypted/``):
+what a real worker, bridge and client wrote, under the TEST-ONLY keys.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from calls.names import CALL_EVENT_SIGNAL
 from calls.retell_wire import CallEvent
 from codec_server.app import CodecServerConfigError, create_app
 from tests.histories.record import (
-    ENCRYPTED,
+    ENCRYPTED_OUT,
     NEW_TEST_KEY_ID,
     OLD_TEST_KEY_ID,
-    VERSION,
     private_test_key_file,
 )
 
@@ -49,7 +48,7 @@ def _settings(**fields: Any) -> CodecServerSettings:
 
 
 def _history(name: str = "answered") -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((ENCRYPTED / VERSION / f"{name}.json").read_text())
+    document: dict[str, Any] = json.loads((ENCRYPTED_OUT / f"{name}.json").read_text())
     return document
 
 

@@ -17,9 +17,9 @@ def _from_newer_worker(value: dict[str, object], cls: type) -> object:
 
 
 def test_fields_a_newer_worker_added_are_ignored_not_refused() -> None:
-    request = {"holder": "call-a", "lease_s": 60, "capacity": 5, "priority_key": 2}
+    request = {"holder": "call-a", "lease_s": 60, "capacity": 5, "ticket": 1, "priority_key": 2}
     decoded = _from_newer_worker(request, SlotRequest)
-    assert decoded == SlotRequest(holder="call-a", lease_s=60, capacity=5)
+    assert decoded == SlotRequest(holder="call-a", lease_s=60, capacity=5, ticket=1)
 
     state = {"capacity": 5, "queue": [request], "shard": 1, "shards": 2, "epoch": 7}
     pool = _from_newer_worker(state, SlotPoolState)

@@ -1,12 +1,12 @@
-"""Replay every recorded history (``tests/histories/``) against the current workflow code.
+"""Replay every recorded history (``tests/histories/<release>/``) against the current code.
 
-A change to OutboundCallWorkflow that would break running calls fails here. Intended
-changes go behind ``workflow.patched`` (see docs/changing-workflows.md), then
-``make histories`` adds fresh recordings beside the old ones.
+A change to any workflow that would break runs started on a supported release fails here
+(docs/changing-workflows.md says how a change ships instead). Every workflow type the worker
+runs has recorded runs.
 
-The encrypted histories (``encrypted/v*/``, recorded mid key rotation under TEST-ONLY keys)
-replay through the payload codec: after another rotation they still replay as long as their
-keys stay listed; without one of them, replay fails and names the missing key.
+The encrypted histories (``<release>/encrypted/``, recorded mid key rotation under TEST-ONLY
+keys) replay through the payload codec: after another rotation they still replay as long as
+their keys stay listed; without one of them, replay fails and names the missing key.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -30,12 +31,14 @@ from adapters.codec_keys import PayloadKeys
 from adapters.payload_codec import ENCRYPTED_ENCODING, KEY_ID_METADATA_KEY, converter_for
 from tests.helpers.changed_workflow import OutboundCallWorkflowWithExtraStep
 from tests.histories.record import (
-    ENCRYPTED,
+    ENCRYPTED_OUT,
     NEW_TEST_KEY_ID,
     OLD_TEST_KEY_ID,
+    OUT,
+    RELEASES,
     SCENARIOS,
-    VERSION,
     history_keys,
+    recorded_others,
     workflow_id_of,
 )
 from tests.histories.record_campaign import recorded as campaign_histories
@@ -47,9 +50,24 @@ HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 _UNENCODED_PARTS = ("searchAttributes", "markerRecordedEventAttributes")
 
 
-async def _histories(pattern: str = "v*/*.json") -> AsyncIterator[WorkflowHistory]:
-    for path in sorted(HISTORIES.glob(pattern)):
-        yield WorkflowHistory.from_json(workflow_id_of(path.stem), path.read_text())
+def _scenario_histories(kind: str) -> list[tuple[str, Path]]:
+    """(workflow id, file) of every release's ``calls`` or ``encrypted`` histories."""
+    return [(workflow_id_of(p.stem), p) for p in sorted(HISTORIES.glob(f"*/{kind}/*.json"))]
+
+
+def _every_plain_history() -> list[tuple[str, Path]]:
+    return [*_scenario_histories("calls"), *recorded_others(), *campaign_histories()]
+
+
+async def _histories(recorded: list[tuple[str, Path]]) -> AsyncIterator[WorkflowHistory]:
+    for workflow_id, path in recorded:
+        yield WorkflowHistory.from_json(workflow_id, path.read_text())
+
+
+def _workflow_type(path: Path) -> str:
+    started = json.loads(path.read_text())["events"][0]
+    name: str = started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
+    return name
 
 
 def _replayer(*workflows: type, converter: DataConverter = pydantic_data_converter) -> Replayer:
@@ -86,15 +104,26 @@ def _payload_key_ids(node: Any, path: str = "") -> list[tuple[str, str | None]]:
     return found
 
 
+def test_the_release_folders_are_the_supported_releases() -> None:
+    # A folder left out of RELEASES would still replay; one listed but missing would not.
+    folders = {p.name for p in HISTORIES.iterdir() if p.is_dir() and p.name[0].isdigit()}
+    assert folders == set(RELEASES)
+
+
 def test_every_scenario_has_a_recorded_history() -> None:
-    for version in (HISTORIES / "v1", HISTORIES / VERSION, ENCRYPTED / VERSION):
-        recorded = {path.stem for path in version.glob("*.json")}
-        assert {s.name for s in SCENARIOS} == recorded, version
+    for folder in (OUT, ENCRYPTED_OUT):
+        recorded = {path.stem for path in folder.glob("*.json")}
+        assert {s.name for s in SCENARIOS} == recorded, folder
+
+
+def test_every_workflow_type_the_worker_runs_has_recorded_runs() -> None:
+    recorded = {_workflow_type(path) for _, path in _every_plain_history()}
+    assert recorded == {workflow._Definition.must_from_class(cls).name for cls in WORKFLOWS}
 
 
 def test_encrypted_histories_hold_ciphertext_under_both_keys() -> None:
     used: set[str] = set()
-    for path in sorted(ENCRYPTED.glob("v*/*.json")):
+    for _, path in _scenario_histories("encrypted"):
         payloads = _payload_key_ids(json.loads(path.read_text()))
         plain = [p for p, key_id in payloads if key_id is None]
         assert [p for p in plain if not any(part in p for part in _UNENCODED_PARTS)] == []
@@ -105,7 +134,7 @@ def test_encrypted_histories_hold_ciphertext_under_both_keys() -> None:
 
 async def test_recorded_histories_replay_on_current_code() -> None:
     results = await _replayer(*WORKFLOWS).replay_workflows(
-        _histories(), raise_on_replay_failure=False
+        _histories(_every_plain_history()), raise_on_replay_failure=False
     )
     assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
 
@@ -113,7 +142,7 @@ async def test_recorded_histories_replay_on_current_code() -> None:
 async def test_encrypted_histories_replay_after_key_rotation() -> None:
     replayer = _replayer(*WORKFLOWS, converter=converter_for(_rotated_again()))
     results = await replayer.replay_workflows(
-        _histories("encrypted/v*/*.json"), raise_on_replay_failure=False
+        _histories(_scenario_histories("encrypted")), raise_on_replay_failure=False
     )
     assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
 
@@ -126,7 +155,7 @@ async def test_encrypted_history_without_its_key_fails_naming_the_key(
         current_id=NEW_TEST_KEY_ID, keys={NEW_TEST_KEY_ID: recorded.keys[NEW_TEST_KEY_ID]}
     )
     history = WorkflowHistory.from_json(
-        workflow_id_of("answered"), (ENCRYPTED / VERSION / "answered.json").read_text()
+        workflow_id_of("answered"), (ENCRYPTED_OUT / "answered.json").read_text()
     )
     replayer = _replayer(*WORKFLOWS, converter=converter_for(old_key_removed))
     with caplog.at_level(logging.WARNING):
@@ -141,25 +170,15 @@ async def test_encrypted_history_without_its_key_fails_naming_the_key(
 async def test_a_changed_workflow_fails_replay() -> None:
     replayer = _replayer(OutboundCallWorkflowWithExtraStep)
     history = WorkflowHistory.from_json(
-        workflow_id_of("answered"), (HISTORIES / VERSION / "answered.json").read_text()
+        workflow_id_of("answered"), (OUT / "answered.json").read_text()
     )
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(history)
 
 
-async def test_recorded_campaign_and_slot_pool_histories_replay_on_current_code() -> None:
-    """Every run of a recorded campaign (continue-as-new with calls open, a pause) and of the
-    slot pool beside it replays: a change to either that would break running ones fails here."""
+def test_the_campaign_recording_continued_as_new_with_the_slot_pool_beside_it() -> None:
+    """What the campaign recording must hold for its replay to mean something."""
     recorded = campaign_histories()
-    kinds = {path.stem.split("@")[0].split("-")[0] for _, path in recorded}
-    assert kinds == {"campaign", "call"}  # both workflows are covered
+    kinds = {_workflow_type(path) for _, path in recorded}
+    assert kinds == {"CampaignWorkflow", "CallSlotsWorkflow"}
     assert sum(1 for wid, _ in recorded if wid.startswith("campaign-")) > 1  # continued as new
-
-    async def histories() -> AsyncIterator[WorkflowHistory]:
-        for workflow_id, path in recorded:
-            yield WorkflowHistory.from_json(workflow_id, path.read_text())
-
-    results = await _replayer(*WORKFLOWS).replay_workflows(
-        histories(), raise_on_replay_failure=False
-    )
-    assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
