@@ -15,6 +15,13 @@ extended by :class:`_GuardedH11Protocol` with two read deadlines:
 Between requests uvicorn's own keep-alive timeout applies; ``limit_concurrency`` answers 503
 past that many connections and tasks. The number of header lines is checked by a small ASGI
 wrapper (431), after the size cap has bounded it.
+
+uvicorn (0.55) has no public setting for either read deadline, so they rest on its private
+``H11Protocol``: an upgrade that renamed or reordered the hooks overridden here would switch
+them off without an error. ``tests/unit/test_http_deadlines.py`` guards them: it serves
+through :func:`server_options` and checks every deadline on a real socket, and it fails on a
+fingerprint of each ``H11Protocol`` method relied on, so an upgrade that changes one is loud
+(the lock keeps the version; the tests keep the behaviour).
 """
 
 from __future__ import annotations
