@@ -1,5 +1,6 @@
 # Two entry points: `make run` (the main job) and `make test` (every check CI runs).
-# Both build .venv from pyproject.toml on first use; nothing else needs installing by hand.
+# Both build .venv from the dev lock (requirements/dev-lock.txt: exact versions, every file
+# checked against its hash) on first use; nothing else needs installing by hand.
 # `make test` = lint + every test under tests/ (unit, workflow, integration), exactly what CI runs
 # (.ci/run); `make test-fast` = tests/unit + tests/workflow only (no processes, no dev server;
 # tests marked slow left out), about a minute: the inner loop while editing.
@@ -7,14 +8,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What we ship (pyproject.toml's dependencies, the Docker image installs it) and what we develop
+# with (those plus the dev extra, at the same versions). Both pin the build backend too.
+LOCK := requirements/lock.txt
+DEV_LOCK := requirements/dev-lock.txt
+# The resolver behind `make lock`, pinned: another uv may resolve or write the locks otherwise.
+UV_VERSION := 0.13.9
 
-.PHONY: run test test-fast lint venv clean histories
+.PHONY: run test test-fast lint venv clean histories lock lock-upgrade lock-check
 .PHONY: bench load bench-tools
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# --clear: a package dropped from the lock must leave the venv too. No resolving here: the
+# lock is installed as it is, then the project on top with the locked setuptools. The venv's
+# own pip installs (the one bundled with any Python 3.11 handles hashes and editables), so no
+# unpinned pip is fetched first.
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation \
+		--check-build-dependencies -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -42,6 +54,37 @@ histories: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .devstack
+
+# The locks, from pyproject.toml, by uv in a throwaway venv. Run it after changing
+# pyproject.toml's dependencies or the dev extra: versions already locked stay where the new
+# ranges allow them. `make lock-upgrade` moves every package to its newest fitting release.
+# Universal (markers, not this machine's platform) from Python 3.11 up: the same on any machine,
+# and the hashes cover every file of each release, the Linux wheels of the image among them.
+# setuptools comes in as pyproject.toml's build-system requirement, on stdin.
+LOCK_FLAGS =
+lock-upgrade: LOCK_FLAGS = --upgrade
+UV_COMPILE = "$$tmp/bin/uv" pip compile --quiet --no-config --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(LOCK_FLAGS) pyproject.toml -
+BUILD_REQUIRES = $(PYTHON) -c 'import tomllib; \
+	print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))'
+
+lock lock-upgrade:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp" && \
+	"$$tmp/bin/python" -m pip install --quiet uv==$(UV_VERSION) && \
+	mkdir -p requirements && \
+	$(BUILD_REQUIRES) | $(UV_COMPILE) -o $(LOCK) && \
+	$(BUILD_REQUIRES) | $(UV_COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK) && \
+	echo "wrote $(LOCK) and $(DEV_LOCK): commit them with pyproject.toml"
+
+# Fails when the locks are stale: pyproject.toml changed and `make lock` was not run. Locks a
+# copy of pyproject.toml and requirements/ (the locked versions kept, as `make lock` does) and
+# compares; a new release upstream changes nothing. Needs the package index.
+lock-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r pyproject.toml requirements "$$tmp/" && \
+	$(MAKE) --no-print-directory -C "$$tmp" -f "$(CURDIR)/Makefile" PYTHON=$(PYTHON) lock && \
+	diff -ru requirements "$$tmp/requirements" && echo "the locks match pyproject.toml"
 
 # Benchmarks (not tests): each prints its figures and writes bench/results/<name>.json; sizes
 # here finish in a few minutes on 2 cores. docs/benchmarks.md has the full sizes and how to read them.
