@@ -29,20 +29,21 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change,
-# not on every code edit.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the runtime lock alone: this layer is rebuilt only when the lock
+# changes, not on every code edit. Exact versions, every file checked against its hash, and
+# nothing resolved at build time: the image ships what `make lock` wrote and CI tested.
+# The lock holds setuptools too, the build backend of the next step.
+COPY requirements/lock.txt requirements/
+RUN pip install --require-hashes -r requirements/lock.txt
 
 # Then the code: installed (for the outbound-calls console script) and kept in /app, where
 # `python worker.py` and `python -m bridge` run from. Owned by root, read-only for the app,
 # so its bytecode is written here: the workflow sandbox loads workflows/ afresh for every run,
 # and without a cache each run would compile it again (adapters/bytecode.py).
+# --no-build-isolation: built by the locked setuptools, not one fetched for the build.
 COPY . .
-RUN pip install --no-deps . && rm -rf build ./*.egg-info \
+RUN pip install --no-deps --no-build-isolation --check-build-dependencies . \
+    && rm -rf build ./*.egg-info \
     && python -m compileall -q /app
 
 USER app

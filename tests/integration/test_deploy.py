@@ -279,6 +279,22 @@ def test_every_file_a_service_mounts_or_runs_is_in_the_repository() -> None:
                     assert path.is_file(), f"{name}: runs {part}, missing {path}"
 
 
+def test_every_image_is_pinned_to_an_exact_version() -> None:
+    """A tag names one release (postgres:16.9-bookworm, prom/prometheus:v3.5.0), never
+    `latest`, a bare major or no tag: the stack pulled next year is the one tested now."""
+    exact = re.compile(
+        r"[a-z0-9][a-z0-9._/-]*:v?\d+\.\d+(\.\d+)*(-[A-Za-z0-9.]+)?(@sha256:[0-9a-f]{64})?"
+    )
+    pulled = {name: s["image"] for name, s in services().items() if s.get("image") != OUR_IMAGE}
+    assert len(pulled) >= 5
+    loose = {name: image for name, image in pulled.items() if not exact.fullmatch(image)}
+    assert not loose, f"not an exact version: {loose}"
+    # Ours is built here from the Dockerfile (its base and its packages pinned there).
+    assert all("build" in s for s in our_services().values())
+    for loose_image in ("postgres:latest", "postgres:16", "postgres:16-bookworm", "postgres"):
+        assert not exact.fullmatch(loose_image)
+
+
 def test_every_long_running_service_has_a_health_check() -> None:
     for name, service in services().items():
         one_shot = service.get("restart") == "no"
@@ -412,9 +428,12 @@ def test_dockerfile_pins_the_base_runs_unprivileged_and_caches_dependencies() ->
     image = interpolate(base, args)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", image), image
     copies = [rest for word, rest in steps if word == "COPY"]
-    assert copies[0] == "pyproject.toml ./"
+    # The dependency layer sees the runtime lock alone, so a code edit keeps its cache; what
+    # it installs and how (hashes, nothing resolved) is tests/unit/test_lock.py's.
+    assert copies[0] == "requirements/lock.txt requirements/"
     assert copies[-1] == ". ."
     first_install = next(i for i, (w, r) in enumerate(steps) if w == "RUN" and "pip install" in r)
+    assert "-r requirements/lock.txt" in steps[first_install][1]
     code_copy = steps.index(("COPY", ". ."))
     assert first_install < code_copy, "dependencies install before the code is copied"
     # The code is read-only for the app user: its bytecode is written at build, or every
@@ -428,6 +447,8 @@ def test_dockerfile_pins_the_base_runs_unprivileged_and_caches_dependencies() ->
     assert steps[-1] == ("CMD", '["python", "worker.py"]')
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".git", ".devstack", ".env", ".mypy_cache", ".pytest_cache"} <= ignored
+    assert "requirements" not in ignored
+    assert "requirements/lock.txt" not in ignored
 
 
 # ---------------------------------------------------------------- settings for a real cluster
