@@ -11,11 +11,13 @@ import contextlib
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -48,6 +50,20 @@ from workflows.child_calls import CallOutcomeRelayWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 log = get_logger("worker")
+
+# Every worker reports its build to Temporal (WORKER_BUILD_ID, by default the product's
+# version) under this deployment name, without Worker Versioning's routing: a deploy rolls by
+# patches (docs/changing-workflows.md), and the build shows which code ran each task.
+DEPLOYMENT_NAME = "outbound-calls"
+PRODUCT_VERSION = version("durable-outbound-calls")
+
+
+def deployment_of(build_id: str) -> WorkerDeploymentConfig:
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=DEPLOYMENT_NAME, build_id=build_id),
+        use_worker_versioning=False,
+    )
+
 
 WORKFLOWS: Sequence[type] = (
     OutboundCallWorkflow,
@@ -102,6 +118,8 @@ def build_worker(
     max_cached_workflows: int = 1000,
     graceful_shutdown: timedelta = timedelta(),
     slots_task_queue: str | None = None,
+    workflows: Sequence[type] = WORKFLOWS,
+    build_id: str = PRODUCT_VERSION,
 ) -> Worker:
     """A worker with every workflow and activity of the product registered.
 
@@ -112,7 +130,9 @@ def build_worker(
     ``bridge_public_url`` (BRIDGE_PUBLIC_URL) becomes the webhook_url of agents we create.
     ``call_slot_shards`` (CALL_SLOT_SHARDS) splits the cap across that many pools;
     ``create_task_queue`` is where calls send their creates (``build_create_worker``);
-    ``slots_task_queue`` where new slot pools run (``build_slots_worker``).
+    ``slots_task_queue`` where new slot pools run (``build_slots_worker``); ``workflows``
+    replaces the product's workflow classes (the rolling-deploy test runs a next build's);
+    ``build_id`` (WORKER_BUILD_ID) is the build this worker reports to Temporal.
     """
     store = do_not_call or SqliteDoNotCallList(WorkerSettings().do_not_call_db)
     retell_activities = RetellActivities(retell)
@@ -158,7 +178,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[*WORKFLOWS, *extra_workflows],
+        workflows=[*workflows, *extra_workflows],
         activities=activities,
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
@@ -167,6 +187,7 @@ def build_worker(
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown,
+        deployment_config=deployment_of(build_id),
     )
 
 
@@ -187,6 +208,8 @@ def build_slots_worker(
     max_concurrent_calls: int,
     call_slot_shards: int | None = None,
     graceful_shutdown: timedelta = timedelta(),
+    pool_workflow: type = CallSlotsWorkflow,
+    build_id: str = PRODUCT_VERSION,
 ) -> Worker:
     """The worker of ``slots_task_queue_for(task_queue)``: the slot pools alone, so a grant
     never waits behind a backlog of call tasks (measured: 13 s at 200 calls started at once
@@ -197,10 +220,11 @@ def build_slots_worker(
     return Worker(
         client,
         task_queue=slots_task_queue_for(task_queue),
-        workflows=[CallSlotsWorkflow],
+        workflows=[pool_workflow],
         activities=[slots.grant_call_slots, slots.recover_slot_holders],
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
+        deployment_config=deployment_of(build_id),
     )
 
 
@@ -211,6 +235,7 @@ def build_create_worker(
     task_queue: str,
     max_creates_per_second: float,
     graceful_shutdown: timedelta = timedelta(),
+    build_id: str = PRODUCT_VERSION,
 ) -> Worker:
     """The worker of ``create_task_queue_for(task_queue)``: Retell creates only, at most
     ``max_creates_per_second`` across every worker of the queue (Temporal's server-side
@@ -221,6 +246,7 @@ def build_create_worker(
         activities=[RetellActivities(retell).create_call],
         max_task_queue_activities_per_second=max_creates_per_second,
         graceful_shutdown_timeout=graceful_shutdown,
+        deployment_config=deployment_of(build_id),
     )
 
 
@@ -228,6 +254,7 @@ async def run_worker(settings: WorkerSettings) -> None:
     client = await connect_temporal(settings, metrics_bind=settings.temporal_metrics_bind)
     rate = settings.retell_max_creates_per_second
     grace = timedelta(seconds=settings.worker_graceful_shutdown_s)
+    build_id = settings.worker_build_id or PRODUCT_VERSION
     async with (
         retell_client_for(settings) as retell,
         open_do_not_call_list(settings) as do_not_call,
@@ -250,6 +277,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             max_cached_workflows=settings.max_cached_workflows,
             graceful_shutdown=grace,
             slots_task_queue=slots_task_queue_for(settings.temporal_task_queue),
+            build_id=build_id,
         )
         pools = build_slots_worker(
             client,
@@ -257,6 +285,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             max_concurrent_calls=settings.max_concurrent_calls,
             call_slot_shards=settings.call_slot_shards,
             graceful_shutdown=grace,
+            build_id=build_id,
         )
         creates = (
             build_create_worker(
@@ -265,6 +294,7 @@ async def run_worker(settings: WorkerSettings) -> None:
                 task_queue=settings.temporal_task_queue,
                 max_creates_per_second=rate,
                 graceful_shutdown=grace,
+                build_id=build_id,
             )
             if rate
             else None
@@ -276,6 +306,7 @@ async def run_worker(settings: WorkerSettings) -> None:
         log.info(
             "worker started",
             task_queue=settings.temporal_task_queue,
+            build_id=build_id,
             temporal_address=settings.temporal_address,
             retell_base_url=settings.retell_base_url,
             metrics_bind=settings.temporal_metrics_bind,

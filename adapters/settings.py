@@ -191,6 +191,9 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     max_cached_workflows: int = Field(default=1000, ge=0)
     # On SIGTERM, running activities get this long to finish before they are cancelled.
     worker_graceful_shutdown_s: float = Field(default=25.0, ge=0)
+    # The build this worker reports to Temporal with every task it completes (the UI shows
+    # it per event): the product's version unless the image tag, say, is given.
+    worker_build_id: str | None = Field(default=None, min_length=1, max_length=255)
 
     @property
     def outcome_url_hosts(self) -> list[str]:

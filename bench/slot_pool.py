@@ -47,7 +47,7 @@ class SlotCycleWorkflow:
         self._granted: int | None = None
 
     @workflow.signal(name=SLOT_GRANTED_SIGNAL)
-    def slot_granted(self, ticket: int | None = None) -> None:
+    def slot_granted(self, ticket: int) -> None:
         self._granted = ticket
 
     @workflow.run

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,12 +38,15 @@ from stack.processes import stop_process
 from stack.simulator_admin import SimulatorAdmin as SimulatorAdmin
 from stack.waits import eventually as eventually
 from worker import (
+    PRODUCT_VERSION,
+    WORKFLOWS,
     build_create_worker,
     build_slots_worker,
     build_worker,
     create_task_queue_for,
     slots_task_queue_for,
 )
+from workflows.call_slots import CallSlotsWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 T = TypeVar("T")
@@ -64,10 +68,18 @@ async def call_worker(
     bridge_public_url: str | None = None,
     call_slot_shards: int | None = None,
     max_creates_per_second: float | None = None,
+    workflows: Sequence[type] = WORKFLOWS,
+    pool_workflow: type = CallSlotsWorkflow,
+    graceful_shutdown: timedelta = timedelta(),
+    close_pools: bool = True,
+    build_id: str = PRODUCT_VERSION,
 ) -> AsyncIterator[str]:
     """A worker with every workflow and activity on a fresh task queue; yields the queue.
 
-    Each worker gets its own empty do-not-call list unless one is given.
+    Each worker gets its own empty do-not-call list unless one is given; ``workflows`` and
+    ``pool_workflow`` replace the product's workflow classes (a next build's, say). With
+    ``close_pools`` off, the queue's slot pools are left running when the worker stops (as
+    in a deploy, where another worker takes over).
     """
     task_queue = task_queue or f"calls-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,18 +102,24 @@ async def call_worker(
                 outcome_url_allowed_hosts=outcome_url_allowed_hosts,
                 extra_workflows=extra_workflows,
                 max_concurrent_calls=max_concurrent_calls,
+                graceful_shutdown=graceful_shutdown,
                 bridge_public_url=bridge_public_url,
                 call_slot_shards=call_slot_shards,
                 create_task_queue=create_task_queue_for(task_queue)
                 if max_creates_per_second
                 else None,
                 slots_task_queue=slots_task_queue_for(task_queue),
+                workflows=workflows,
+                build_id=build_id,
             )
             pools = build_slots_worker(
                 client,
                 task_queue=task_queue,
                 max_concurrent_calls=max_concurrent_calls,
                 call_slot_shards=call_slot_shards,
+                pool_workflow=pool_workflow,
+                graceful_shutdown=graceful_shutdown,
+                build_id=build_id,
             )
             async with worker, pools, contextlib.AsyncExitStack() as more:
                 if max_creates_per_second:
@@ -110,13 +128,15 @@ async def call_worker(
                         retell,
                         task_queue=task_queue,
                         max_creates_per_second=max_creates_per_second,
+                        build_id=build_id,
                     )
                     await more.enter_async_context(creates)
                 try:
                     yield task_queue
                 finally:
-                    shards = shard_count(max_concurrent_calls, call_slot_shards)
-                    await close_slot_pools(client, task_queue, shards)
+                    if close_pools:
+                        shards = shard_count(max_concurrent_calls, call_slot_shards)
+                        await close_slot_pools(client, task_queue, shards)
 
 
 async def close_slot_pools(client: Client, task_queue: str, shards: int) -> None:

@@ -105,7 +105,7 @@ async def test_a_caller_in_another_namespace_places_a_call(
     dialed = await nexus.ours.sim.calls()
     assert result == f"reminded by call {dialed[0]['call_id']}"
     assert len(dialed) == 1
-    # Started with its search attributes, as start_call does (the lean call upserts none).
+    # Started with its search attributes, as start_call does (the call then upserts none).
     history = await dev_env.client.get_workflow_handle(f"call-{request.dedupe_key}").fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
     assert "ToNumberMasked" in started.search_attributes.indexed_fields

@@ -37,7 +37,7 @@ class HeldSlotWorkflow:
         self._give_back = False
 
     @workflow.signal(name=SLOT_GRANTED_SIGNAL)
-    def slot_granted(self, ticket: int | None = None) -> None:
+    def slot_granted(self, ticket: int) -> None:
         self._granted = True
 
     @workflow.signal
@@ -92,7 +92,7 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
             ticket = await slots.request_call_slot(request)
             assert ticket.granted == (n == "a1")
             if ticket.granted:
-                await handles[n].signal(SLOT_GRANTED_SIGNAL)
+                await handles[n].signal(SLOT_GRANTED_SIGNAL, 1)
 
         async def queued() -> SlotsSnapshot | None:
             snap = await _holders(client, pool)
@@ -117,8 +117,7 @@ async def test_single_calls_take_turns_with_a_campaign(dev_env: WorkflowEnvironm
 
 
 class RefusingPool(CallSlotActivities):
-    """As the server answers an ask by update when 10 are in flight already (or a pool run by
-    a worker from before the update): refused."""
+    """As the server answers an ask by update when 10 are in flight already: refused."""
 
     async def _ask_with_start(self, shard: int, requests: list[SlotRequest]) -> list[bool]:
         raise RPCError(
@@ -171,6 +170,6 @@ async def test_a_raised_cap_takes_effect_on_the_running_pool(
         assert snap.capacity == 2
         assert set(snap.holders) == {h.id for h in handles}
         for handle in handles:
-            await handle.signal(SLOT_GRANTED_SIGNAL)
+            await handle.signal(SLOT_GRANTED_SIGNAL, 1)
             await handle.signal("give_back")
             await handle.result()
