@@ -22,8 +22,11 @@ UV_VERSION := 0.13.9
 # lock is installed as it is, then the project on top with the locked setuptools. The venv's
 # own pip installs (the one bundled with any Python 3.11 handles hashes and editables), so no
 # unpinned pip is fetched first.
+# An egg-info left in the checkout by an older install would shadow the installed metadata
+# (the checkout is on sys.path), version included: it goes too.
 $(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	$(PYTHON) -m venv --clear $(VENV)
+	rm -rf ./*.egg-info
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation \
 		--check-build-dependencies -e .
@@ -47,7 +50,8 @@ test: lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests/unit tests/workflow
 
-# Re-record tests/histories/ from real runs on the dev server (after an intended change).
+# Record the current release's replay histories (tests/histories/<RELEASE>/, RELEASE in
+# tests/histories/record.py) from real runs on the dev server: once per release.
 histories: $(STAMP)
 	$(BIN)/python -m tests.histories.record
 	$(BIN)/python -m tests.histories.record_campaign
