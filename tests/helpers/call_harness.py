@@ -269,6 +269,27 @@ async def stop_worker_processes(*workers: asyncio.subprocess.Process) -> None:
     await asyncio.gather(*(stop_process(worker, timeout_s=30) for worker in workers))
 
 
+def task_builds(events: Sequence[dict[str, Any]]) -> list[str]:
+    """The build that completed each workflow task of a history (its JSON form's events), in
+    order: what the UI shows per event, from the worker's WORKER_BUILD_ID."""
+
+    def build_of(node: Any) -> str | None:
+        if isinstance(node, dict):
+            if isinstance(node.get("buildId"), str):
+                return str(node["buildId"])
+            for value in node.values():
+                found = build_of(value)
+                if found is not None:
+                    return found
+        return None
+
+    return [
+        build_of(e["workflowTaskCompletedEventAttributes"]) or "?"
+        for e in events
+        if "workflowTaskCompletedEventAttributes" in e
+    ]
+
+
 def history_plaintext(history_json: str) -> str:
     """Every payload of a history decoded from base64 and joined, so a test can search what a
     history really holds (the JSON form keeps payload bytes base64-encoded)."""

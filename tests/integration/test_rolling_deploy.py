@@ -44,6 +44,7 @@ from tests.helpers.call_harness import (
     call_worker,
     eventually,
     snapshot,
+    task_builds,
 )
 from tests.helpers.next_build import (
     BUILD_MEMO,
@@ -130,26 +131,6 @@ async def _history_events(handle: WorkflowHandle[Any, Any]) -> list[dict[str, An
     history = await handle.fetch_history()
     events: list[dict[str, Any]] = json.loads(history.to_json())["events"]
     return events
-
-
-def _builds(events: list[dict[str, Any]]) -> list[str]:
-    """The build that completed each workflow task, in order (as the UI shows per event)."""
-
-    def build_of(node: Any) -> str | None:
-        if isinstance(node, dict):
-            if isinstance(node.get("buildId"), str):
-                return str(node["buildId"])
-            for value in node.values():
-                found = build_of(value)
-                if found is not None:
-                    return found
-        return None
-
-    return [
-        build_of(e["workflowTaskCompletedEventAttributes"]) or "?"
-        for e in events
-        if "workflowTaskCompletedEventAttributes" in e
-    ]
 
 
 async def _memo_build(client: Client, workflow_id: str, run_id: str | None = None) -> Any:
@@ -303,12 +284,12 @@ async def test_a_rolling_deploy_finishes_every_run_started_on_the_old_build(
         # and none of its workflow tasks failed as non-deterministic there.
         for handle, run_id in zip(open_at_deploy, runs_at_deploy, strict=True):
             events = await _history_events(client.get_workflow_handle(handle.id, run_id=run_id))
-            builds = _builds(events)
+            builds = task_builds(events)
             assert builds[0] == PRODUCT_VERSION, handle.id
             assert builds[-1] == NEXT_BUILD, handle.id
             causes = [e.get("workflowTaskFailedEventAttributes", {}).get("cause") for e in events]
             assert NON_DETERMINISTIC not in causes, handle.id
-        assert set(_builds(await _history_events(after))) == {NEXT_BUILD}
+        assert set(task_builds(await _history_events(after))) == {NEXT_BUILD}
 
         async def nothing_live() -> bool:
             return all(

@@ -22,11 +22,14 @@ from tests.helpers.call_harness import (
     call_request,
     process_env,
     start_worker_process,
+    task_builds,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
+# The build the worker reports to Temporal with every task (WORKER_BUILD_ID).
+BUILD = "build-under-test-7"
 
 
 @pytest.fixture
@@ -46,6 +49,7 @@ async def test_worker_process_places_a_call_and_stops_cleanly(
         RETELL_BASE_URL=simulator_url,
         RETELL_API_KEY=SIM_KEY,
         DO_NOT_CALL_DB=str(tmp_path / "dnc.sqlite3"),
+        WORKER_BUILD_ID=BUILD,
     )
     proc = await start_worker_process(env, capture=True)
     try:
@@ -57,6 +61,8 @@ async def test_worker_process_places_a_call_and_stops_cleanly(
         outcome = await asyncio.wait_for(handle.result(), timeout=30)
         assert outcome.status == OutcomeStatus.COMPLETED
         assert outcome.call_analysis is not None
+        history = json.loads((await handle.fetch_history()).to_json())
+        assert set(task_builds(history["events"])) == {BUILD}
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
@@ -64,6 +70,7 @@ async def test_worker_process_places_a_call_and_stops_cleanly(
     lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
     events = [line["event"] for line in lines]
     assert "worker started" in events
+    assert next(line for line in lines if line["event"] == "worker started")["build_id"] == BUILD
     assert "worker stopped" in events
     created = next(line for line in lines if line["event"] == "call created")
     assert created["workflow_id"] == handle.id
