@@ -108,11 +108,14 @@ bench-tools:
 			>"$$log" 2>&1 || { cat "$$log"; rm -f "$$log"; exit 1; }; \
 		rm -f "$$log"; }
 
-# The load tests at full size (CI runs 50 calls and 300 rows): 3,000 calls under
-# MAX_CONCURRENT_CALLS=2500 (the cap split across 10 slot pools), then a 3,000-row campaign
-# file through the CLI; LOAD_CALLS=5000 CAMPAIGN_ROWS=10000 make load for more.
+# The load tests at full size (CI runs 50 calls, 150 rows and 120 capped calls): 3,000 calls
+# under MAX_CONCURRENT_CALLS=2500 (the cap split across 10 slot pools), a 3,000-row campaign
+# file through the CLI, then 300 calls under a cap of 7 through a kill -9 and a terminated
+# pool; LOAD_CALLS=5000 CAMPAIGN_ROWS=10000 CAP_LOAD_CALLS=1000 make load for more.
 load: $(STAMP)
 	LOAD_CALLS=$${LOAD_CALLS:-3000} LOAD_MAX_CONCURRENT_CALLS=$${LOAD_MAX_CONCURRENT_CALLS:-2500} \
 		$(BIN)/python -m pytest tests/integration/test_load.py -s -q -p no:cacheprovider
 	CAMPAIGN_ROWS=$${CAMPAIGN_ROWS:-3000} $(BIN)/python -m pytest \
 		tests/integration/test_campaign_file.py -k large_csv -q -p no:cacheprovider
+	CAP_LOAD_CALLS=$${CAP_LOAD_CALLS:-300} $(BIN)/python -m pytest \
+		tests/integration/test_cap_under_load.py -q -p no:cacheprovider

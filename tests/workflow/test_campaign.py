@@ -39,9 +39,9 @@ Handle = WorkflowHandle[Any, CampaignSummary]
 T = TypeVar("T")
 
 # The big campaign: module constants so a slower machine can shrink it in one place.
-CAMPAIGN_SIZE = 250
+CAMPAIGN_SIZE = 130
 MAX_IN_FLIGHT = 20
-CALLS_PER_RUN = 60
+CALLS_PER_RUN = 40
 # About 20 s here (2 cores); a broken campaign fails at this limit instead of hanging.
 LARGE_CAMPAIGN_LIMIT_S = 120.0
 
