@@ -5,15 +5,24 @@ Names are the product's public interface: see ``.env.example`` and docs/configur
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_TASK_QUEUE = "outbound-calls"
 # Where the bridge takes Retell's webhooks (bridge.WEBHOOK_PATH); agents point there.
 WEBHOOK_PATH = "/webhooks/retell"
+# The file settings are read from besides the environment: unset, ``.env`` in the working
+# directory; empty, none (the tests run so); else that path.
+ENV_FILE_VARIABLE = "OUTBOUND_CALLS_ENV_FILE"
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,24 @@ class _EnvSettings(BaseSettings):
         # key put in the wrong variable would otherwise be printed on stderr at start.
         hide_input_in_errors=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """As pydantic-settings does, but the file is OUTBOUND_CALLS_ENV_FILE's when it is set
+        (read at every instance, so a process or test may switch it off after import)."""
+        chosen = os.environ.get(ENV_FILE_VARIABLE)
+        if chosen == "":
+            return init_settings, env_settings, file_secret_settings
+        if chosen is not None:
+            dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=chosen)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
 
 class TemporalSettings(_EnvSettings):
