@@ -1,8 +1,13 @@
 """Shared fixtures: real Temporal servers from the PyPI wheels, started once per session, and
-the Retell simulator on loopback. Helpers (call_worker, eventually, ...) are in tests/helpers/."""
+the Retell simulator on loopback. Helpers (call_worker, eventually, ...) are in tests/helpers/.
+
+Before anything runs, the product's settings of the shell leave the environment and ``.env``
+files are off (tests/helpers/hermetic.py): a test sees only what it sets itself, and so do
+the processes it starts, which inherit that environment."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -14,7 +19,12 @@ from adapters.namespace_setup import register_search_attributes
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import SimulatorAdmin, simulator_admin
+from tests.helpers.hermetic import scrub_environment
 from tests.helpers.postgres_server import create_database, start_postgres, stop_postgres
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    scrub_environment(os.environ)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 # The console script pip installed next to the interpreter (the entry point under test).
 CLI = str(Path(sys.executable).parent / "outbound-calls")
-# Settings a developer's shell may carry; a test gives the CLI only what it sets.
-_OWN_PREFIXES = ("TEMPORAL_", "PAYLOAD_", "RETELL_", "DO_NOT_CALL_", "OUTBOUND_CALLS_")
+# Settings a developer's shell may carry; a test gives the CLI only what it sets. (The session
+# already dropped them, tests/helpers/hermetic.py; OUTBOUND_CALLS_ENV_FILE="" stays.)
+_OWN_PREFIXES = ("TEMPORAL_", "PAYLOAD_", "RETELL_", "DO_NOT_CALL_")
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ async def test_bridge_process_exports_spans_to_the_otlp_endpoint(
         env = {
             "PATH": os.environ["PATH"],
             "PYTHONPATH": str(ROOT),
+            # It runs in the checkout: no .env of a developer's there (tests/helpers/hermetic.py).
+            "OUTBOUND_CALLS_ENV_FILE": "",
             "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
             "RETELL_API_KEY": SIM_KEY,
             "BRIDGE_PORT": str(port),
