@@ -20,7 +20,7 @@ from workflows.child_calls import call_as_child
 class AppointmentReminderWorkflow:
     @workflow.run
     async def run(self, request: CallRequest) -> str:
-        outcome: CallOutcome = await call_as_child(request)
+        outcome: CallOutcome = await call_as_child(request)  # a child OutboundCallWorkflow
         if outcome.status == OutcomeStatus.COMPLETED:
             return f"reminded by call {outcome.call_id}"
         return f"not reached ({outcome.status.value}); send a text instead"
