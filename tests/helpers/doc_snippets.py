@@ -305,7 +305,7 @@ def run_problems(snippet: Snippet) -> list[str]:
     return problems
 
 
-async def run(snippet: Snippet, given: dict[str, Any]) -> dict[str, Any]:
+async def run_snippet(snippet: Snippet, given: dict[str, Any]) -> dict[str, Any]:
     """Runs a snippet in a fresh namespace holding only ``given``; returns the namespace."""
     namespace: dict[str, Any] = {"__name__": f"snippet_{snippet.line}", **given}
     result = eval(snippet.compiled(), namespace)  # our own docs, on purpose

@@ -4,6 +4,8 @@ breaks by accident fails here, not in review."""
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,82 @@ def test_the_sandbox_passes_through_only_the_domain_of_ours() -> None:
 
     ours = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - {"tests"}
     assert set(SANDBOX_PASSTHROUGH) & ours == {"calls"}
+
+
+# The map of the packages (docs/architecture.md, "The packages"), checked against the tree.
+
+MAP_DOC = ROOT / "docs" / "architecture.md"
+
+
+def _package_map() -> dict[str, str]:
+    """Each path the map names (``calls/``, ``worker.py``) and the text beside it."""
+    text = MAP_DOC.read_text()
+    block = text.split("## The packages", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {}
+    paths: list[str] = []
+    for line in block.splitlines()[1:]:
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            for path in paths:
+                entries[path] += " " + line.strip()
+            continue
+        named = re.match(r"([\w./-]+(?:, [\w./-]+)*)\s+(.*)", line)
+        assert named, f"docs/architecture.md's map: `{line}` names no path"
+        paths = named[1].split(", ")
+        for path in paths:
+            entries[path] = named[2].strip()
+    return entries
+
+
+def _tree() -> set[str]:
+    """What the map must name: the packages and modules pyproject ships, tests/ folders and
+    bench/."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tests = {
+        f"tests/{p.name}/" for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name[0] != "_"
+    }
+    return (
+        {f"{p}/" for p in setuptools["packages"]}
+        | {f"{m}.py" for m in setuptools["py-modules"]}
+        | tests
+        | {"bench/"}
+    )
+
+
+def _definitions() -> dict[str, set[Path]]:
+    """Every top-level class and function of our code and of tests/helpers, and where it is
+    defined (the CLI's commands and the tests' own functions are words, not places)."""
+    found: dict[str, set[Path]] = {}
+    for entry in _tree() - {"outbound_calls.py"}:
+        path = ROOT / entry
+        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            if source.name.startswith("test_") or source.name == "conftest.py":
+                continue
+            for node in ast.parse(source.read_text()).body:
+                if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                    found.setdefault(node.name, set()).add(source)
+    return found
+
+
+def test_the_map_names_every_package_and_every_path_it_names_exists() -> None:
+    entries = _package_map()
+    missing = sorted(_tree() - set(entries))
+    assert not missing, f"docs/architecture.md's map does not name {missing}"
+    absent = sorted(p for p in entries if not (ROOT / p).exists())
+    assert not absent, f"docs/architecture.md's map names {absent}, which do not exist"
+
+
+def test_what_the_map_places_in_a_package_is_there() -> None:
+    definitions = _definitions()
+    wrong: list[str] = []
+    for entry, description in _package_map().items():
+        where = ROOT / entry
+        for module in re.findall(r"\b[\w/]+\.py\b", description):
+            if where.is_dir() and not (where / module).is_file():
+                wrong.append(f"{entry}: {module} is not in {entry}")
+        for name in set(re.findall(r"\b[A-Za-z_]\w+\b", description)) & set(definitions):
+            if not any(d == where or where in d.parents for d in definitions[name]):
+                places = sorted(str(d.relative_to(ROOT)) for d in definitions[name])
+                wrong.append(f"{entry}: {name} is defined in {places}")
+    assert not wrong, "docs/architecture.md's map has drifted:\n" + "\n".join(sorted(wrong))

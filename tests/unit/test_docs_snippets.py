@@ -17,8 +17,8 @@ from tests.helpers.doc_snippets import (
     cli_problems,
     excerpt_problems,
     fragment_problems,
-    run,
     run_problems,
+    run_snippet,
     snippets,
 )
 
@@ -48,7 +48,7 @@ RUN_HERE = [s for s in PYTHON if s.kind == "run" and not run_problems(s) and not
 
 @pytest.mark.parametrize("snippet", RUN_HERE, ids=[s.where for s in RUN_HERE])
 async def test_a_snippet_without_temporal_runs(snippet: Snippet) -> None:
-    await run(snippet, {})
+    await run_snippet(snippet, {})
 
 
 CLI = cli_lines()

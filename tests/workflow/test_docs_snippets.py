@@ -16,7 +16,7 @@ from adapters.settings import DEFAULT_TASK_QUEUE
 from calls.campaign import CampaignSummary
 from calls.models import CallOutcome, OutcomeStatus
 from tests.helpers.call_harness import SimulatorAdmin, call_request, call_worker
-from tests.helpers.doc_snippets import Snippet, run, run_problems, snippets
+from tests.helpers.doc_snippets import Snippet, run_problems, run_snippet, snippets
 
 ON_TEMPORAL = [s for s in snippets("python") if s.kind == "run" and s.awaits]
 
@@ -46,7 +46,7 @@ async def test_a_snippet_runs_on_temporal(
         call_worker(ts_env.client, sim.base_url, task_queue=DEFAULT_TASK_QUEUE),
         time_skipping(ts_env),
     ):
-        namespace = await run(snippet, {n: given[n] for n in snippet.given})
+        namespace = await run_snippet(snippet, {n: given[n] for n in snippet.given})
     results = [v for v in namespace.values() if isinstance(v, CallOutcome | CampaignSummary)]
     assert results, f"{snippet.where} ends with no outcome or summary"
     for result in results:
