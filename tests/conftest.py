@@ -15,10 +15,13 @@ from pgserver.postgres_server import PostgresServer
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.namespace_setup import register_search_attributes
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
-from tests.helpers.call_harness import SimulatorAdmin, simulator_admin
+from tests.helpers.call_harness import (
+    SimulatorAdmin,
+    simulator_admin,
+    start_time_skipping_server,
+)
 from tests.helpers.hermetic import scrub_environment
 from tests.helpers.postgres_server import create_database, start_postgres, stop_postgres
 
@@ -30,11 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: days of timers pass in milliseconds."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    await register_search_attributes(env.client)
+    env = await start_time_skipping_server()
     yield env
     await env.shutdown()
 

