@@ -140,6 +140,10 @@ def _chunks(lines: list[str]) -> list[list[str]]:
             chunks.append([])
         else:
             chunks[-1].append(line.rstrip())
+    # ruff's formatter puts a blank line before an elision that ends a block: not the file's.
+    for chunk in chunks:
+        while chunk and not chunk[-1]:
+            chunk.pop()
     return [c for c in chunks if c]
 
 
