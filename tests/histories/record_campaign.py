@@ -14,7 +14,6 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,8 +25,7 @@ from calls.names import CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
 from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import eventually, live_stack
-from tests.histories.record import RELEASE
-from worker import slots_task_queue_for
+from tests.histories.record import RELEASE, recorded_runs, save_runs
 from workflows.campaign import CampaignWorkflow
 
 HERE = Path(__file__).resolve().parent
@@ -45,19 +43,6 @@ def _contacts(path: Path) -> None:
         rows.append(f"+1212555{300 + n:04d},history-campaign-{n},Ada {n},{scenarios[n % 4]}")
     rows.append("not-a-number,history-campaign-bad,Bad,answered")  # reported by its line
     path.write_text("\n".join(rows) + "\n")
-
-
-async def _histories(client: Client, queue: str, out: Path) -> list[str]:
-    written: list[str] = []
-    types = " OR ".join(f'WorkflowType = "{t}"' for t in RECORDED_TYPES)
-    queues = f'TaskQueue = "{queue}" OR TaskQueue = "{slots_task_queue_for(queue)}"'
-    async for execution in client.list_workflows(f"({queues}) AND ({types})"):
-        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        history = await handle.fetch_history()
-        name = f"{execution.id}@{execution.run_id}.json"
-        (out / name).write_text(history.to_json())
-        written.append(name)
-    return sorted(written)
 
 
 async def record() -> None:
@@ -100,18 +85,14 @@ async def record() -> None:
             await handle.execute_update(CampaignWorkflow.resume)
             summary: CampaignSummary = await asyncio.wait_for(handle.result(), 180)
             await asyncio.sleep(3)  # let the slot pool close once idle
-            written = await _histories(env.client, stack.task_queue, OUT)
+            written = await save_runs(env.client, stack.task_queue, RECORDED_TYPES, OUT)
     print(f"{OUT.relative_to(HERE)}: {summary.counts} in {summary.runs} runs")
     print("\n".join(written))
 
 
 def recorded(release: str = "*") -> list[tuple[str, Path]]:
     """(workflow id, file) of every recorded campaign and slot-pool history."""
-    # Files are named <workflow id>@<run id>.json.
-    return [
-        (path.stem.split("@", 1)[0], path)
-        for path in sorted(HERE.glob(f"{release}/campaign/*.json"))
-    ]
+    return recorded_runs("campaign", release)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from adapters.do_not_call import SqliteDoNotCallList
@@ -43,6 +41,7 @@ from tests.helpers.call_harness import (
     call_request,
     call_worker,
     eventually,
+    replayer_for,
     snapshot,
     task_builds,
 )
@@ -56,7 +55,7 @@ from tests.helpers.next_build import (
     UnguardedCampaignWorkflow,
     UnguardedOutboundCallWorkflow,
 )
-from worker import PRODUCT_VERSION, WORKFLOWS, workflow_runner
+from worker import PRODUCT_VERSION, WORKFLOWS
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
@@ -141,11 +140,7 @@ async def _memo_build(client: Client, workflow_id: str, run_id: str | None = Non
 async def _replay_failures(
     workflows: Sequence[type], histories: Sequence[WorkflowHistory]
 ) -> dict[str, str]:
-    replayer = Replayer(
-        workflows=list(workflows),
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
+    replayer = replayer_for(workflows)
     failures: dict[str, str] = {}
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -22,13 +22,11 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
-from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from adapters.codec_keys import PayloadKeys
 from adapters.payload_codec import ENCRYPTED_ENCODING, KEY_ID_METADATA_KEY, converter_for
+from tests.helpers.call_harness import replayer_for
 from tests.helpers.changed_workflow import OutboundCallWorkflowWithExtraStep
 from tests.histories.record import (
     ENCRYPTED_OUT,
@@ -38,11 +36,11 @@ from tests.histories.record import (
     RELEASES,
     SCENARIOS,
     history_keys,
-    recorded_others,
+    recorded_runs,
     workflow_id_of,
 )
 from tests.histories.record_campaign import recorded as campaign_histories
-from worker import WORKFLOWS, workflow_runner
+from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 # Payloads Temporal never hands to a codec: search attributes (indexed) and the SDK's own
@@ -56,7 +54,7 @@ def _scenario_histories(kind: str) -> list[tuple[str, Path]]:
 
 
 def _every_plain_history() -> list[tuple[str, Path]]:
-    return [*_scenario_histories("calls"), *recorded_others(), *campaign_histories()]
+    return [*_scenario_histories("calls"), *recorded_runs("others"), *campaign_histories()]
 
 
 async def _histories(recorded: list[tuple[str, Path]]) -> AsyncIterator[WorkflowHistory]:
@@ -68,14 +66,6 @@ def _workflow_type(path: Path) -> str:
     started = json.loads(path.read_text())["events"][0]
     name: str = started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
     return name
-
-
-def _replayer(*workflows: type, converter: DataConverter = pydantic_data_converter) -> Replayer:
-    return Replayer(
-        workflows=list(workflows),
-        data_converter=converter,
-        workflow_runner=workflow_runner(),
-    )
 
 
 def _rotated_again() -> PayloadKeys:
@@ -133,14 +123,14 @@ def test_encrypted_histories_hold_ciphertext_under_both_keys() -> None:
 
 
 async def test_recorded_histories_replay_on_current_code() -> None:
-    results = await _replayer(*WORKFLOWS).replay_workflows(
+    results = await replayer_for(WORKFLOWS).replay_workflows(
         _histories(_every_plain_history()), raise_on_replay_failure=False
     )
     assert {wid: str(err) for wid, err in results.replay_failures.items()} == {}
 
 
 async def test_encrypted_histories_replay_after_key_rotation() -> None:
-    replayer = _replayer(*WORKFLOWS, converter=converter_for(_rotated_again()))
+    replayer = replayer_for(WORKFLOWS, converter_for(_rotated_again()))
     results = await replayer.replay_workflows(
         _histories(_scenario_histories("encrypted")), raise_on_replay_failure=False
     )
@@ -157,18 +147,18 @@ async def test_encrypted_history_without_its_key_fails_naming_the_key(
     history = WorkflowHistory.from_json(
         workflow_id_of("answered"), (ENCRYPTED_OUT / "answered.json").read_text()
     )
-    replayer = _replayer(*WORKFLOWS, converter=converter_for(old_key_removed))
+    replayer = replayer_for(WORKFLOWS, converter_for(old_key_removed))
     with caplog.at_level(logging.WARNING):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert "UnknownPayloadKey" in str(result.replay_failure)
     assert f"payload encrypted with key id {OLD_TEST_KEY_ID!r}" in caplog.text
     # And without any codec the encrypted history is unreadable.
-    plain = await _replayer(*WORKFLOWS).replay_workflow(history, raise_on_replay_failure=False)
+    plain = await replayer_for(WORKFLOWS).replay_workflow(history, raise_on_replay_failure=False)
     assert plain.replay_failure is not None
 
 
 async def test_a_changed_workflow_fails_replay() -> None:
-    replayer = _replayer(OutboundCallWorkflowWithExtraStep)
+    replayer = replayer_for([OutboundCallWorkflowWithExtraStep])
     history = WorkflowHistory.from_json(
         workflow_id_of("answered"), (OUT / "answered.json").read_text()
     )
