@@ -208,7 +208,9 @@ async def deliver(
 
 
 @asynccontextmanager
-async def live_stack(client: Client, *, time_scale: float = 0.05) -> AsyncIterator[LiveStack]:
+async def live_stack(
+    client: Client, *, time_scale: float = 0.05, task_queue: str | None = None
+) -> AsyncIterator[LiveStack]:
     """Simulator → bridge → Temporal → worker, all real, in this process, over loopback."""
     from adapters.settings import BridgeSettings, SimulatorSettings
     from bridge.app import create_app
@@ -220,7 +222,10 @@ async def live_stack(client: Client, *, time_scale: float = 0.05) -> AsyncIterat
             simulator_time_scale=time_scale,
             simulator_webhook_url=f"{bridge.base_url}/webhooks/retell",
         )
-        async with running_simulator(settings) as sim, call_worker(client, sim.base_url) as queue:
+        async with (
+            running_simulator(settings) as sim,
+            call_worker(client, sim.base_url, task_queue=task_queue) as queue,
+        ):
             admin = SimulatorAdmin(sim.base_url)
             try:
                 yield LiveStack(queue, admin, bridge.base_url)
