@@ -39,9 +39,15 @@ from adapters.namespace_setup import register_nexus_endpoint, register_search_at
 from adapters.payload_codec import data_converter, describe_encryption
 from adapters.process_exit import run_then_exit
 from adapters.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
-from adapters.start import start_call
-from calls.models import CallingWindow, CallOutcome, CallRequest, CallSnapshot, CallTimeouts
-from calls.names import SCENARIO_METADATA_KEY
+from outbound_calls_client.models import (
+    CallingWindow,
+    CallOutcome,
+    CallRequest,
+    CallSnapshot,
+    CallTimeouts,
+)
+from outbound_calls_client.names import SCENARIO_METADATA_KEY
+from outbound_calls_client.start import start_call
 from stack.calls import FROM_NUMBER, TO_NUMBER
 from stack.processes import ProcessStack, StackOptions, StackPorts
 from workflows.outbound_call import OutboundCallWorkflow

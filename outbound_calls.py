@@ -43,25 +43,6 @@ from adapters.logs import configure_logging, get_logger, secret_values
 from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
 from adapters.process_exit import run_then_exit
 from adapters.settings import ClientSettings, WorkerSettings
-from adapters.start import start_call, start_campaign, workflow_id_for
-from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, campaign_workflow_id
-from calls.contacts import CallTemplate, ContactsFileError, ContactSource, detect_format
-from calls.models import (
-    CallingWindow,
-    CallPhaseName,
-    CallRequest,
-    DialReport,
-    OutcomeStatus,
-    RedialPolicy,
-)
-from calls.names import (
-    CALL_WORKFLOW,
-    CAMPAIGN_WORKFLOW,
-    DEFAULT_NEXUS_ENDPOINT,
-    SCENARIO_METADATA_KEY,
-)
-from calls.phone import mask_number, mask_numbers_in, normalize_e164
-from calls.validation import validate_request
 from cli.calls import (
     Interrupted,
     attached_text,
@@ -84,6 +65,35 @@ from cli.campaigns import check_contacts, export_results, follow_campaign
 from cli.connection import check_keys, client_settings, connect, settings_error, ui_link
 from cli.failures import EXIT_CODE_TABLE, CliError, ExitCode, explain, one_line
 from cli.output import Document, OutputFormat, emit, note
+from outbound_calls_client.campaign import (
+    CampaignRequest,
+    CampaignSnapshot,
+    CampaignSummary,
+    campaign_workflow_id,
+)
+from outbound_calls_client.contacts import (
+    CallTemplate,
+    ContactsFileError,
+    ContactSource,
+    detect_format,
+)
+from outbound_calls_client.models import (
+    CallingWindow,
+    CallPhaseName,
+    CallRequest,
+    DialReport,
+    OutcomeStatus,
+    RedialPolicy,
+)
+from outbound_calls_client.names import (
+    CALL_WORKFLOW,
+    CAMPAIGN_WORKFLOW,
+    DEFAULT_NEXUS_ENDPOINT,
+    SCENARIO_METADATA_KEY,
+)
+from outbound_calls_client.phone import mask_number, mask_numbers_in, normalize_e164
+from outbound_calls_client.start import start_call, start_campaign, workflow_id_for
+from outbound_calls_client.validation import validate_request
 from simulator.scenarios import SCENARIOS
 from workflows.campaign import CampaignWorkflow
 from workflows.outbound_call import OutboundCallWorkflow

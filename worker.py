@@ -46,8 +46,8 @@ from adapters.tracing import configure_tracing
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
-from workflows.child_calls import CallOutcomeRelayWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
+from workflows.outcome_relay import CallOutcomeRelayWorkflow
 
 log = get_logger("worker")
 
@@ -77,7 +77,13 @@ WORKFLOWS: Sequence[type] = (
 WORKFLOWS_DIR = Path(workflows.__file__).parent
 # Shared, deterministic-to-use modules are loaded once instead of per workflow run (memory
 # and speed); phonenumbers also loads region data lazily, which the sandbox would refuse.
-SANDBOX_PASSTHROUGH = ("calls", "phonenumbers", "pydantic", "pydantic_core")
+SANDBOX_PASSTHROUGH = (
+    "outbound_calls_client",
+    "calls",
+    "phonenumbers",
+    "pydantic",
+    "pydantic_core",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -182,7 +188,7 @@ def build_worker(
         activities=activities,
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
-        # Other teams' workflows place calls through Nexus (calls/nexus_service.py).
+        # Other teams' workflows place calls through Nexus (outbound_calls_client.nexus_service).
         nexus_service_handlers=[OutboundCallsHandler(task_queue)],
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_cached_workflows=max_cached_workflows,

@@ -22,8 +22,8 @@ from calls.agents import (
     create_agent_body,
     provisioning_workflow_id,
 )
-from calls.models import AgentConfig
-from calls.names import AGENT_PROVISIONING_WORKFLOW
+from outbound_calls_client.models import AgentConfig
+from outbound_calls_client.names import AGENT_PROVISIONING_WORKFLOW
 
 log = get_logger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from calls.models import CallOutcome, OutcomeStatus
+from outbound_calls_client.models import CallOutcome, OutcomeStatus
+from outbound_calls_client.names import CALL_LOOKUP_ACTIVITY
 
 # How a call workflow that did not complete is counted by whoever waited for it.
 CLOSED_WITHOUT_OUTCOME = {
@@ -38,7 +39,7 @@ class CallLookupActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    @activity.defn(name="call_outcome_if_done")
+    @activity.defn(name=CALL_LOOKUP_ACTIVITY)
     async def call_outcome_if_done(self, workflow_id: str) -> CallOutcome | None:
         """The call workflow's outcome if it has closed, else None: one short look, so a
         waiting parent holds no worker slot between looks (its timer waits instead)."""

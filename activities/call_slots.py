@@ -22,15 +22,6 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.batches import Batches
-from calls import search_attributes as sa
-from calls.names import (
-    ASK_SLOTS_UPDATE,
-    CALL_WORKFLOW,
-    RELEASE_SLOT_SIGNAL,
-    REQUEST_SLOT_SIGNAL,
-    SLOT_GRANTED_SIGNAL,
-    SLOTS_WORKFLOW,
-)
 from calls.slots import (
     HOLDING_PHASES,
     RecoveredHolders,
@@ -43,6 +34,15 @@ from calls.slots import (
     shard_count,
     shard_of,
     slots_workflow_id,
+)
+from outbound_calls_client import search_attributes as sa
+from outbound_calls_client.names import (
+    ASK_SLOTS_UPDATE,
+    CALL_WORKFLOW,
+    RELEASE_SLOT_SIGNAL,
+    REQUEST_SLOT_SIGNAL,
+    SLOT_GRANTED_SIGNAL,
+    SLOTS_WORKFLOW,
 )
 
 # Visibility trails the histories by a moment: a call granted just before a terminate must

@@ -18,12 +18,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.call_lookup import outcome_if_closed
-from adapters.start import ID_REUSE_POLICY
-from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CallBatch, CampaignCall
-from calls.models import CallReport, OutcomeStatus
-from calls.names import CALL_WORKFLOW
-from calls.search_attributes import CAMPAIGN_ID
-from calls.start_options import call_memo, call_search_attributes, call_summary
+from outbound_calls_client.campaign import CAMPAIGN_ROW_MEMO_KEY, CallBatch, CampaignCall
+from outbound_calls_client.models import CallReport, OutcomeStatus
+from outbound_calls_client.names import CALL_WORKFLOW
+from outbound_calls_client.search_attributes import CAMPAIGN_ID
+from outbound_calls_client.start import ID_REUSE_POLICY
+from outbound_calls_client.start_options import call_memo, call_search_attributes, call_summary
 
 # Calls started (or looked at) at once by one activity: enough to fill a window quickly,
 # few enough that a slow server does not time the activity out.

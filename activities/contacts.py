@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.contacts_file import read_page_at, scan_path
-from calls.contacts import (
+from outbound_calls_client.contacts import (
     ContactsFileError,
     ContactsOpened,
     ContactSource,

@@ -6,8 +6,8 @@ from temporalio import activity
 
 from adapters.do_not_call import DoNotCallList
 from adapters.logs import get_logger
-from calls.models import DoNotCallEntry
-from calls.phone import mask_number
+from outbound_calls_client.models import DoNotCallEntry
+from outbound_calls_client.phone import mask_number
 
 log = get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""The handler of Nexus service ``outbound-calls`` (calls/nexus_service.py), run by the worker.
+"""The handler of Nexus service ``outbound-calls`` (outbound_calls_client.nexus_service),
+run by the worker.
 
 ``place_call`` is a workflow-run operation backed by ``OutboundCallWorkflow`` with the same id
 and dedupe rules as ``start_call``: a running call with the same dedupe key is attached to
@@ -15,13 +16,13 @@ from temporalio import nexus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from adapters.start import ID_CONFLICT_POLICY, ID_REUSE_POLICY, workflow_id_for
-from calls.errors import InvalidCallRequest
-from calls.models import CallOutcome, CallRequest, CallSnapshot
-from calls.names import CALL_WORKFLOW, RELAY_WORKFLOW, STATUS_QUERY
-from calls.nexus_service import OutboundCallsService
-from calls.start_options import call_start_options
-from calls.validation import validate_request
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.models import CallOutcome, CallRequest, CallSnapshot
+from outbound_calls_client.names import CALL_WORKFLOW, RELAY_WORKFLOW, STATUS_QUERY
+from outbound_calls_client.nexus_service import OutboundCallsService
+from outbound_calls_client.start import ID_CONFLICT_POLICY, ID_REUSE_POLICY, workflow_id_for
+from outbound_calls_client.start_options import call_start_options
+from outbound_calls_client.validation import validate_request
 
 
 @service_handler(service=OutboundCallsService)

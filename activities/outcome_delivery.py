@@ -12,8 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.logs import get_logger
 from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused, OutcomeUrlUnresolved
-from calls.models import OutcomeDelivery
 from calls.signatures import sign_retell_body
+from outbound_calls_client.models import OutcomeDelivery
 
 log = get_logger(__name__)
 

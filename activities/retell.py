@@ -21,9 +21,13 @@ from adapters.retell_client import (
     RetellRequestRejected,
     RetellUnavailable,
 )
-from calls.models import CreateCallInput
-from calls.names import ATTEMPT_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, WORKFLOW_ID_METADATA_KEY
-from calls.retell_wire import RetellCall
+from outbound_calls_client.models import CreateCallInput
+from outbound_calls_client.names import (
+    ATTEMPT_METADATA_KEY,
+    IDEMPOTENCY_METADATA_KEY,
+    WORKFLOW_ID_METADATA_KEY,
+)
+from outbound_calls_client.retell_wire import RetellCall
 
 log = get_logger(__name__)
 

@@ -8,9 +8,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlUnresolved
-from calls.errors import InvalidCallRequest
-from calls.models import CallRequest, ValidatedCall
-from calls.validation import validate_request
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.models import CallRequest, ValidatedCall
+from outbound_calls_client.validation import validate_request
 
 INVALID_REQUEST_ERROR = "InvalidCallRequest"
 

@@ -1,10 +1,17 @@
-"""A campaign's contacts file on disk: opened here, read by calls.contacts' pure rules."""
+"""A campaign's contacts file on disk: opened here, read by the pure rules of
+outbound_calls_client.contacts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from calls.contacts import ContactSource, ContactsPage, FileIndex, read_page, scan_contacts
+from outbound_calls_client.contacts import (
+    ContactSource,
+    ContactsPage,
+    FileIndex,
+    read_page,
+    scan_contacts,
+)
 
 
 def scan_path(path: Path, source: ContactSource) -> FileIndex:
@@ -16,6 +23,7 @@ def scan_path(path: Path, source: ContactSource) -> FileIndex:
 def read_page_at(
     path: Path, source: ContactSource, index: FileIndex, first: int, count: int
 ) -> ContactsPage:
-    """One page of good contacts from the file at ``path`` (see calls.contacts.read_page)."""
+    """One page of good contacts from the file at ``path`` (outbound_calls_client.contacts'
+    read_page)."""
     with path.open("rb") as stream:
         return read_page(stream, source, index, first, count)

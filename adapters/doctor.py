@@ -29,8 +29,8 @@ from adapters.retell_client import (
 )
 from adapters.settings import WEBHOOK_PATH, DoctorSettings, TemporalSettings
 from adapters.temporal_client import temporal_connect_options
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TIMEOUT_S = 10.0
 # An event the bridge can verify but that no workflow follows: acknowledged, routed nowhere.

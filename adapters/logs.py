@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr
 
 from adapters.codec_keys import payload_keys_from
 from adapters.settings import PayloadCodecSettings
-from calls.phone import mask_numbers_in
+from outbound_calls_client.phone import mask_numbers_in
 
 # Fields whose value is never written, whatever it is.
 _SECRET_FIELDS = frozenset(

@@ -16,8 +16,8 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.names import DEFAULT_NEXUS_ENDPOINT
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.names import DEFAULT_NEXUS_ENDPOINT
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 _PROTO_TYPES = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from calls.errors import InvalidCallRequest
+from outbound_calls_client.errors import InvalidCallRequest
 
 FIELD = "outcome_url"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

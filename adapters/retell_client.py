@@ -15,8 +15,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.tracing import instrument_httpx, with_trace_context
-from calls.phone import mask_numbers_in
-from calls.retell_wire import RetellCall
+from outbound_calls_client.phone import mask_numbers_in
+from outbound_calls_client.retell_wire import RetellCall
 
 
 class RetellError(Exception):

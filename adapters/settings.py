@@ -17,7 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-DEFAULT_TASK_QUEUE = "outbound-calls"
+from outbound_calls_client.names import DEFAULT_TASK_QUEUE
+
 # Where the bridge takes Retell's webhooks (bridge.WEBHOOK_PATH); agents point there.
 WEBHOOK_PATH = "/webhooks/retell"
 # The file settings are read from besides the environment: unset, ``.env`` in the working

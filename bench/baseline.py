@@ -43,9 +43,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.retell import RetellActivities
     from activities.validation import RequestValidationActivities
     from adapters.bytecode import compile_package
-    from calls.models import CallRequest, CreateCallInput
-    from calls.names import CALL_EVENT_SIGNAL
-    from calls.retell_wire import CallEvent
+    from outbound_calls_client.models import CallRequest, CreateCallInput
+    from outbound_calls_client.names import CALL_EVENT_SIGNAL
+    from outbound_calls_client.retell_wire import CallEvent
 
 WORKFLOW_NAME = "BaselineCallWorkflow"
 REAL_WORKFLOW_NAME = "BaselineRealCallWorkflow"

@@ -54,9 +54,9 @@ from bench.common import (
     start_waiting_calls,
     write_result,
 )
-from calls.models import CallSnapshot
-from calls.retell_wire import CallEvent
 from calls.signatures import sign_retell_body
+from outbound_calls_client.models import CallSnapshot
+from outbound_calls_client.retell_wire import CallEvent
 from stack.calls import SIM_KEY, PlacedCall, webhook_records
 from stack.processes import ProcessStack
 from workflows.outbound_call import OutboundCallWorkflow

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import psutil
 
-from adapters.start import start_campaign
 from bench.common import (
     CpuMeter,
     add_stack_arguments,
@@ -37,9 +36,10 @@ from bench.common import (
     stack_pids,
     write_result,
 )
-from calls.campaign import CampaignRequest, CampaignSummary
-from calls.contacts import CallTemplate, ContactSource
-from calls.models import CallingWindow
+from outbound_calls_client.campaign import CampaignRequest, CampaignSummary
+from outbound_calls_client.contacts import CallTemplate, ContactSource
+from outbound_calls_client.models import CallingWindow
+from outbound_calls_client.start import start_campaign
 
 MIB = 1024 * 1024
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from calls.models import CallTimeouts
+from outbound_calls_client.models import CallTimeouts
 from stack.binaries import server_binary
 from stack.calls import PlacedCall, place_call
 from stack.processes import ProcessStack, StackOptions

@@ -57,7 +57,7 @@ from bench.common import (
     write_result,
 )
 from bench.history_events import happy_path_breakdown, local_activities
-from calls.models import CallTimeouts, OutcomeStatus
+from outbound_calls_client.models import CallTimeouts, OutcomeStatus
 from stack.calls import call_request, next_number, place_call
 from stack.processes import ProcessStack, stop_process
 

@@ -27,8 +27,8 @@ from bench.common import (
     stack_parameters,
     write_result,
 )
-from calls.models import CallTimeouts, OutcomeStatus
-from calls.names import SLOTS_WORKFLOW
+from outbound_calls_client.models import CallTimeouts, OutcomeStatus
+from outbound_calls_client.names import SLOTS_WORKFLOW
 from stack.calls import place_call
 from stack.processes import ProcessStack
 from worker import slots_task_queue_for

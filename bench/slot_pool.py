@@ -29,9 +29,9 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
     from bench.common import print_table, write_result
-    from calls.names import SLOT_GRANTED_SIGNAL
-    from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
     from calls.slots import SlotRequest, SlotTicket, slots_workflow_id
+    from outbound_calls_client.names import SLOT_GRANTED_SIGNAL
+    from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
     from stack.binaries import server_binary
     from worker import workflow_runner
     from workflows.call_slots import CallSlotsWorkflow

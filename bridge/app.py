@@ -34,8 +34,8 @@ from adapters.tracing import instrument_fastapi
 from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webhook_openapi_extra
 from bridge.routing import Delivery, EventRouter, Outcome
 from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
-from calls.phone import mask_number
 from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
+from outbound_calls_client.phone import mask_number
 
 WEBHOOK_PATH = "/webhooks/retell"
 # One message for every signature failure: which check failed is for our log, not a forger.

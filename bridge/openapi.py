@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from calls.names import WORKFLOW_ID_METADATA_KEY
-from calls.retell_wire import CALL_EVENT_NAMES, RetellCall
 from calls.signatures import SIGNATURE_HEADER
+from outbound_calls_client.names import WORKFLOW_ID_METADATA_KEY
+from outbound_calls_client.retell_wire import CALL_EVENT_NAMES, RetellCall
 
 
 class Problem(BaseModel):

@@ -36,9 +36,9 @@ from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.tracing import signal_span, webhook_span
-from calls.names import CALL_EVENT_SIGNAL
-from calls.retell_wire import CallEvent
-from calls.search_attributes import RETELL_CALL_ID
+from outbound_calls_client.names import CALL_EVENT_SIGNAL
+from outbound_calls_client.retell_wire import CallEvent
+from outbound_calls_client.search_attributes import RETELL_CALL_ID
 
 # Characters a Retell call id is made of; anything else could change the meaning of a
 # visibility query, so such an id is never put in one.

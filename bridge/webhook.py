@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from calls.retell_wire import CALL_EVENT_NAMES, CallEvent
+from outbound_calls_client.retell_wire import CALL_EVENT_NAMES, CallEvent
 
 _FOLLOWED_EVENTS = frozenset(CALL_EVENT_NAMES)
 # Names come from the sender: cap what reaches a log line.

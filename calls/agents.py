@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from calls.models import AgentConfig
+from outbound_calls_client.models import AgentConfig
 
 
 def agent_fingerprint(config: AgentConfig) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from calls.retell_wire import CallEvent, CallEventName, RetellCall
+from outbound_calls_client.retell_wire import CallEvent, CallEventName, RetellCall
 
 
 class CallPhase(IntEnum):

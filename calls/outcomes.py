@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from calls.models import OutcomeStatus
+from outbound_calls_client.models import OutcomeStatus
 
 
 class FollowUp(StrEnum):

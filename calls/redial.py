@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from calls.models import AttemptRecord, OutcomeStatus, RedialPolicy
 from calls.outcomes import FollowUp, classify_disconnection
+from outbound_calls_client.models import AttemptRecord, OutcomeStatus, RedialPolicy
 
 
 def next_redial_delay(policy: RedialPolicy, attempts: Sequence[AttemptRecord]) -> timedelta | None:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field
 
-from calls.models import FrozenModel
+from outbound_calls_client.models import FrozenModel
 
 # Calls ended by Retell's own cap are retried later, not failed.
 CONCURRENCY_REASONS = frozenset({"concurrency_limit_reached", "no_concurrency_fallback"})

@@ -18,11 +18,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from calls.models import CallOutcome, CallSnapshot, OutcomeStatus
-from calls.names import CALL_WORKFLOW, CALL_WORKFLOW_ID_PREFIX, call_workflow_id
-from calls.search_attributes import CALL_OUTCOME
 from cli.failures import OUTCOME_EXIT_CODES, CliError, ExitCode
 from cli.output import Document, note
+from outbound_calls_client.models import CallOutcome, CallSnapshot, OutcomeStatus
+from outbound_calls_client.names import CALL_WORKFLOW, CALL_WORKFLOW_ID_PREFIX, call_workflow_id
+from outbound_calls_client.search_attributes import CALL_OUTCOME
 from workflows.outbound_call import OutboundCallWorkflow
 
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)

@@ -23,11 +23,11 @@ from rich.progress import (
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 
 from adapters.contacts_file import scan_path
-from calls.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
-from calls.contacts import BadRow, ContactsOpened, ContactSource
-from calls.models import CallOutcome
-from calls.names import CALL_WORKFLOW
 from cli.calls import search_fields
+from outbound_calls_client.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
+from outbound_calls_client.contacts import BadRow, ContactsOpened, ContactSource
+from outbound_calls_client.models import CallOutcome
+from outbound_calls_client.names import CALL_WORKFLOW
 from workflows.campaign import CampaignWorkflow
 
 RESULT_COLUMNS = (

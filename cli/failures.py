@@ -15,9 +15,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.codec_keys import PayloadKeyError
 from adapters.payload_codec import ENCRYPTED_ENCODING, PayloadDecryptionError
-from calls.errors import InvalidCallRequest
-from calls.models import OutcomeStatus
-from calls.phone import mask_numbers_in
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.models import OutcomeStatus
+from outbound_calls_client.phone import mask_numbers_in
 
 
 class ExitCode(IntEnum):

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from calls.phone import mask_numbers_in
+from outbound_calls_client.phone import mask_numbers_in
 
 
 class OutputFormat(StrEnum):

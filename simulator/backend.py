@@ -24,7 +24,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from adapters.settings import SimulatorSettings
-from calls.phone import mask_number
+from outbound_calls_client.phone import mask_number
 from simulator.agents import AgentStore
 from simulator.call_record import SimulatedCall, now_ms
 from simulator.errors import ApiError

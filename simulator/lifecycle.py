@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import structlog
 
-from calls.phone import mask_number
+from outbound_calls_client.phone import mask_number
 from simulator.call_record import SimulatedCall
 from simulator.scenarios import MANUAL_STOPPED, analysis_for, transcript_for
 from simulator.transcripts import conversation

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from calls.names import ATTEMPT_METADATA_KEY, SCENARIO_METADATA_KEY
+from outbound_calls_client.names import ATTEMPT_METADATA_KEY, SCENARIO_METADATA_KEY
 
 SCENARIO_KEY = SCENARIO_METADATA_KEY
 RING_MS_KEY = "simulator_ring_ms"

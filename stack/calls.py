@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from temporalio.client import WorkflowHandle
 
-from adapters.start import start_call
-from calls.models import CallOutcome, CallRequest, CallTimeouts, OutcomeStatus
+from outbound_calls_client.models import CallOutcome, CallRequest, CallTimeouts, OutcomeStatus
+from outbound_calls_client.start import start_call
 
 if TYPE_CHECKING:
     from stack.processes import ProcessStack

@@ -42,7 +42,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from calls.search_attributes import dev_server_flags
+from outbound_calls_client.search_attributes import dev_server_flags
 from stack.binaries import server_binary
 from stack.calls import SIM_KEY
 from stack.ports import LOOPBACK, free_port

@@ -15,7 +15,7 @@ from pgserver.postgres_server import PostgresServer
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
 from stack.binaries import server_binary
 from tests.helpers.call_harness import (
     SimulatorAdmin,

@@ -12,8 +12,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
-    from calls.models import AgentConfig
-    from calls.names import AGENT_PROVISIONING_WORKFLOW
+    from outbound_calls_client.models import AgentConfig
+    from outbound_calls_client.names import AGENT_PROVISIONING_WORKFLOW
 
 
 @workflow.defn(name=AGENT_PROVISIONING_WORKFLOW)

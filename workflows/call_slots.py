@@ -26,7 +26,8 @@ from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exce
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
-    from calls.names import (
+    from calls.slots import SlotAsks, SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
+    from outbound_calls_client.names import (
         ASK_SLOTS_UPDATE,
         RELEASE_SLOT_SIGNAL,
         REQUEST_SLOT_SIGNAL,
@@ -34,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         SLOTS_QUERY,
         SLOTS_WORKFLOW,
     )
-    from calls.slots import SlotAsks, SlotGrants, SlotPoolState, SlotRequest, SlotsSnapshot
     from workflows.deadline_timer import DeadlineTimer
 
 

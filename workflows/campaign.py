@@ -1,12 +1,12 @@
 """CampaignWorkflow: call everyone on a list or in a contacts file, a bounded number at a
 time, durably, at any size.
 
-Start a campaign with ``adapters.start.start_campaign`` (any number of times: the workflow
-id is ``campaign-<campaign_id>``, so a second start attaches to the first campaign)::
+Start a campaign with ``outbound_calls_client.start_campaign`` (any number of times: the
+workflow id is ``campaign-<campaign_id>``, so a second start attaches to the first campaign)::
 
-    from adapters.start import start_campaign
-    from calls.campaign import CampaignRequest
-    from calls.contacts import CallTemplate, ContactSource
+    from outbound_calls_client.start import start_campaign
+    from outbound_calls_client.campaign import CampaignRequest
+    from outbound_calls_client.contacts import CallTemplate, ContactSource
 
     handle = await start_campaign(
         client,
@@ -66,7 +66,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from activities.campaign_calls import CampaignCallActivities
     from activities.contacts import ContactActivities
-    from calls.campaign import (
+    from outbound_calls_client.campaign import (
         CallBatch,
         CampaignCall,
         CampaignProgress,
@@ -75,9 +75,9 @@ with workflow.unsafe.imports_passed_through():
         CampaignSummary,
         OutcomeCounts,
     )
-    from calls.contacts import PageRequest
-    from calls.models import CallReport, CallRequest, OutcomeStatus
-    from calls.names import (
+    from outbound_calls_client.contacts import PageRequest
+    from outbound_calls_client.models import CallReport, CallRequest, OutcomeStatus
+    from outbound_calls_client.names import (
         CALL_FINISHED_SIGNAL,
         CAMPAIGN_WORKFLOW,
         PAUSE_UPDATE,
@@ -85,7 +85,7 @@ with workflow.unsafe.imports_passed_through():
         RESUME_UPDATE,
         call_workflow_id,
     )
-    from calls.search_attributes import CAMPAIGN_ID
+    from outbound_calls_client.search_attributes import CAMPAIGN_ID
 
 from workflows.cancel_shield import run_shielded
 from workflows.waits import wait_until
@@ -220,8 +220,9 @@ class CampaignWorkflow:
                 "campaign is running, not paused; nothing to resume", type="CampaignNotPaused"
             )
 
-    # Named after the method, as calls/names.py has it (tests/test_names.py): with ``name=``
-    # the SDK's typing would give callers a coroutine, not the answer, for an async update.
+    # Named after the method, as in outbound_calls_client.names (tests/unit/test_names.py):
+    # with ``name=`` the SDK's typing would give callers a coroutine, not the answer, for an
+    # async update.
     @workflow.update
     async def cancel(self, reason: str = "") -> CampaignSummary:
         """Start no new call, hang up the open ones, end as canceled; answers the summary."""

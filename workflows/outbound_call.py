@@ -34,10 +34,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.outcome_delivery import OutcomeDeliveryActivities
     from activities.retell import RetellActivities
     from activities.validation import RequestValidationActivities
-    from calls import search_attributes as sa
-    from calls.calling_window import describe, next_allowed_time
     from calls.lifecycle import CallPhase, CallState, apply, observe
-    from calls.models import (
+    from calls.outcomes import FollowUp, classify_disconnection
+    from calls.redial import next_redial_delay
+    from calls.slots import CONCURRENCY_REASONS
+    from outbound_calls_client import search_attributes as sa
+    from outbound_calls_client.calling_window import describe, next_allowed_time
+    from outbound_calls_client.models import (
         AgentConfig,
         AttemptRecord,
         CallOutcome,
@@ -52,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
         OutcomeStatus,
         ValidatedCall,
     )
-    from calls.names import (
+    from outbound_calls_client.names import (
         CALL_EVENT_SIGNAL,
         CALL_FINISHED_SIGNAL,
         CALL_WORKFLOW,
@@ -60,11 +63,8 @@ with workflow.unsafe.imports_passed_through():
         SLOT_GRANTED_SIGNAL,
         STATUS_QUERY,
     )
-    from calls.outcomes import FollowUp, classify_disconnection
-    from calls.phone import mask_number
-    from calls.redial import next_redial_delay
-    from calls.retell_wire import CallEvent, RetellCall
-    from calls.slots import CONCURRENCY_REASONS
+    from outbound_calls_client.phone import mask_number
+    from outbound_calls_client.retell_wire import CallEvent, RetellCall
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.best_effort import best_effort, failure_text, failure_type, raise_if_cancelled
@@ -188,8 +188,9 @@ class OutboundCallWorkflow:
             outcome=self._outcome,
         )
 
-    # Named after the method, as calls/names.py has it (tests/test_names.py): with ``name=``
-    # the SDK's typing would give callers a coroutine, not the answer, for an async update.
+    # Named after the method, as in outbound_calls_client.names (tests/unit/test_names.py):
+    # with ``name=`` the SDK's typing would give callers a coroutine, not the answer, for an
+    # async update.
     @workflow.update
     async def dialed(self) -> DialReport:
         """Answers as soon as Retell has taken a call for this request (its call id), the

@@ -20,8 +20,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
-    from calls.models import CallTimeouts
     from calls.slots import SlotRequest, SlotTicket
+    from outbound_calls_client.models import CallTimeouts
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.call_policies import DELIVERY_RETRY, LOCAL_ACTIVITY_TIMEOUT

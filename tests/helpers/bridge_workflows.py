@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from calls.names import CALL_EVENT_SIGNAL
+from outbound_calls_client.names import CALL_EVENT_SIGNAL
 
 with workflow.unsafe.imports_passed_through():
-    from calls.retell_wire import CallEvent
-    from calls.search_attributes import RETELL_CALL_ID
+    from outbound_calls_client.retell_wire import CallEvent
+    from outbound_calls_client.search_attributes import RETELL_CALL_ID
 
 
 @workflow.defn(name="BridgeProbeWorkflow")

@@ -30,9 +30,9 @@ from temporalio.worker import Replayer, Worker
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
 from adapters.namespace_setup import register_search_attributes
 from adapters.retell_client import RetellClient
-from calls.models import CallSnapshot
-from calls.retell_wire import CallEvent, CallEventName
 from calls.slots import shard_count, slots_workflow_id
+from outbound_calls_client.models import CallSnapshot
+from outbound_calls_client.retell_wire import CallEvent, CallEventName
 from stack.binaries import server_binary
 from stack.calls import FROM_NUMBER as FROM_NUMBER
 from stack.calls import SIM_KEY as SIM_KEY

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from calls.names import CALL_WORKFLOW
+from outbound_calls_client.names import CALL_WORKFLOW
 
 with workflow.unsafe.imports_passed_through():
-    from calls.models import CallOutcome, CallRequest
+    from outbound_calls_client.models import CallOutcome, CallRequest
 
 from workflows.outbound_call import OutboundCallWorkflow
 

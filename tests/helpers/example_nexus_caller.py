@@ -1,7 +1,8 @@
 """Example callers of Nexus service ``outbound-calls`` from another namespace (``reminders``).
 
-``ReminderCallWorkflow`` uses the typed contract (calls/nexus_service.py); ``PlainJsonCallWorkflow``
-knows only the names and the JSON shapes, as a team without this project's code would.
+``ReminderCallWorkflow`` uses the typed contract (outbound_calls_client.nexus_service);
+``PlainJsonCallWorkflow`` knows only the names and the JSON shapes, as a team without
+this project's code would.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from temporalio import workflow
 from temporalio.exceptions import NexusOperationError
 
 with workflow.unsafe.imports_passed_through():
-    from calls.models import CallOutcome, CallRequest, OutcomeStatus
-    from calls.names import DEFAULT_NEXUS_ENDPOINT
-    from calls.nexus_service import OutboundCallsService
+    from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
+    from outbound_calls_client.names import DEFAULT_NEXUS_ENDPOINT
+    from outbound_calls_client.nexus_service import OutboundCallsService
 
 
 @workflow.defn(name="ReminderCallWorkflow")

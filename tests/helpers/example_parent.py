@@ -10,10 +10,10 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from calls.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
-    from calls.names import CALL_FINISHED_SIGNAL
+    from outbound_calls_client.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
+    from outbound_calls_client.names import CALL_FINISHED_SIGNAL
 
-from workflows.child_calls import call_as_child
+from outbound_calls_client.child_calls import call_as_child
 
 
 @workflow.defn(name="AppointmentReminderWorkflow")

@@ -23,7 +23,7 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from calls.models import CallOutcome
+from outbound_calls_client.models import CallOutcome
 from stack.calls import EXPECTED_STATUS as EXPECTED_STATUS
 from stack.calls import QUICK_TIMEOUTS as QUICK_TIMEOUTS
 from stack.calls import PlacedCall as PlacedCall

@@ -12,10 +12,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from calls.campaign import CampaignRequest, CampaignSummary
-    from calls.models import CallOutcome, CallRequest
-    from calls.names import CALL_WORKFLOW, CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
     from calls.slots import SlotPoolState
+    from outbound_calls_client.campaign import CampaignRequest, CampaignSummary
+    from outbound_calls_client.models import CallOutcome, CallRequest
+    from outbound_calls_client.names import CALL_WORKFLOW, CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
 
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow

@@ -37,10 +37,15 @@ from adapters.do_not_call import SqliteDoNotCallList
 from adapters.payload_codec import converter_for, with_data_converter
 from adapters.settings import BridgeSettings, PayloadCodecSettings, SimulatorSettings
 from bridge.app import create_app
-from calls.models import AgentConfig, CallOutcome, CallRequest, CallTimeouts
-from calls.names import AGENT_PROVISIONING_WORKFLOW, CALL_WORKFLOW, RELAY_WORKFLOW, SLOTS_WORKFLOW
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
-from calls.start_options import call_search_attributes
+from outbound_calls_client.models import AgentConfig, CallOutcome, CallRequest, CallTimeouts
+from outbound_calls_client.names import (
+    AGENT_PROVISIONING_WORKFLOW,
+    CALL_WORKFLOW,
+    RELAY_WORKFLOW,
+    SLOTS_WORKFLOW,
+)
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.start_options import call_search_attributes
 from simulator.scenarios import SCENARIOS as SIMULATED
 from simulator.server import running_simulator, serve_asgi_app
 from stack.binaries import server_binary

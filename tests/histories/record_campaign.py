@@ -17,12 +17,12 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_campaign
-from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary
-from calls.contacts import CallTemplate, ContactSource
-from calls.models import CallingWindow, CallTimeouts
-from calls.names import CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary
+from outbound_calls_client.contacts import CallTemplate, ContactSource
+from outbound_calls_client.models import CallingWindow, CallTimeouts
+from outbound_calls_client.names import CAMPAIGN_WORKFLOW, SLOTS_WORKFLOW
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.start import start_campaign
 from stack.binaries import server_binary
 from tests.helpers.call_harness import eventually, live_stack
 from tests.histories.record import RELEASE, recorded_runs, save_runs

@@ -12,10 +12,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.agents import AgentActivities
 from adapters.retell_client import RetellClient
 from adapters.settings import BridgeSettings, SimulatorSettings
-from adapters.start import start_call
 from bridge import create_app
 from calls.agents import agent_fingerprint, agent_name_for, create_agent_body
-from calls.models import AgentConfig, OutcomeStatus
+from outbound_calls_client.models import AgentConfig, OutcomeStatus
+from outbound_calls_client.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import SIM_KEY, call_request, call_worker, live_stack
 

@@ -32,10 +32,10 @@ from temporalio.worker import Worker
 from adapters.logs import configure_logging
 from adapters.settings import BridgeSettings
 from bridge import WEBHOOK_PATH, create_app
-from calls.names import CALL_EVENT_SIGNAL, WORKFLOW_ID_METADATA_KEY
-from calls.phone import mask_number
-from calls.retell_wire import CallEvent
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
+from outbound_calls_client.names import CALL_EVENT_SIGNAL, WORKFLOW_ID_METADATA_KEY
+from outbound_calls_client.phone import mask_number
+from outbound_calls_client.retell_wire import CallEvent
 from stack.ports import free_port
 from stack.waits import eventually
 from tests.helpers.bridge_workflows import BridgeProbeWorkflow

@@ -30,11 +30,11 @@ from temporalio.testing import WorkflowEnvironment
 from uvicorn.config import Config
 
 from adapters.settings import BridgeSettings
-from adapters.start import start_call
 from bridge import WEBHOOK_PATH, create_app
-from calls.models import CallSnapshot, OutcomeStatus
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
+from outbound_calls_client.models import CallSnapshot, OutcomeStatus
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.start import start_call
 from stack.binaries import server_binary
 from stack.ports import free_port
 from tests.helpers.call_harness import (

@@ -22,11 +22,11 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.settings import BridgeSettings, SimulatorSettings
-from adapters.start import start_call
 from bridge.app import create_app
-from calls.models import CallOutcome, CallTimeouts, OutcomeStatus
-from calls.names import ASK_SLOTS_UPDATE, SLOT_GRANTED_SIGNAL
 from calls.slots import SlotsSnapshot, slots_workflow_id
+from outbound_calls_client.models import CallOutcome, CallTimeouts, OutcomeStatus
+from outbound_calls_client.names import ASK_SLOTS_UPDATE, SLOT_GRANTED_SIGNAL
+from outbound_calls_client.start import start_call
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

@@ -23,12 +23,17 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call, start_campaign
-from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, campaign_workflow_id
-from calls.contacts import CallTemplate, ContactSource
-from calls.models import CallingWindow, OutcomeStatus
-from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.slots import slots_workflow_id
+from outbound_calls_client.campaign import (
+    CampaignRequest,
+    CampaignSnapshot,
+    CampaignSummary,
+    campaign_workflow_id,
+)
+from outbound_calls_client.contacts import CallTemplate, ContactSource
+from outbound_calls_client.models import CallingWindow, OutcomeStatus
+from outbound_calls_client.names import WORKFLOW_ID_METADATA_KEY
+from outbound_calls_client.start import start_call, start_campaign
 from tests.helpers.call_harness import LiveStack, call_request, eventually, live_stack
 from tests.helpers.cli_runner import cli_env, run_cli
 from tests.integration.test_call_slots import max_open_calls

@@ -20,12 +20,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.settings import BridgeSettings, SimulatorSettings
-from adapters.start import start_call, start_campaign
 from bridge.app import create_app
-from calls.campaign import CampaignRequest, CampaignSummary
-from calls.models import CallOutcome, CallRequest, OutcomeStatus
-from calls.names import WORKFLOW_ID_METADATA_KEY
 from calls.slots import slots_workflow_id
+from outbound_calls_client.campaign import CampaignRequest, CampaignSummary
+from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
+from outbound_calls_client.names import WORKFLOW_ID_METADATA_KEY
+from outbound_calls_client.start import start_call, start_campaign
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

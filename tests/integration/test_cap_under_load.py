@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call
-from calls.models import CallTimeouts, OutcomeStatus
 from calls.slots import shard_of, slots_workflow_id
+from outbound_calls_client.models import CallTimeouts, OutcomeStatus
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import (
     call_request,
     eventually,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from calls.models import CallSnapshot
 from cli.calls import progress_line
+from outbound_calls_client.models import CallSnapshot
 from tests.helpers.cli_runner import cli_env, run_cli
 
 GOOD = ("--to", "+14155550123", "--from", "+12125550199")

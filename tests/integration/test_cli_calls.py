@@ -20,10 +20,10 @@ import pytest
 from adapters.codec_keys import create_key_file
 from adapters.settings import ClientSettings
 from adapters.temporal_client import connect_temporal
-from calls.models import CallOutcome, CallRequest
-from calls.names import CALL_WORKFLOW, call_workflow_id
 from cli.output import OutputFormat
 from outbound_calls import LIST_COLUMNS
+from outbound_calls_client.models import CallOutcome, CallRequest
+from outbound_calls_client.names import CALL_WORKFLOW, call_workflow_id
 from stack.processes import ProcessStack, StackOptions
 from tests.helpers.call_harness import eventually
 from tests.helpers.cli_runner import CLI, CliRun, cli_env, run_cli

@@ -44,11 +44,11 @@ from adapters.settings import (
     TemporalSettings,
     WorkerSettings,
 )
-from adapters.start import start_call
 from adapters.temporal_client import connect_temporal, temporal_connect_options
-from calls.models import CallSnapshot, OutcomeStatus
-from calls.search_attributes import ALL_SEARCH_ATTRIBUTES
 from outbound_calls import parse_command_line
+from outbound_calls_client.models import CallSnapshot, OutcomeStatus
+from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
+from outbound_calls_client.start import start_call
 from stack.ports import free_port
 from tests.helpers.call_harness import call_request, history_plaintext
 from tests.helpers.compose_check import (

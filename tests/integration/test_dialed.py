@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call
-from calls.models import OutcomeStatus
+from outbound_calls_client.models import OutcomeStatus
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import call_request, live_stack
 from workflows.outbound_call import OutboundCallWorkflow
 

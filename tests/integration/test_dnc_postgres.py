@@ -20,9 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.dnc_postgres import PostgresDoNotCallList
 from adapters.dnc_store import open_do_not_call_list
 from adapters.settings import BridgeSettings, WorkerSettings
-from adapters.start import start_call
 from bridge.app import create_app
-from calls.models import OutcomeStatus
+from outbound_calls_client.models import OutcomeStatus
+from outbound_calls_client.start import start_call
 from simulator.server import serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

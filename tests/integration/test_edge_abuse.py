@@ -31,9 +31,9 @@ from adapters.codec_keys import PayloadKeys
 from adapters.logs import configure_logging, get_logger
 from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlRefused
 from adapters.payload_codec import converter_for, with_data_converter
-from adapters.start import start_call
-from calls.models import OutcomeStatus
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
+from outbound_calls_client.models import OutcomeStatus
+from outbound_calls_client.start import start_call
 from stack.ports import free_port
 from stack.processes import ProcessStack, StackOptions
 from tests.helpers.call_harness import SIM_KEY, TO_NUMBER, call_id_of, call_request, eventually

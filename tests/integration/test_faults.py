@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from calls.models import CallTimeouts
+from outbound_calls_client.models import CallTimeouts
 from stack.processes import ProcessStack, StackOptions
 from tests.helpers.call_harness import SIM_KEY
 from tests.helpers.fault_checks import (

@@ -49,12 +49,12 @@ from adapters.settings import (
     TemporalSettings,
     WorkerSettings,
 )
-from adapters.start import start_call
-from calls import search_attributes as sa
-from calls.models import CallOutcome, CallRequest, OutcomeStatus
-from calls.names import CALL_EVENT_SIGNAL, CALL_WORKFLOW
-from calls.phone import mask_number
 from devstack import config_from_env, ensure_payload_key_file
+from outbound_calls_client import search_attributes as sa
+from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
+from outbound_calls_client.names import CALL_EVENT_SIGNAL, CALL_WORKFLOW
+from outbound_calls_client.phone import mask_number
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import FROM_NUMBER, SIM_KEY, TO_NUMBER, call_request, live_stack
 
 # What must never be readable outside the codec: the numbers (as dialled and as digits), the

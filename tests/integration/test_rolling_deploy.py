@@ -28,12 +28,12 @@ from temporalio.workflow import NondeterminismError
 
 from adapters.do_not_call import SqliteDoNotCallList
 from adapters.settings import BridgeSettings, SimulatorSettings
-from adapters.start import start_call, start_campaign
 from bridge.app import create_app
-from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary
-from calls.contacts import CallTemplate, ContactSource
-from calls.models import CallingWindow, CallOutcome, CallTimeouts, OutcomeStatus
 from calls.slots import SlotsSnapshot, slots_workflow_id
+from outbound_calls_client.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary
+from outbound_calls_client.contacts import CallTemplate, ContactSource
+from outbound_calls_client.models import CallingWindow, CallOutcome, CallTimeouts, OutcomeStatus
+from outbound_calls_client.start import start_call, start_campaign
 from simulator.server import running_simulator, serve_asgi_app
 from tests.helpers.call_harness import (
     SIM_KEY,

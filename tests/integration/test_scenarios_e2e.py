@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call
-from calls.models import CallOutcome, CallTimeouts, OutcomeStatus
+from outbound_calls_client.models import CallOutcome, CallTimeouts, OutcomeStatus
+from outbound_calls_client.start import start_call
 from simulator.scenarios import SCENARIOS
 from tests.helpers.call_harness import LiveStack, call_request, live_stack
 

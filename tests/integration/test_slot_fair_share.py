@@ -15,12 +15,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from calls.names import RELEASE_SLOT_SIGNAL
+from outbound_calls_client.names import RELEASE_SLOT_SIGNAL
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
-    from calls.names import SLOT_GRANTED_SIGNAL
     from calls.slots import SlotRequest, SlotsSnapshot, slots_workflow_id
+    from outbound_calls_client.names import SLOT_GRANTED_SIGNAL
     from tests.helpers.call_harness import eventually
     from worker import workflow_runner
     from workflows.call_slots import CallSlotsWorkflow

@@ -20,11 +20,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.retell_client import RetellClient
 from adapters.settings import BridgeSettings, TemporalSettings
-from adapters.start import start_call
 from adapters.temporal_client import connect_temporal
 from adapters.tracing import tracing_enabled, use_tracer_provider
 from bridge.app import create_app
-from calls.models import OutcomeStatus
+from outbound_calls_client.models import OutcomeStatus
+from outbound_calls_client.start import start_call
 from simulator.server import serve_asgi_app
 from stack.ports import free_port
 from tests.helpers.call_harness import SIM_KEY, call_request, call_worker, simulator_admin

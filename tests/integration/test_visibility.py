@@ -17,9 +17,9 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call
-from calls import search_attributes as sa
-from calls.models import CallOutcome, OutcomeStatus
+from outbound_calls_client import search_attributes as sa
+from outbound_calls_client.models import CallOutcome, OutcomeStatus
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import (
     TO_NUMBER,
     LiveStack,

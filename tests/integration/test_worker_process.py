@@ -13,8 +13,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.settings import SimulatorSettings
-from adapters.start import start_call
-from calls.models import CallTimeouts, OutcomeStatus
+from outbound_calls_client.models import CallTimeouts, OutcomeStatus
+from outbound_calls_client.start import start_call
 from simulator.server import running_simulator
 from tests.helpers.call_harness import (
     SIM_KEY,

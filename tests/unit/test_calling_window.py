@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calls.calling_window import NoCommonWindow, next_allowed_time
-from calls.models import CallingWindow
+from outbound_calls_client.calling_window import NoCommonWindow, next_allowed_time
+from outbound_calls_client.models import CallingWindow
 
 ZONES = [
     "America/Los_Angeles",

@@ -22,10 +22,10 @@ from pydantic import SecretStr
 
 from adapters.logs import configure_logging, secret_values
 from adapters.settings import CodecServerSettings
-from calls.models import CallOutcome, CallRequest
-from calls.names import CALL_EVENT_SIGNAL
-from calls.retell_wire import CallEvent
 from codec_server.app import CodecServerConfigError, create_app
+from outbound_calls_client.models import CallOutcome, CallRequest
+from outbound_calls_client.names import CALL_EVENT_SIGNAL
+from outbound_calls_client.retell_wire import CallEvent
 from tests.histories.record import (
     ENCRYPTED_OUT,
     NEW_TEST_KEY_ID,

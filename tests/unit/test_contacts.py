@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calls import contacts as contacts_module
-from calls.contacts import (
+from outbound_calls_client import contacts as contacts_module
+from outbound_calls_client.contacts import (
     CallTemplate,
     Contact,
     ContactsFileError,
@@ -18,7 +18,7 @@ from calls.contacts import (
     read_page,
     scan_contacts,
 )
-from calls.models import CallingWindow
+from outbound_calls_client.models import CallingWindow
 
 TEMPLATE = CallTemplate(
     from_number="+12125550199",

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calls.lifecycle import CallPhase, CallState, apply, observe
-from calls.retell_wire import CallAnalysis, CallEvent, CallEventName, RetellCall
+from outbound_calls_client.retell_wire import CallAnalysis, CallEvent, CallEventName, RetellCall
 
 CALL_ID = "call_abc"
 

@@ -1,18 +1,19 @@
-"""The names other processes and languages rely on (calls/names.py) are the ones the workflow
-classes and the Nexus service declare: renaming a method or a handler cannot drift from them."""
+"""The names other processes and languages rely on (outbound_calls_client.names) are the ones
+the workflow classes and the Nexus service declare: renaming a method or a handler cannot
+drift from them."""
 
 from __future__ import annotations
 
 import nexusrpc
 from temporalio import workflow
 
-from calls import names
-from calls.nexus_service import OutboundCallsService
+from outbound_calls_client import names
+from outbound_calls_client.nexus_service import OutboundCallsService
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
-from workflows.child_calls import CallOutcomeRelayWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
+from workflows.outcome_relay import CallOutcomeRelayWorkflow
 
 
 def _defn(cls: type) -> workflow._Definition:

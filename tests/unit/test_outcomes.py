@@ -4,8 +4,8 @@ import typing
 
 from retell.types.phone_call_response import PhoneCallResponse
 
-from calls.models import OutcomeStatus
 from calls.outcomes import DISCONNECTION_RULES, FollowUp, classify_disconnection
+from outbound_calls_client.models import OutcomeStatus
 
 
 def _sdk_reasons() -> set[str]:

@@ -4,9 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calls.models import CallRequest
-from calls.phone import InvalidPhoneNumber, mask_number, mask_numbers_in, normalize_e164
-from calls.validation import validate_request
+from outbound_calls_client.models import CallRequest
+from outbound_calls_client.phone import (
+    InvalidPhoneNumber,
+    mask_number,
+    mask_numbers_in,
+    normalize_e164,
+)
+from outbound_calls_client.validation import validate_request
 
 
 @pytest.mark.parametrize(

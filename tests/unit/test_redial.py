@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from calls.models import AttemptRecord, OutcomeStatus, RedialPolicy
 from calls.redial import next_redial_delay
+from outbound_calls_client.models import AttemptRecord, OutcomeStatus, RedialPolicy
 
 
 def _attempt(n: int, status: OutcomeStatus, reason: str | None, call: bool = True) -> AttemptRecord:

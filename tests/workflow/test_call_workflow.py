@@ -17,9 +17,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call
-from calls.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
-from calls.names import CALL_WORKFLOW, SLOT_GRANTED_SIGNAL
+from outbound_calls_client.models import CallOutcome, CallReport, CallRequest, OutcomeStatus
+from outbound_calls_client.names import CALL_WORKFLOW, SLOT_GRANTED_SIGNAL
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import (
     TO_NUMBER,
     SimulatorAdmin,

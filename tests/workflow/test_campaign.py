@@ -23,10 +23,15 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_campaign
-from calls.campaign import CampaignRequest, CampaignSnapshot, CampaignSummary, campaign_workflow_id
-from calls.models import CallRequest, OutcomeStatus
-from calls.names import CALL_FINISHED_SIGNAL
+from outbound_calls_client.campaign import (
+    CampaignRequest,
+    CampaignSnapshot,
+    CampaignSummary,
+    campaign_workflow_id,
+)
+from outbound_calls_client.models import CallRequest, OutcomeStatus
+from outbound_calls_client.names import CALL_FINISHED_SIGNAL
+from outbound_calls_client.start import start_campaign
 from tests.helpers.call_harness import (
     SimulatorAdmin,
     call_request,

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.settings import DEFAULT_TASK_QUEUE
-from calls.campaign import CampaignSummary
-from calls.models import CallOutcome, OutcomeStatus
+from outbound_calls_client.campaign import CampaignSummary
+from outbound_calls_client.models import CallOutcome, OutcomeStatus
+from outbound_calls_client.names import DEFAULT_TASK_QUEUE
 from tests.helpers.call_harness import call_request, live_stack, start_time_skipping_server
 from tests.helpers.doc_snippets import Snippet, run_problems, run_snippet, snippets
 

@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outcome_delivery import OUTCOME_SIGNATURE_HEADER
 from adapters.do_not_call import SqliteDoNotCallList
-from adapters.start import start_call
-from calls.models import CallOutcome, CallRequest, OutcomeStatus
 from calls.signatures import InvalidSignature, verify_retell_signature
+from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
+from outbound_calls_client.start import start_call
 from simulator.server import serve_asgi_app
 from tests.helpers.call_harness import (
     TO_NUMBER,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.start import start_call
-from calls.models import OutcomeStatus, PrivacyOptions
-from calls.retell_wire import CallEvent, RetellCall
+from outbound_calls_client.models import OutcomeStatus, PrivacyOptions
+from outbound_calls_client.retell_wire import CallEvent, RetellCall
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import (
     SimulatorAdmin,
     call_id_of,

@@ -18,8 +18,8 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.retell import RetellActivities, create_call_body
 from adapters.retell_client import RetellClient
-from adapters.start import start_call
-from calls.models import CreateCallInput, OutcomeStatus
+from outbound_calls_client.models import CreateCallInput, OutcomeStatus
+from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import (
     FROM_NUMBER,
     SIM_KEY,

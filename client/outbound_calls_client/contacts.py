@@ -25,8 +25,8 @@ from typing import IO, Any, Literal
 
 from pydantic import Field, HttpUrl, ValidationError
 
-from calls.errors import InvalidCallRequest
-from calls.models import (
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.models import (
     AgentConfig,
     CallingWindow,
     CallRequest,
@@ -35,7 +35,7 @@ from calls.models import (
     PrivacyOptions,
     RedialPolicy,
 )
-from calls.phone import normalize_e164
+from outbound_calls_client.phone import normalize_e164
 
 ContactFormat = Literal["csv", "jsonl"]
 METADATA_PREFIX = "metadata."

@@ -1,6 +1,6 @@
 """Place a call from inside another workflow, with the same dedupe rules as ``start_call``.
 
-    from workflows.child_calls import call_as_child
+    from outbound_calls_client.child_calls import call_as_child
 
     outcome = await call_as_child(CallRequest(..., dedupe_key="reminder-8812"))
 
@@ -8,6 +8,10 @@ The child's id is ``call-<dedupe_key>`` (without a key: ``<parent id>-call-<rand
 with ``REJECT_DUPLICATE``: if a call with that id already ran or runs (another parent, a
 CLI start), no second call is placed and the existing call's outcome is awaited instead.
 A parent that closes asks its open calls to cancel (they hang up) rather than killing them.
+
+A parent on another team's worker passes ``task_queue="outbound-calls"`` (our
+``DEFAULT_TASK_QUEUE``, or wherever our worker runs): the call, and the look at an existing
+one, run there; without it they run on the parent's own task queue.
 """
 
 from __future__ import annotations
@@ -25,10 +29,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.call_lookup import CallLookupActivities
-    from calls.models import CallOutcome, CallRequest
-    from calls.names import CALL_WORKFLOW, RELAY_WORKFLOW, call_workflow_id
-    from calls.start_options import call_memo, call_summary
+    from outbound_calls_client.models import CallOutcome, CallRequest
+    from outbound_calls_client.names import CALL_LOOKUP_ACTIVITY, CALL_WORKFLOW, call_workflow_id
+    from outbound_calls_client.start_options import call_memo, call_summary
 
 # Waiting on an existing call by durable timers instead of one days-long activity.
 FIRST_LOOK_AFTER = timedelta(seconds=5)
@@ -48,6 +51,7 @@ async def call_as_child(
     *,
     workflow_id: str | None = None,
     search_attributes: Sequence[SearchAttributePair[str] | SearchAttributePair[int]] = (),
+    task_queue: str | None = None,
 ) -> CallOutcome:
     """Run the call as a child workflow (or await the existing one) and return its outcome."""
     wid = workflow_id or child_call_id(request)
@@ -56,6 +60,7 @@ async def call_as_child(
             CALL_WORKFLOW,
             request,
             id=wid,
+            task_queue=task_queue,
             result_type=CallOutcome,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
@@ -66,33 +71,25 @@ async def call_as_child(
             memo=call_memo(request),
         )
     except WorkflowAlreadyStartedError:
-        return await _await_existing_call(wid)
+        return await await_existing_call(wid, task_queue=task_queue)
     result: CallOutcome = await handle
     return result
 
 
-async def _await_existing_call(wid: str) -> CallOutcome:
+async def await_existing_call(wid: str, *, task_queue: str | None = None) -> CallOutcome:
     """Look at the existing call now and then, sooner at first, until it has an outcome."""
     interval = FIRST_LOOK_AFTER
     while True:
-        outcome = await workflow.execute_activity_method(
-            CallLookupActivities.call_outcome_if_done,
+        outcome = await workflow.execute_activity(
+            CALL_LOOKUP_ACTIVITY,
             wid,
+            task_queue=task_queue,
+            result_type=CallOutcome | None,  # type: ignore[arg-type]
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=LOOK_RETRY,
             summary=f"look at existing call {wid}",
         )
         if outcome is not None:
-            return outcome
+            return outcome  # type: ignore[no-any-return]
         await workflow.sleep(interval, summary=f"wait for existing call {wid}")
         interval = min(interval * 2, LONGEST_LOOK_INTERVAL)
-
-
-@workflow.defn(name=RELAY_WORKFLOW)
-class CallOutcomeRelayWorkflow:
-    """Answers a finished call's outcome: what a Nexus ``place_call`` with the dedupe key of
-    a call that has already finished runs, so its caller gets that outcome (nothing dialed)."""
-
-    @workflow.run
-    async def run(self, call_workflow_id: str) -> CallOutcome:
-        return await _await_existing_call(call_workflow_id)

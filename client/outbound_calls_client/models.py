@@ -1,4 +1,4 @@
-"""Our data model: what callers send, what a workflow returns (Retell's: calls/retell_wire.py).
+"""Our data model: what callers send, what a workflow returns (Retell's: retell_wire.py).
 
 Workflows, activities, the bridge and the CLI all import these, and Temporal carries them
 with the pydantic data converter. Field names are part of the product's public interface.
@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from calls.names import (
+from outbound_calls_client.names import (
     ANALYSIS_FIELDS_METADATA_KEY,
     ATTEMPT_METADATA_KEY,
     IDEMPOTENCY_METADATA_KEY,
     KEEP_TRANSCRIPT_METADATA_KEY,
     WORKFLOW_ID_METADATA_KEY,
 )
-from calls.retell_wire import CallAnalysis
+from outbound_calls_client.retell_wire import CallAnalysis
 
 # The metadata keys we add to every Retell call: a caller's metadata may not use them.
 RESERVED_METADATA_KEYS = frozenset(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calls.models import CallingWindow
+from outbound_calls_client.models import CallingWindow
 
 # Every zone's next opening is at most a week away, and each step below moves to some
 # zone's opening; past this many steps the zones have no common window.

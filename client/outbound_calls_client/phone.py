@@ -13,7 +13,7 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 
-from calls.errors import InvalidCallRequest
+from outbound_calls_client.errors import InvalidCallRequest
 
 # Lines an automated caller never wants to ring: they charge the caller or lead nowhere.
 REJECTED_NUMBER_TYPES: dict[int, str] = {

@@ -14,18 +14,23 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from adapters.settings import DEFAULT_TASK_QUEUE
-from calls.campaign import (
+from outbound_calls_client.campaign import (
     CampaignRequest,
     CampaignSummary,
     campaign_summary_text,
     campaign_workflow_id,
 )
-from calls.models import CallOutcome, CallRequest, DialReport
-from calls.names import CALL_WORKFLOW, CAMPAIGN_WORKFLOW, DIALED_UPDATE, call_workflow_id
-from calls.search_attributes import CAMPAIGN_ID
-from calls.start_options import call_start_options
-from calls.validation import validate_request
+from outbound_calls_client.models import CallOutcome, CallRequest, DialReport
+from outbound_calls_client.names import (
+    CALL_WORKFLOW,
+    CAMPAIGN_WORKFLOW,
+    DEFAULT_TASK_QUEUE,
+    DIALED_UPDATE,
+    call_workflow_id,
+)
+from outbound_calls_client.search_attributes import CAMPAIGN_ID
+from outbound_calls_client.start_options import call_start_options
+from outbound_calls_client.validation import validate_request
 
 ResultT = TypeVar("ResultT")
 

@@ -2,7 +2,7 @@
 the search attributes at start.
 
 Pure (no client, no randomness): the start helpers and workflows starting a call as a child
-(workflows/child_calls.py) use the same, so a call looks the same in the UI however started.
+(child_calls.py) use the same, so a call looks the same in the UI however started.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from calls import search_attributes as sa
-from calls.calling_window import describe
-from calls.models import CallRequest
-from calls.phone import mask_number
+from outbound_calls_client import search_attributes as sa
+from outbound_calls_client.calling_window import describe
+from outbound_calls_client.models import CallRequest
+from outbound_calls_client.phone import mask_number
 
 
 def call_summary(request: CallRequest) -> str:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from calls.calling_window import NoCommonWindow, describe, next_allowed_time
-from calls.errors import InvalidCallRequest
-from calls.models import CallRequest, ValidatedCall
-from calls.phone import mask_number, normalize_e164, time_zones_for
+from outbound_calls_client.calling_window import NoCommonWindow, describe, next_allowed_time
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.models import CallRequest, ValidatedCall
+from outbound_calls_client.phone import mask_number, normalize_e164, time_zones_for
 
 
 def validate_request(request: CallRequest) -> ValidatedCall:
     """Normalise both numbers and check the calling window can ever open.
 
-    Raises :class:`calls.errors.InvalidCallRequest` naming the field and the rule.
+    Raises :class:`outbound_calls_client.errors.InvalidCallRequest` naming the field and the rule.
     """
     to_number = normalize_e164("to_number", request.to_number)
     from_number = normalize_e164("from_number", request.from_number)

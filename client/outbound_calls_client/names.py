@@ -18,6 +18,11 @@ SLOTS_WORKFLOW = "CallSlotsWorkflow"
 RELAY_WORKFLOW = "CallOutcomeRelayWorkflow"
 AGENT_PROVISIONING_WORKFLOW = "AgentProvisioningWorkflow"
 
+# Where our worker takes its calls, campaigns and the activities below, unless configured.
+DEFAULT_TASK_QUEUE = "outbound-calls"
+# What call_as_child runs, on our worker, to look at an existing call.
+CALL_LOOKUP_ACTIVITY = "call_outcome_if_done"
+
 # ----- OutboundCallWorkflow's handlers -------------------------------------------------------
 # A Retell webhook, forwarded by the bridge.
 CALL_EVENT_SIGNAL = "call_event"
@@ -47,8 +52,8 @@ SLOTS_QUERY = "slots"
 # ----- Nexus ---------------------------------------------------------------------------------
 NEXUS_SERVICE = "outbound-calls"
 DEFAULT_NEXUS_ENDPOINT = "outbound-calls"
-# The operations' names are the service class's attribute names (calls/nexus_service.py);
-# tests/test_names.py holds the two together.
+# The operations' names are the service class's attribute names (nexus_service.py);
+# tests/unit/test_names.py holds the two together.
 PLACE_CALL_OPERATION = "place_call"
 CALL_STATUS_OPERATION = "call_status"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import nexusrpc
 
-from calls.models import CallOutcome, CallRequest, CallSnapshot
-from calls.names import NEXUS_SERVICE
+from outbound_calls_client.models import CallOutcome, CallRequest, CallSnapshot
+from outbound_calls_client.names import NEXUS_SERVICE
 
 
 @nexusrpc.service(name=NEXUS_SERVICE)

@@ -1,7 +1,7 @@
 """Retell's wire types: the call object and the webhook, as Retell sends them.
 
 They mirror Retell's JSON (retell-sdk's ``CallResponse`` and webhook body), keeping only the
-fields we use; our own request and outcome types are in calls/models.py. The bridge parses
+fields we use; our own request and outcome types are in models.py. The bridge parses
 webhooks into ``CallEvent``, the Retell activities answer ``RetellCall``, and the call
 workflow folds them into its state; Temporal carries them as JSON.
 """
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from calls.names import (
+from outbound_calls_client.names import (
     ANALYSIS_FIELDS_METADATA_KEY,
     IDEMPOTENCY_METADATA_KEY,
     KEEP_TRANSCRIPT_METADATA_KEY,

@@ -1,7 +1,7 @@
 """A campaign: many calls placed by one ``CampaignWorkflow``, a bounded number at a time.
 
 The models here are the campaign's public interface (its input, its ``progress`` query and
-its result); ``adapters.start.start_campaign`` starts one from outside a workflow,
+its result); ``outbound_calls_client.start.start_campaign`` starts one from outside a workflow,
 deduplicated by ``campaign_id`` the way ``start_call`` deduplicates calls by their key.
 """
 
@@ -11,8 +11,8 @@ from datetime import datetime
 
 from pydantic import Field, model_validator
 
-from calls.contacts import BadRow, ContactSource
-from calls.models import CallRequest, FrozenModel, OutcomeStatus
+from outbound_calls_client.contacts import BadRow, ContactSource
+from outbound_calls_client.models import CallRequest, FrozenModel, OutcomeStatus
 
 # A list in ``calls`` travels in the workflow input, again at every continue-as-new. Temporal
 # refuses payloads over 2 MB; a call request with its defaults is about 0.7 kB, so this
