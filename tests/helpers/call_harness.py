@@ -20,6 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -205,6 +207,34 @@ async def deliver(
         event = CallEvent.model_validate_json(bodies[name])
         for _ in range(times):
             await handle.signal(OutboundCallWorkflow.call_event, event)
+
+
+async def caller_namespace(env: WorkflowEnvironment, namespace: str) -> Client:
+    """A client of a second namespace on ``env``'s server (made if missing), once usable."""
+    try:
+        await env.client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+            )
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    client = await Client.connect(
+        env.client.service_client.config.target_host,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+    async def usable() -> bool:
+        try:
+            await client.count_workflows()
+        except RPCError:
+            return False
+        return True
+
+    await eventually(usable, timeout_s=30, what=f"namespace {namespace}")
+    return client
 
 
 @asynccontextmanager

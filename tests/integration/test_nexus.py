@@ -10,16 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from adapters.namespace_setup import register_nexus_endpoint
-from tests.helpers.call_harness import LiveStack, call_request, eventually, live_stack
+from tests.helpers.call_harness import (
+    LiveStack,
+    call_request,
+    caller_namespace,
+    eventually,
+    live_stack,
+)
 from tests.helpers.example_nexus_caller import PlainJsonCallWorkflow, ReminderCallWorkflow
 from worker import workflow_runner
 
@@ -36,36 +38,9 @@ class NexusSetup:
     endpoint: str
 
 
-async def _caller_namespace(env: WorkflowEnvironment) -> Client:
-    try:
-        await env.client.workflow_service.register_namespace(
-            RegisterNamespaceRequest(
-                namespace=CALLERS, workflow_execution_retention_period=Duration(seconds=86400)
-            )
-        )
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-    client = await Client.connect(
-        env.client.service_client.config.target_host,
-        namespace=CALLERS,
-        data_converter=pydantic_data_converter,
-    )
-
-    async def usable() -> bool:
-        try:
-            await client.count_workflows()
-        except RPCError:
-            return False
-        return True
-
-    await eventually(usable, timeout_s=30, what="the reminders namespace")
-    return client
-
-
 @pytest.fixture
 async def nexus(dev_env: WorkflowEnvironment) -> AsyncIterator[NexusSetup]:
-    caller = await _caller_namespace(dev_env)
+    caller = await caller_namespace(dev_env, CALLERS)
     async with live_stack(dev_env.client) as ours:
         endpoint = f"outbound-calls-{uuid.uuid4().hex[:8]}"
         assert await register_nexus_endpoint(

@@ -18,6 +18,7 @@ def package_dir(package: str) -> str:
     """Where a shipped package's source is (client/ holds the contract package)."""
     return str(SETUPTOOLS.get("package-dir", {}).get(package, package))
 
+
 # calls/ is the pure domain, the only package of ours passed through the workflow sandbox.
 NOT_IN_THE_DOMAIN = (
     "httpx",
