@@ -13,7 +13,11 @@ with workflow.unsafe.imports_passed_through():
     from outbound_calls_client import CallOutcome, CallRequest, OutboundCallsService, call_as_child
 
 
-def _with_greeting(request: dict[str, Any], greeting: str) -> CallRequest:
+async def _greeted(request: dict[str, Any]) -> CallRequest:
+    """The request with this team's greeting, from its own activity, as a dynamic variable."""
+    greeting = await workflow.execute_activity(
+        greeting_for, "Ada", start_to_close_timeout=timedelta(seconds=10)
+    )
     variables = {**request.get("dynamic_variables", {}), "greeting": greeting}
     return CallRequest.model_validate({**request, "dynamic_variables": variables})
 
@@ -22,20 +26,14 @@ def _with_greeting(request: dict[str, Any], greeting: str) -> CallRequest:
 class ChildReminderWorkflow:
     @workflow.run
     async def run(self, request: dict[str, Any], calls_queue: str) -> CallOutcome:
-        greeting = await workflow.execute_activity(
-            greeting_for, "Ada", start_to_close_timeout=timedelta(seconds=10)
-        )
-        return await call_as_child(_with_greeting(request, greeting), task_queue=calls_queue)
+        return await call_as_child(await _greeted(request), task_queue=calls_queue)
 
 
 @workflow.defn
 class NexusReminderWorkflow:
     @workflow.run
     async def run(self, request: dict[str, Any], endpoint: str) -> CallOutcome:
-        greeting = await workflow.execute_activity(
-            greeting_for, "Ada", start_to_close_timeout=timedelta(seconds=10)
-        )
         calls = workflow.create_nexus_client(service=OutboundCallsService, endpoint=endpoint)
         return await calls.execute_operation(
-            OutboundCallsService.place_call, _with_greeting(request, greeting)
+            OutboundCallsService.place_call, await _greeted(request)
         )
