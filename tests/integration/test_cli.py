@@ -3,6 +3,7 @@ list, and what it says when Temporal cannot be reached (each run as a real subpr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -33,43 +34,48 @@ def down_env() -> dict[str, str]:
     return cli_env(TEMPORAL_ADDRESS=_closed_port())
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["start"],
-        ["result"],
-        ["status"],
-        ["cancel"],
-        ["list"],
-        ["register-search-attributes"],
-        ["campaign"],
-        ["campaign", "status"],
-        ["campaign", "pause"],
-        ["campaign", "resume"],
-        ["campaign", "cancel"],
-        ["dnc"],
-        ["dnc", "list"],
-        ["dnc", "add"],
-        ["dnc", "remove"],
-        ["worker"],
-        ["bridge"],
-        ["simulator"],
-        ["dev"],
-    ],
-)
-async def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
-    run = await run_cli(*command, "--help", env=cli_env(), cwd=tmp_path)
-    assert run.code == 0, run.err
-    assert "usage" in run.out.lower()
-    if command and command[0] in ("worker", "bridge", "simulator", "dev"):
-        # The component's own options answer: they are passed through, not refused.
-        assert "unrecognized arguments" not in run.err
-        assert "--log-level" in run.out or "--once" in run.out or "--port" in run.out
-    else:
-        assert "Examples:" in run.out
-        assert "Exit codes:" in run.out
-        assert "TEMPORAL_ADDRESS" in run.out
+# Every command and group, the bare program first.
+COMMANDS: list[list[str]] = [
+    [],
+    ["start"],
+    ["result"],
+    ["status"],
+    ["cancel"],
+    ["list"],
+    ["register-search-attributes"],
+    ["campaign"],
+    ["campaign", "status"],
+    ["campaign", "pause"],
+    ["campaign", "resume"],
+    ["campaign", "cancel"],
+    ["dnc"],
+    ["dnc", "list"],
+    ["dnc", "add"],
+    ["dnc", "remove"],
+    ["worker"],
+    ["bridge"],
+    ["simulator"],
+    ["dev"],
+]
+
+
+async def test_every_command_has_help(tmp_path: Path) -> None:
+    # All at once: each run is an interpreter start, and none depends on another.
+    runs = await asyncio.gather(
+        *(run_cli(*command, "--help", env=cli_env(), cwd=tmp_path) for command in COMMANDS)
+    )
+    for command, run in zip(COMMANDS, runs, strict=True):
+        where = " ".join(command) or "(the program)"
+        assert run.code == 0, (where, run.err)
+        assert "usage" in run.out.lower(), where
+        if command and command[0] in ("worker", "bridge", "simulator", "dev"):
+            # The component's own options answer: they are passed through, not refused.
+            assert "unrecognized arguments" not in run.err, where
+            assert "--log-level" in run.out or "--once" in run.out or "--port" in run.out, where
+        else:
+            assert "Examples:" in run.out, where
+            assert "Exit codes:" in run.out, where
+            assert "TEMPORAL_ADDRESS" in run.out, where
 
 
 async def test_version(tmp_path: Path) -> None:
