@@ -78,6 +78,8 @@ from outbound_calls_client.contacts import (
     detect_format,
 )
 from outbound_calls_client.models import (
+    DEFAULT_MAX_ATTEMPTS,
+    MOST_ATTEMPTS,
     CallingWindow,
     CallPhaseName,
     CallRequest,
@@ -287,7 +289,9 @@ def start(
             help="simulator only: how the call goes (answered, no_answer, busy, ...; see README)",
         ),
     ] = None,
-    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="dials (1: no redial)")] = 1,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, max=MOST_ATTEMPTS, help="dials (1: no redial)")
+    ] = DEFAULT_MAX_ATTEMPTS,
     no_calling_window: Annotated[
         bool,
         typer.Option(
@@ -699,7 +703,9 @@ def campaign_start(
     strict: Annotated[
         bool, typer.Option("--strict", help="refuse the whole file if any row is bad")
     ] = False,
-    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="dials per contact")] = 1,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, max=MOST_ATTEMPTS, help="dials per contact")
+    ] = DEFAULT_MAX_ATTEMPTS,
     no_calling_window: Annotated[
         bool, typer.Option("--no-calling-window", help="dial at any hour")
     ] = False,

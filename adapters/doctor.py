@@ -27,9 +27,10 @@ from adapters.retell_client import (
     RetellError,
     RetellRequestRejected,
 )
-from adapters.settings import WEBHOOK_PATH, DoctorSettings, TemporalSettings
+from adapters.settings import DoctorSettings, TemporalSettings
 from adapters.temporal_client import temporal_connect_options
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
+from outbound_calls_client.names import WEBHOOK_PATH
 from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TIMEOUT_S = 10.0

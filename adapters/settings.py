@@ -17,10 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from outbound_calls_client.names import DEFAULT_TASK_QUEUE
+from outbound_calls_client.names import DEFAULT_TASK_QUEUE, WEBHOOK_PATH
 
-# Where the bridge takes Retell's webhooks (bridge.WEBHOOK_PATH); agents point there.
-WEBHOOK_PATH = "/webhooks/retell"
 # The file settings are read from besides the environment: unset, ``.env`` in the working
 # directory; empty, none (the tests run so); else that path.
 ENV_FILE_VARIABLE = "OUTBOUND_CALLS_ENV_FILE"

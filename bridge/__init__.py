@@ -9,6 +9,7 @@ retries, not our memory, carry an event across a Temporal outage.
 Run it with ``python -m bridge``; build it in-process with :func:`bridge.app.create_app`.
 """
 
-from bridge.app import WEBHOOK_PATH, create_app
+from bridge.app import create_app
+from outbound_calls_client.names import WEBHOOK_PATH
 
 __all__ = ["WEBHOOK_PATH", "create_app"]

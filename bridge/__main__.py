@@ -17,13 +17,14 @@ from adapters.process_exit import run_then_exit
 from adapters.settings import BridgeSettings
 from adapters.tracing import configure_tracing
 from bridge.app import create_app
+from outbound_calls_client.names import WEBHOOK_PATH
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bridge",
         description=(
-            "Receive Retell webhooks on POST /webhooks/retell and signal each call's workflow. "
+            f"Receive Retell webhooks on POST {WEBHOOK_PATH} and signal each call's workflow. "
             "Settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, "
             "RETELL_WEBHOOK_KEY or RETELL_API_KEY, BRIDGE_SIGNAL_TIMEOUT_S, ...)."
         ),

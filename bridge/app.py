@@ -35,9 +35,9 @@ from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webho
 from bridge.routing import Delivery, EventRouter, Outcome
 from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
 from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
+from outbound_calls_client.names import WEBHOOK_PATH
 from outbound_calls_client.phone import mask_number
 
-WEBHOOK_PATH = "/webhooks/retell"
 # One message for every signature failure: which check failed is for our log, not a forger.
 UNAUTHORIZED_DETAIL = "invalid webhook signature"
 UNAVAILABLE_DETAIL = "Temporal is unavailable; retry this delivery later"

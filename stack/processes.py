@@ -42,6 +42,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
+from outbound_calls_client.names import WEBHOOK_PATH
 from outbound_calls_client.search_attributes import dev_server_flags
 from stack.binaries import server_binary
 from stack.calls import SIM_KEY
@@ -226,7 +227,7 @@ class ProcessStack:
                 RETELL_BASE_URL=self.simulator_url,
                 SIMULATOR_HOST=LOOPBACK,
                 SIMULATOR_PORT=str(self.ports.simulator),
-                SIMULATOR_WEBHOOK_URL=f"{self.bridge_url}/webhooks/retell",
+                SIMULATOR_WEBHOOK_URL=f"{self.bridge_url}{WEBHOOK_PATH}",
             )
             if opts.time_scale is not None:
                 env["SIMULATOR_TIME_SCALE"] = str(opts.time_scale)

@@ -97,10 +97,15 @@ class CallTimeouts(FrozenModel):
         return timedelta(seconds=self.poll_interval_s)
 
 
+# Dials per call: one unless a request asks for redials, never more than the most.
+DEFAULT_MAX_ATTEMPTS = 1
+MOST_ATTEMPTS = 20
+
+
 class RedialPolicy(FrozenModel):
     """Opt-in redials: a plain request dials once. Each redial is a new Retell call."""
 
-    max_attempts: int = Field(default=1, ge=1, le=20)
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=MOST_ATTEMPTS)
     retry_on: frozenset[OutcomeStatus] = Field(
         default_factory=lambda: frozenset(
             {

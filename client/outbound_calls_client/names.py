@@ -49,6 +49,10 @@ ASK_SLOTS_UPDATE = "ask_slots"
 RELEASE_SLOT_SIGNAL = "release_slot"
 SLOTS_QUERY = "slots"
 
+# ----- the bridge ----------------------------------------------------------------------------
+# Where the bridge takes Retell's webhooks; an agent we provision points its webhook_url there.
+WEBHOOK_PATH = "/webhooks/retell"
+
 # ----- Nexus ---------------------------------------------------------------------------------
 NEXUS_SERVICE = "outbound-calls"
 DEFAULT_NEXUS_ENDPOINT = "outbound-calls"

@@ -138,12 +138,11 @@ async def test_an_agent_found_with_another_webhook_url_is_pointed_at_us(
 
 
 def test_bridge_public_url_is_checked_and_names_the_webhook_path() -> None:
-    from adapters.settings import WEBHOOK_PATH, RetellSettings
-    from bridge import WEBHOOK_PATH as BRIDGE_PATH
+    from adapters.settings import RetellSettings
+    from outbound_calls_client.names import WEBHOOK_PATH
 
-    assert WEBHOOK_PATH == BRIDGE_PATH
     url = RetellSettings(bridge_public_url="https://calls.example.com/").agent_webhook_url()
-    assert url == "https://calls.example.com/webhooks/retell"
+    assert url == f"https://calls.example.com{WEBHOOK_PATH}"
     assert RetellSettings().agent_webhook_url() is None
     with pytest.raises(ValidationError, match="bridge_public_url"):
         RetellSettings(bridge_public_url="calls.example.com")
