@@ -54,6 +54,9 @@ GRANT_RETRY = RetryPolicy(
 )
 # A fresh run after a terminate looks up who may hold its slots (recover_slot_holders).
 RECOVERED_LEASE = timedelta(hours=2)
+# Patch (after 1.0.0): an ask that comes while a fresh run recovers its holders is answered
+# once they are known.
+ASKS_WAIT_FOR_RECOVERY = "asks-wait-for-recovery"
 RECOVER_TIMEOUT = timedelta(minutes=2)
 RECOVER_RETRY = RetryPolicy(maximum_attempts=5)
 
@@ -71,7 +74,8 @@ class CallSlotsWorkflow:
         # Holders found by recovery, not heard from since: one that asks again was only
         # waiting (a holder never asks), so it leaves the holders for the queue.
         self._unconfirmed: set[str] = set(state.unconfirmed)
-        self._recovered = state.recovered
+        # Until recovery knows who holds a slot, asks wait for their answer.
+        self._recovering = not state.recovered and workflow.info().continued_run_id is None
         self._shard = state.shard
         self._shards = state.shards
         # The group granted last: the next grant goes to the next group (fair share).
@@ -97,10 +101,14 @@ class CallSlotsWorkflow:
         self._changed = True
 
     @workflow.update(name=ASK_SLOTS_UPDATE)
-    def ask_slots(self, asks: SlotAsks) -> list[bool]:
+    async def ask_slots(self, asks: SlotAsks) -> list[bool]:
         """``request_slot`` for each ask in order, answered: True when the slot is granted in
         the answer (the pool has room and nobody waits ahead, or the holder has it already:
         a retried ask); False when queued, and the grant comes as a signal in its turn."""
+        if self._recovering and workflow.patched(ASKS_WAIT_FOR_RECOVERY):
+            # Answered from the empty table of a fresh run, an ask would take a slot that a
+            # running call still holds.
+            await workflow.wait_condition(lambda: not self._recovering)
         return [self._ask(request) for request in asks.requests]
 
     def _ask(self, request: SlotRequest) -> bool:
@@ -136,8 +144,11 @@ class CallSlotsWorkflow:
     @workflow.run
     async def run(self, state: SlotPoolState) -> None:
         try:
-            if not self._recovered and workflow.info().continued_run_id is None:
-                await self._recover()
+            if self._recovering:
+                try:
+                    await self._recover()
+                finally:
+                    self._recovering = False
             if await self._serve():
                 return
         except (asyncio.CancelledError, FailureError) as err:
@@ -185,7 +196,6 @@ class CallSlotsWorkflow:
     async def _recover(self) -> None:
         """A first run, or one after a terminate: the calls of this shard that may hold a
         slot count as holders until they release it or ask again (then they were waiting)."""
-        self._recovered = True
         try:
             found = await workflow.execute_activity_method(
                 CallSlotActivities.recover_slot_holders,

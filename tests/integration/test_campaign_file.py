@@ -361,10 +361,12 @@ async def test_a_single_call_gets_a_slot_during_a_saturated_campaign(
         c["call_id"]: c["metadata"].get(WORKFLOW_ID_METADATA_KEY) for c in await stack.sim.calls()
     }
     single_at = created[outcome.call_id or ""]
-    overtaken = [
-        cid for cid, at in created.items() if owner.get(cid) in queued_before and at > single_at
+    # Strict FIFO would create every call queued before it first (a whole round earlier);
+    # a round's creates race each other, so the single call only has to be in an earlier one.
+    ahead = [
+        cid for cid, at in created.items() if owner.get(cid) in queued_before and at < single_at
     ]
-    assert overtaken, "the single call waited behind the whole campaign queue"
+    assert len(ahead) < len(queued_before), "the single call waited behind the whole queue"
     await handle.execute_update(CampaignWorkflow.cancel, "test")
     await _nothing_live(stack)
     assert await max_open_calls(stack.sim) <= CAP

@@ -15,7 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from outbound_calls_client.names import RELEASE_SLOT_SIGNAL
+from outbound_calls_client import search_attributes as sa
+from outbound_calls_client.names import CALL_WORKFLOW, RELEASE_SLOT_SIGNAL
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
@@ -52,12 +53,29 @@ class HeldSlotWorkflow:
         )
 
 
+@workflow.defn(name=CALL_WORKFLOW)
+class DialingCallWorkflow:
+    """A call in the middle of its dial, as a fresh pool's recovery finds it (CallStatus)."""
+
+    def __init__(self) -> None:
+        self._ended = False
+
+    @workflow.signal
+    def end(self) -> None:
+        self._ended = True
+
+    @workflow.run
+    async def run(self) -> None:
+        workflow.upsert_search_attributes([sa.CALL_STATUS.value_set("dialing")])
+        await workflow.wait_condition(lambda: self._ended)
+
+
 def _pool_worker(client: Client, queue: str, slots: CallSlotActivities) -> Worker:
     """The pool and the holders on one worker: few holders, so they never starve it."""
     return Worker(
         client,
         task_queue=queue,
-        workflows=[CallSlotsWorkflow, HeldSlotWorkflow],
+        workflows=[CallSlotsWorkflow, HeldSlotWorkflow, DialingCallWorkflow],
         activities=[slots.request_call_slot, slots.grant_call_slots, slots.recover_slot_holders],
         workflow_runner=workflow_runner(),
     )
@@ -173,3 +191,35 @@ async def test_a_raised_cap_takes_effect_on_the_running_pool(
             await handle.signal(SLOT_GRANTED_SIGNAL, 1)
             await handle.signal("give_back")
             await handle.result()
+
+
+async def test_a_fresh_pool_answers_no_ask_before_it_knows_its_holders(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """After a terminate, the fresh run looks up who holds its slots: an ask that comes
+    meanwhile waits for that, instead of taking the slot a dialing call still holds."""
+    client = dev_env.client
+    queue = f"recover-{uuid.uuid4().hex[:8]}"
+    slots = CallSlotActivities(client, task_queue=queue, capacity=1)
+    pool = slots_workflow_id(queue)
+    async with _pool_worker(client, queue, slots):
+        dialing = await client.start_workflow(
+            DialingCallWorkflow.run, id=f"{queue}-dialing", task_queue=queue
+        )
+        first = SlotRequest(holder=dialing.id, lease_s=600, capacity=1, ticket=1)
+        assert (await slots.request_call_slot(first)).granted
+        await client.get_workflow_handle(pool).terminate("operator mistake (test)")
+        waiting = await client.start_workflow(
+            "HeldSlotWorkflow", pool, id=f"{queue}-next", task_queue=queue
+        )
+        ask = SlotRequest(holder=waiting.id, lease_s=600, capacity=1, ticket=1)
+        # The ask starts the fresh run (update-with-start) and is answered after recovery.
+        assert not (await slots.request_call_slot(ask)).granted
+        snap = await _holders(client, pool)
+        assert (snap.holders, snap.waiting) == ((dialing.id,), (waiting.id,))
+        # The dialing call ends and gives its slot back: the waiting one has it.
+        await client.get_workflow_handle(pool).signal(RELEASE_SLOT_SIGNAL, dialing.id)
+        await dialing.signal(DialingCallWorkflow.end)
+        await waiting.signal("give_back")
+        await waiting.result()
+        await dialing.result()
