@@ -14,18 +14,15 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from outbound_calls_client.campaign import (
     CampaignRequest,
-    CampaignSnapshot,
     CampaignSummary,
     campaign_workflow_id,
 )
@@ -36,9 +33,8 @@ from tests.helpers.call_harness import (
     SimulatorAdmin,
     call_request,
     call_worker,
-    eventually,
 )
-from workflows.campaign import CampaignWorkflow, campaign_call_id
+from workflows.campaign import campaign_call_id
 
 Handle = WorkflowHandle[Any, CampaignSummary]
 T = TypeVar("T")
@@ -78,19 +74,6 @@ def _calls(
 ) -> list[CallRequest]:
     # No dedupe key: the campaign derives each child's id from its own id and the index.
     return [call_request(scenario_at(i), dedupe_key=None) for i in range(size)]
-
-
-async def _progress(handle: Handle) -> CampaignSnapshot:
-    snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
-    return snapshot
-
-
-async def _created(sim: SimulatorAdmin, count: int) -> list[dict[str, Any]]:
-    async def probe() -> list[dict[str, Any]] | None:
-        calls = await sim.calls()
-        return calls if len(calls) >= count else None
-
-    return await eventually(probe, what=f"{count} calls to be created")
 
 
 def _workflow_ids(calls: Sequence[dict[str, Any]]) -> Counter[str]:
@@ -227,100 +210,6 @@ async def test_large_campaign_bounded_in_flight_every_call_once_across_runs(
     assert 1 < _max_open_retell_calls(await sim.requests()) <= MAX_IN_FLIGHT
 
 
-async def test_pause_stops_new_calls_until_resume(
-    ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
-) -> None:
-    size, window = 12, 3
-    request = CampaignRequest(campaign_id=_campaign_id(), calls=_calls(size), max_in_flight=window)
-    handle = await start_campaign(ts_env.client, request, task_queue=task_queue)
-    # Time is not skipped yet: the first calls sit in their ring timeout, in flight.
-    await _created(sim, window)
-    paused = await handle.execute_update(CampaignWorkflow.pause, "script change")
-    assert paused.paused
-    assert paused.pause_reason == "script change"
-    assert (paused.started, paused.in_flight) == (window, window)
-
-    with pytest.raises(WorkflowUpdateFailedError) as again:
-        await handle.execute_update(CampaignWorkflow.pause, "twice")
-    assert "already paused" in str(again.value.cause)
-
-    # Hours pass: the open calls end, and nothing new starts while paused.
-    await ts_env.sleep(timedelta(hours=2))
-    state = await eventually(
-        lambda: _finished_snapshot(handle, window), what="the open calls to finish"
-    )
-    assert (state.started, state.in_flight, state.paused) == (window, 0, True)
-    await ts_env.sleep(timedelta(hours=2))
-    assert len(await sim.calls()) == window
-    assert (await _progress(handle)).started == window
-
-    resumed = await handle.execute_update(CampaignWorkflow.resume)
-    assert not resumed.paused
-    with pytest.raises(WorkflowUpdateFailedError) as running:
-        await handle.execute_update(CampaignWorkflow.resume)
-    assert "not paused" in str(running.value.cause)
-
-    summary = await _bounded(handle.result())
-    assert summary.counts == {OutcomeStatus.COMPLETED: size}
-    assert len(await sim.calls()) == size
-    # A closed campaign takes no updates at all: the server refuses them.
-    with pytest.raises(RPCError):
-        await handle.execute_update(CampaignWorkflow.pause)
-
-
-async def _finished_snapshot(handle: Handle, finished: int) -> CampaignSnapshot | None:
-    snapshot = await _progress(handle)
-    return snapshot if snapshot.finished >= finished else None
-
-
-async def _start_hanging_campaign(
-    env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin, size: int, window: int
-) -> Handle:
-    # Calls that stay connected until hung up: only a cancel ends them early.
-    request = CampaignRequest(
-        campaign_id=_campaign_id(),
-        calls=_calls(size, lambda _: "hangs_ongoing"),
-        max_in_flight=window,
-    )
-    handle = await start_campaign(env.client, request, task_queue=queue)
-    await _created(sim, window)
-    return handle
-
-
-async def _assert_canceled(
-    summary: CampaignSummary, sim: SimulatorAdmin, size: int, window: int
-) -> None:
-    assert summary.canceled
-    assert summary.counts == {OutcomeStatus.CANCELED: window}
-    assert (summary.finished, summary.skipped) == (window, size - window)
-    # The open calls were hung up; the others were never dialed.
-    dialed = await sim.calls()
-    assert len(dialed) == window
-    assert {c["disconnection_reason"] for c in dialed} == {"manual_stopped"}
-    assert len(await sim.requests("/v2/stop-call")) == window
-
-
-async def test_cancel_hangs_up_open_calls_and_dials_no_more(
-    ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
-) -> None:
-    size, window = 10, 3
-    handle = await _start_hanging_campaign(ts_env, task_queue, sim, size, window)
-    summary = await _bounded(handle.execute_update(CampaignWorkflow.cancel, "wrong list"))
-    await _assert_canceled(summary, sim, size, window)
-    assert await _bounded(handle.result()) == summary
-    with pytest.raises(RPCError):
-        await handle.execute_update(CampaignWorkflow.resume)
-
-
-async def test_temporal_cancel_is_a_campaign_cancel(
-    ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
-) -> None:
-    size, window = 8, 2
-    handle = await _start_hanging_campaign(ts_env, task_queue, sim, size, window)
-    await handle.cancel()  # the UI's cancel button
-    await _assert_canceled(await _bounded(handle.result()), sim, size, window)
-
-
 async def test_starting_the_same_campaign_twice_makes_one(
     ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
 ) -> None:
@@ -337,37 +226,4 @@ async def test_starting_the_same_campaign_twice_makes_one(
     # Once it is over, a third start reads the same summary instead of calling again.
     third = await start_campaign(ts_env.client, request, task_queue=task_queue)
     assert await _bounded(third.result()) == summary
-    assert len(await sim.calls()) == size
-
-
-async def test_account_error_pauses_the_campaign(
-    ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
-) -> None:
-    size, broken = 6, 2
-    request = CampaignRequest(
-        campaign_id=_campaign_id(),
-        calls=_calls(size, lambda i: "account_problem" if i == broken else "answered"),
-        max_in_flight=1,
-    )
-    handle = await start_campaign(ts_env.client, request, task_queue=task_queue)
-
-    async def paused() -> CampaignSnapshot | None:
-        await ts_env.sleep(timedelta(minutes=10))  # one call's ring timeout and poll, at least
-        snapshot = await _progress(handle)
-        return snapshot if snapshot.paused else None
-
-    state = await eventually(paused, timeout_s=30, what="the campaign to pause")
-    assert state.pause_reason is not None
-    assert "account_error" in state.pause_reason
-    assert (
-        campaign_call_id(request.campaign_id, broken, request.calls[broken]) in state.pause_reason
-    )
-    assert (state.started, state.finished) == (broken + 1, broken + 1)
-    assert state.counts == {OutcomeStatus.COMPLETED: broken, OutcomeStatus.ACCOUNT_ERROR: 1}
-    await ts_env.sleep(timedelta(hours=1))
-    assert len(await sim.calls()) == broken + 1
-
-    await handle.execute_update(CampaignWorkflow.resume)
-    summary = await _bounded(handle.result())
-    assert summary.counts == {OutcomeStatus.COMPLETED: size - 1, OutcomeStatus.ACCOUNT_ERROR: 1}
     assert len(await sim.calls()) == size
