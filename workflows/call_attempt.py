@@ -1,0 +1,435 @@
+"""One attempt of the call workflow: wait for the callee's calling hours, take a call slot,
+create the call at Retell, follow its events until it is final, and record how it ended.
+
+    attempt = CallAttempt(workflow_id, request, progress)
+    record = await attempt.run(validated, number, agent_id)  # None: canceled before a create
+    attempt.receive(event)          # the call_event signal, once deduplicated
+    attempt.slot.granted(ticket)    # the pool's signals go to the slot lease
+
+The workflow owns one for the whole run, as the slot lease does: the call last followed stays
+readable after its attempt (the status query, the dialed update, the outcome's transcript)
+until ``forget_call`` when a redial is due, and webhooks that arrive before their create has
+answered wait here for it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.retell import RetellActivities
+    from calls.lifecycle import CallPhase, CallState, apply, observe
+    from calls.outcomes import classify_disconnection
+    from outbound_calls_client import search_attributes as sa
+    from outbound_calls_client.calling_window import describe, next_allowed_time
+    from outbound_calls_client.models import (
+        AttemptRecord,
+        CallPhaseName,
+        CallRequest,
+        CallTimeouts,
+        CreateCallInput,
+        OutcomeStatus,
+        ValidatedCall,
+    )
+    from outbound_calls_client.retell_wire import CallEvent, RetellCall
+    from workflows.deadline_timer import DeadlineTimer
+
+from workflows.best_effort import best_effort, failure_text, failure_type, raise_if_cancelled
+from workflows.call_policies import (
+    ACTIVITY_TIMEOUT,
+    CREATE_ATTEMPT_TIMEOUT,
+    CREATE_RETRY,
+    CREATE_TOTAL_TIMEOUT,
+    FIND_CALL_TIMEOUT,
+    POLL_RETRY,
+    RETELL_HEARTBEAT_TIMEOUT,
+    STOP_RETRY,
+    STOP_TOTAL_TIMEOUT,
+)
+from workflows.call_progress import CallProgress
+from workflows.slot_lease import SlotLease
+from workflows.waits import wait_until
+
+# Webhooks of other calls (an earlier attempt, or a misrouted event) are kept only this far.
+MAX_UNMATCHED_EVENTS = 20
+# Retell's answers that end an attempt with a meaning of their own (activities/retell.py
+# names the ApplicationError type after the Retell client's error class).
+CREATE_REFUSALS: dict[str, OutcomeStatus] = {
+    "RetellAccountProblem": OutcomeStatus.ACCOUNT_ERROR,
+    "RetellDoNotCall": OutcomeStatus.DO_NOT_CALL,
+}
+PHASE_NAMES: dict[CallPhase, CallPhaseName] = {
+    CallPhase.REGISTERED: "ringing",
+    CallPhase.ONGOING: "in_call",
+    CallPhase.ENDED: "awaiting_analysis",
+    CallPhase.ANALYZED: "awaiting_analysis",
+}
+
+
+def _ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class _Deadlines:
+    """A followed call's deadlines: hung up as late at ``hard``, polled at ``next_poll`` when
+    no webhook moved it on, finished without its analysis at ``analysis``."""
+
+    def __init__(self, timeouts: CallTimeouts) -> None:
+        self._timeouts = timeouts
+        created = workflow.now()
+        self.hard = created + timeouts.max_duration
+        self.next_poll = created + timeouts.ring_timeout
+        # Counted from when the call is first seen ended, not from its create.
+        self.analysis: datetime | None = None
+
+    def next_wake(self, phase: CallPhase) -> datetime:
+        if phase >= CallPhase.ENDED:
+            if self.analysis is None:
+                self.analysis = workflow.now() + self._timeouts.analysis_timeout
+            return self.analysis
+        return min(self.next_poll, self.hard)
+
+    def poll_later(self) -> None:
+        self.next_poll = workflow.now() + self._timeouts.poll_interval
+
+
+class CallAttempt:
+    def __init__(self, workflow_id: str, request: CallRequest, progress: CallProgress) -> None:
+        self._workflow_id = workflow_id
+        self._request = request
+        self._progress = progress
+        # One timer for the slot's wait and the call's, so the ring phase reuses it.
+        self._timer = DeadlineTimer()
+        self.slot = SlotLease(workflow_id, self._timer, progress.canceled)
+        self.state: CallState | None = None
+        self._unmatched: list[CallEvent] = []
+        self._dropped_unmatched = 0
+        self._idempotency_key: str | None = None
+        self._dialed_at: datetime | None = None
+        self._call_unknown = False
+
+    # ----- what the workflow's handlers see ---------------------------------------------------
+
+    def receive(self, event: CallEvent) -> None:
+        """A webhook new to the run: folded into the call it belongs to, or kept aside."""
+        if self.state is not None and event.call.call_id == self.state.call_id:
+            self._fold(event)
+            return
+        # Before create_call returns we do not know the call id yet; an event of another
+        # (earlier) call stays here for the record, within a bound: a flood of events
+        # routed here must not grow the workflow's state.
+        self._unmatched.append(event)
+        if len(self._unmatched) > MAX_UNMATCHED_EVENTS:
+            del self._unmatched[0]
+            self._dropped_unmatched += 1
+
+    @property
+    def ignored_events(self) -> int:
+        return len(self._unmatched) + self._dropped_unmatched
+
+    @property
+    def call(self) -> RetellCall | None:
+        """What Retell last said of the call followed."""
+        return self.state.call if self.state is not None else None
+
+    def forget_call(self) -> None:
+        """The attempt is over and a redial is due: the old call is no longer the news."""
+        self.state = None
+
+    # ----- the attempt ------------------------------------------------------------------------
+
+    async def run(
+        self, validated: ValidatedCall, number: int, agent_id: str | None
+    ) -> AttemptRecord | None:
+        """Attempt ``number``, from its wait for calling hours to its record; None when
+        canceled before it was dialed."""
+        if not await self._wait_for_calling_window(validated):
+            return None
+        return await self._dial_in_a_slot(validated, number, agent_id)
+
+    async def _wait_for_calling_window(self, validated: ValidatedCall) -> bool:
+        """Sleep (durably) until the callee's local time is inside the window; False if
+        canceled meanwhile."""
+        window = self._request.calling_window
+        now = workflow.now()
+        opens = next_allowed_time(now, validated.time_zones, window)
+        if opens > now:
+            self._progress.set_phase("waiting_for_window")
+            self._progress.waiting_until = opens
+            workflow.set_current_details(
+                f"outside calling hours ({describe(window)} in "
+                f"{', '.join(validated.time_zones)}); next dial at {opens.isoformat()}"
+            )
+            await wait_until(self._progress.canceled, opens - now, "wait for calling hours")
+            self._progress.waiting_until = None
+        return not self._progress.canceled()
+
+    async def _dial_in_a_slot(
+        self, validated: ValidatedCall, number: int, agent_id: str | None
+    ) -> AttemptRecord | None:
+        """The attempt, holding one of the account's MAX_CONCURRENT_CALLS slots (released as
+        soon as Retell stops counting the call); None when canceled while waiting for one."""
+        self._progress.set_phase("waiting_for_slot")
+        if not await self.slot.acquire(self._request.timeouts, group=self._request.report_to):
+            # Canceled while waiting: leave the pool's queue, or give back a grant that
+            # raced the cancel.
+            await self.slot.release()
+            return None
+        try:
+            return await self._dial(validated, number, agent_id)
+        finally:
+            await self.slot.release()
+
+    async def _dial(
+        self, validated: ValidatedCall, number: int, agent_id: str | None
+    ) -> AttemptRecord:
+        self._begin(number)
+        created = await self._create(validated, agent_id)
+        if isinstance(created, AttemptRecord):
+            return created
+        self._take(created)
+        timed_out = await self._follow(created.call_id)
+        return self._record(timed_out)
+
+    def _begin(self, number: int) -> None:
+        self._progress.attempt = number
+        self._idempotency_key = f"{self._workflow_id}:{number}"
+        self._dialed_at = workflow.now()
+        self.state = None
+        self._call_unknown = False
+        self._progress.set_phase("dialing", sa.CALL_ATTEMPT.value_set(number))
+
+    async def _create(
+        self, validated: ValidatedCall, agent_id: str | None
+    ) -> RetellCall | AttemptRecord:
+        """The call Retell took for this attempt, or the record of an attempt that placed
+        none."""
+        assert self._idempotency_key is not None
+        number = self._progress.attempt
+        request = self._request
+        try:
+            return await workflow.execute_activity_method(
+                RetellActivities.create_call,
+                CreateCallInput(
+                    workflow_id=self._workflow_id,
+                    attempt=number,
+                    idempotency_key=self._idempotency_key,
+                    to_number=validated.to_number,
+                    from_number=validated.from_number,
+                    agent_id=agent_id,
+                    agent_version=request.agent_version,
+                    metadata=request.metadata,
+                    dynamic_variables=request.dynamic_variables,
+                    privacy=request.privacy,
+                ),
+                start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
+                retry_policy=CREATE_RETRY,
+                summary=f"create call, attempt {number}",
+                # RETELL_MAX_CREATES_PER_SECOND: creates go through a rate-limited queue.
+                task_queue=self.slot.create_task_queue,
+            )
+        except ActivityError as err:
+            raise_if_cancelled(err)
+            refused = CREATE_REFUSALS.get(failure_type(err) or "")
+            # A create that failed for good may still have placed the call (answers lost on
+            # the way back): look it up by its idempotency key before saying it failed.
+            found = None if refused else await self._find_call(self._idempotency_key)
+            if found is not None:
+                return found
+            return AttemptRecord(
+                attempt=number,
+                idempotency_key=self._idempotency_key,
+                dialed_at=self._dialed_at,
+                status=refused or OutcomeStatus.FAILED,
+                detail=f"create call failed: {failure_text(err)}",
+            )
+
+    def _take(self, call: RetellCall) -> None:
+        """Follow ``call`` from what its create said, with the webhooks that came first."""
+        self.state = observe(CallState(call_id=call.call_id), call)
+        matching = [e for e in self._unmatched if e.call.call_id == call.call_id]
+        self._unmatched = [e for e in self._unmatched if e.call.call_id != call.call_id]
+        for event in matching:
+            self._fold(event)
+        self._sync_phase(sa.RETELL_CALL_ID.value_set(call.call_id))
+        workflow.logger.info(
+            "call created", extra={"call_id": call.call_id, "attempt": self._progress.attempt}
+        )
+
+    # ----- following the call -----------------------------------------------------------------
+
+    async def _follow(self, call_id: str) -> bool:
+        """Feed events until the call is analysed; True when it had to be hung up as late."""
+        deadlines = _Deadlines(self._request.timeouts)
+        while self._phase_now() < CallPhase.ANALYZED:
+            if self._phase_now() >= CallPhase.ENDED and self.slot.requested:
+                # Retell no longer counts an ended call: hand its slot on before the analysis.
+                await self.slot.release()
+                continue  # events may have come in while the release was sent
+            if self._progress.canceled():
+                if self._phase_now() < CallPhase.ENDED:
+                    await self._stop_call(call_id, "cancel requested")
+                return False
+            phase_before = self._phase_now()
+            if await self._wait_on_timer(phase_before, deadlines.next_wake(phase_before)):
+                if phase_before < CallPhase.ONGOING <= self._phase_now():
+                    # Webhooks are flowing; the next poll is a safety net, not a schedule.
+                    deadlines.poll_later()
+                continue
+            timed_out = await self._overdue(call_id, deadlines)
+            if timed_out is not None:
+                return timed_out
+        return False
+
+    async def _wait_on_timer(self, phase_before: CallPhase, deadline: datetime) -> bool:
+        """Until the call moves past ``phase_before`` or is canceled (True), or ``deadline``
+        passes (False), on the call's one deadline timer; the phase is synced (and upserted)
+        once per wake, so events landing together make one upsert."""
+        self._progress.waiting_until = deadline
+        try:
+            changed = await self._timer.wait(
+                lambda: self._phase_now() > phase_before or self._progress.canceled(),
+                deadline,
+                f"wait for call events ({phase_before.name.lower()})",
+            )
+        finally:
+            self._progress.waiting_until = None
+        if self._phase_now() < CallPhase.ANALYZED:
+            # Analysed: the outcome's own upsert follows at once and says more.
+            self._sync_phase()
+        return changed
+
+    async def _overdue(self, call_id: str, deadlines: _Deadlines) -> bool | None:
+        """No webhook moved the call on by its deadline: ask Retell, and end the attempt when
+        a deadline says so (True: hung up as late); None to follow on."""
+        polled = await self._poll(call_id)
+        if self._call_unknown:
+            return False
+        if polled is not None and self.state is not None:
+            self.state = observe(self.state, polled)
+            self._sync_phase()
+        now = workflow.now()
+        if (
+            self._phase_now() >= CallPhase.ENDED
+            and deadlines.analysis
+            and now >= deadlines.analysis
+        ):
+            workflow.logger.info("analysis never came; finishing without it")
+            return False
+        if self._phase_now() < CallPhase.ENDED and now >= deadlines.hard:
+            await self._stop_call(call_id, "max duration passed")
+            return True
+        deadlines.poll_later()
+        return None
+
+    async def _poll(self, call_id: str) -> RetellCall | None:
+        """Ask Retell; a failed poll is no news, not a failed call (the next deadline retries)."""
+
+        def unknown(err: FailureError) -> None:
+            # Retell says it has no such call (deleted, or another account's): nothing
+            # more will come of it, so the attempt ends here instead of at max_duration_s.
+            self._call_unknown = failure_type(err) == "RetellCallNotFound"
+
+        return await best_effort(
+            workflow.execute_activity_method(
+                RetellActivities.get_call,
+                call_id,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="poll get-call (webhook overdue)",
+            ),
+            "poll failed",
+            on_failure=unknown,
+            call_id=call_id,
+        )
+
+    async def _find_call(self, idempotency_key: str) -> RetellCall | None:
+        """The attempt's call at Retell, if its create went through after all."""
+        return await best_effort(
+            workflow.execute_activity_method(
+                RetellActivities.find_call,
+                idempotency_key,
+                start_to_close_timeout=FIND_CALL_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="look the call up by its idempotency key",
+            ),
+            "call lookup failed; the attempt counts as failed",
+            attempt=self._progress.attempt,
+        )
+
+    async def _stop_call(self, call_id: str, why: str) -> None:
+        await best_effort(
+            workflow.execute_activity_method(
+                RetellActivities.stop_call,
+                call_id,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=STOP_TOTAL_TIMEOUT,
+                retry_policy=STOP_RETRY,
+                summary=f"hang up: {why}",
+            ),
+            "hang-up failed",
+            call_id=call_id,
+        )
+
+    # ----- the call's state -------------------------------------------------------------------
+
+    def _fold(self, event: CallEvent) -> None:
+        assert self.state is not None
+        before = self.state.phase
+        self.state = apply(self.state, event)
+        if self.state.phase != before:
+            workflow.logger.info(
+                "call transition",
+                extra={
+                    "call_id": event.call.call_id,
+                    "attempt": self._progress.attempt,
+                    "from_phase": before.name,
+                    "to_phase": self.state.phase.name,
+                },
+            )
+
+    def _phase_now(self) -> CallPhase:
+        return self.state.phase if self.state is not None else CallPhase.REGISTERED
+
+    def _sync_phase(self, *also: SearchAttributeUpdate[Any]) -> None:
+        self._progress.set_phase(PHASE_NAMES[self._phase_now()], *also)
+
+    def _record(self, timed_out: bool) -> AttemptRecord:
+        """How the attempt ended, from its call's last state."""
+        assert self.state is not None
+        assert self._idempotency_key is not None
+        call = self.state.call
+        detail: str | None = None
+        if timed_out:
+            status, detail = OutcomeStatus.TIMED_OUT, "still open after max_duration_s; hung up"
+        elif self._progress.cancel_reason is not None and not self.state.is_ended:
+            status, detail = OutcomeStatus.CANCELED, self._progress.cancel_reason
+        elif self._call_unknown:
+            status, detail = OutcomeStatus.FAILED, "Retell no longer knows this call (get-call)"
+        else:
+            reason = call.disconnection_reason if call else None
+            rule = classify_disconnection(reason)
+            status = rule.status
+            if reason is None:
+                detail = f"call {self.state.phase.name.lower()} without a disconnection reason"
+        return AttemptRecord(
+            attempt=self._progress.attempt,
+            idempotency_key=self._idempotency_key,
+            dialed_at=self._dialed_at,
+            call_id=self.state.call_id,
+            status=status,
+            disconnection_reason=call.disconnection_reason if call else None,
+            started_at=_ms_to_datetime(call.start_timestamp if call else None),
+            ended_at=_ms_to_datetime(call.end_timestamp if call else None),
+            duration_ms=call.duration_ms if call else None,
+            detail=detail,
+        )
