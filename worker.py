@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -40,7 +40,7 @@ from adapters.outcome_urls import OutcomeUrlPolicy
 from adapters.payload_codec import describe_encryption
 from adapters.process_exit import run_then_exit
 from adapters.retell_client import RetellClient
-from adapters.settings import RetellSettings, WorkerSettings
+from adapters.settings import WorkerSettings
 from adapters.temporal_client import connect_temporal
 from adapters.tracing import configure_tracing
 from workflows.agent_provisioning import AgentProvisioningWorkflow
@@ -106,57 +106,67 @@ def retell_client_for(settings: WorkerSettings) -> RetellClient:
     )
 
 
+def create_task_queue_for(task_queue: str) -> str:
+    """The queue of Retell creates, rate-limited across all workers of ``task_queue``."""
+    return f"{task_queue}-retell-creates"
+
+
+def slots_task_queue_for(task_queue: str) -> str:
+    """The queue the slot pools of ``task_queue`` run on."""
+    return f"{task_queue}-slots"
+
+
+def _build_id_of(settings: WorkerSettings) -> str:
+    return settings.worker_build_id or PRODUCT_VERSION
+
+
+def _graceful_shutdown_of(settings: WorkerSettings) -> timedelta:
+    return timedelta(seconds=settings.worker_graceful_shutdown_s)
+
+
 def build_worker(
     client: Client,
-    retell: RetellClient,
+    settings: WorkerSettings,
     *,
-    task_queue: str,
+    retell: RetellClient,
     do_not_call: DoNotCallList | None = None,
-    outcome_signing_key: str | None = None,
-    outcome_url_allowed_hosts: Sequence[str] = (),
-    max_concurrent_activities: int = 100,
-    max_concurrent_calls: int = 20,
     extra_workflows: Sequence[type] = (),
-    bridge_public_url: str | None = None,
-    call_slot_shards: int | None = None,
-    create_task_queue: str | None = None,
-    max_concurrent_workflow_tasks: int | None = None,
-    max_cached_workflows: int = 1000,
-    graceful_shutdown: timedelta = timedelta(),
-    slots_task_queue: str | None = None,
     workflows: Sequence[type] = WORKFLOWS,
-    build_id: str = PRODUCT_VERSION,
 ) -> Worker:
-    """A worker with every workflow and activity of the product registered.
+    """A worker of TEMPORAL_TASK_QUEUE with every workflow and activity of the product.
 
-    ``max_concurrent_calls`` is the account-wide cap (MAX_CONCURRENT_CALLS) the call slots
-    enforce across every worker of the task queue.
-    ``do_not_call`` defaults to the SQLite list at ``DO_NOT_CALL_DB``; ``extra_workflows``
-    adds your own workflows (for instance parents that start calls) to the same worker.
-    ``bridge_public_url`` (BRIDGE_PUBLIC_URL) becomes the webhook_url of agents we create.
-    ``call_slot_shards`` (CALL_SLOT_SHARDS) splits the cap across that many pools;
-    ``create_task_queue`` is where calls send their creates (``build_create_worker``);
-    ``slots_task_queue`` where new slot pools run (``build_slots_worker``); ``workflows``
-    replaces the product's workflow classes (the rolling-deploy test runs a next build's);
-    ``build_id`` (WORKER_BUILD_ID) is the build this worker reports to Temporal.
+    Everything configurable is a setting (docs/configuration.md); what is passed beside the
+    settings is an object: ``retell``, the client its activities call Retell with (the caller
+    opens and closes it: ``retell_client_for``); ``do_not_call``, the store, by default the
+    SQLite list at DO_NOT_CALL_DB; ``extra_workflows``, your own workflows (for instance
+    parents that start calls) on the same worker; ``workflows``, the product's workflow
+    classes replaced (the rolling-deploy test runs a next build's).
     """
-    store = do_not_call or SqliteDoNotCallList(WorkerSettings().do_not_call_db)
+    task_queue = settings.temporal_task_queue
+    store = do_not_call or SqliteDoNotCallList(settings.do_not_call_db)
+    signing_key = settings.outcome_signing_key
     retell_activities = RetellActivities(retell)
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
-    outcome_urls = OutcomeUrlPolicy(outcome_url_allowed_hosts)
+    outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
     validation = RequestValidationActivities(outcome_urls)
-    delivery = OutcomeDeliveryActivities(outcome_signing_key, policy=outcome_urls)
+    delivery = OutcomeDeliveryActivities(
+        signing_key.get_secret_value() if signing_key else None, policy=outcome_urls
+    )
     slots = CallSlotActivities(
         client,
         task_queue=task_queue,
-        capacity=max_concurrent_calls,
-        shards=call_slot_shards,
-        create_task_queue=create_task_queue,
-        pool_task_queue=slots_task_queue,
+        capacity=settings.max_concurrent_calls,
+        shards=settings.call_slot_shards,
+        # Calls send their creates to the rate-limited queue only when it is served.
+        create_task_queue=create_task_queue_for(task_queue)
+        if settings.retell_max_creates_per_second
+        else None,
+        pool_task_queue=slots_task_queue_for(task_queue),
     )
-    webhook_url = RetellSettings(bridge_public_url=bridge_public_url).agent_webhook_url()
-    agents = AgentActivities(client, retell, task_queue=task_queue, webhook_url=webhook_url)
+    agents = AgentActivities(
+        client, retell, task_queue=task_queue, webhook_url=settings.agent_webhook_url()
+    )
     campaign_calls = CampaignCallActivities(client)
     contacts = ContactActivities()
     activities: list[Any] = [
@@ -187,41 +197,28 @@ def build_worker(
         workflows=[*workflows, *extra_workflows],
         activities=activities,
         workflow_runner=workflow_runner(),
-        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_activities=settings.max_concurrent_activities,
         # Other teams' workflows place calls through Nexus (outbound_calls_client.nexus_service).
         nexus_service_handlers=[OutboundCallsHandler(task_queue)],
-        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-        max_cached_workflows=max_cached_workflows,
-        graceful_shutdown_timeout=graceful_shutdown,
-        deployment_config=deployment_of(build_id),
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=_graceful_shutdown_of(settings),
+        deployment_config=deployment_of(_build_id_of(settings)),
     )
 
 
-def create_task_queue_for(task_queue: str) -> str:
-    """The queue of Retell creates, rate-limited across all workers of ``task_queue``."""
-    return f"{task_queue}-retell-creates"
-
-
-def slots_task_queue_for(task_queue: str) -> str:
-    """The queue the slot pools of ``task_queue`` run on."""
-    return f"{task_queue}-slots"
-
-
 def build_slots_worker(
-    client: Client,
-    *,
-    task_queue: str,
-    max_concurrent_calls: int,
-    call_slot_shards: int | None = None,
-    graceful_shutdown: timedelta = timedelta(),
-    pool_workflow: type = CallSlotsWorkflow,
-    build_id: str = PRODUCT_VERSION,
+    client: Client, settings: WorkerSettings, *, pool_workflow: type = CallSlotsWorkflow
 ) -> Worker:
     """The worker of ``slots_task_queue_for(task_queue)``: the slot pools alone, so a grant
     never waits behind a backlog of call tasks (measured: 13 s at 200 calls started at once
     when pools and calls shared a queue)."""
+    task_queue = settings.temporal_task_queue
     slots = CallSlotActivities(
-        client, task_queue=task_queue, capacity=max_concurrent_calls, shards=call_slot_shards
+        client,
+        task_queue=task_queue,
+        capacity=settings.max_concurrent_calls,
+        shards=settings.call_slot_shards,
     )
     return Worker(
         client,
@@ -229,82 +226,75 @@ def build_slots_worker(
         workflows=[pool_workflow],
         activities=[slots.grant_call_slots, slots.recover_slot_holders],
         workflow_runner=workflow_runner(),
-        graceful_shutdown_timeout=graceful_shutdown,
-        deployment_config=deployment_of(build_id),
+        graceful_shutdown_timeout=_graceful_shutdown_of(settings),
+        deployment_config=deployment_of(_build_id_of(settings)),
     )
 
 
 def build_create_worker(
-    client: Client,
-    retell: RetellClient,
-    *,
-    task_queue: str,
-    max_creates_per_second: float,
-    graceful_shutdown: timedelta = timedelta(),
-    build_id: str = PRODUCT_VERSION,
+    client: Client, settings: WorkerSettings, *, retell: RetellClient
 ) -> Worker:
     """The worker of ``create_task_queue_for(task_queue)``: Retell creates only, at most
-    ``max_creates_per_second`` across every worker of the queue (Temporal's server-side
+    RETELL_MAX_CREATES_PER_SECOND across every worker of the queue (Temporal's server-side
     task-queue rate limit), so a burst of dials never becomes a wall of 429s."""
+    rate = settings.retell_max_creates_per_second
+    if rate is None:
+        raise ValueError("RETELL_MAX_CREATES_PER_SECOND is not set: calls create on their queue")
     return Worker(
         client,
-        task_queue=create_task_queue_for(task_queue),
+        task_queue=create_task_queue_for(settings.temporal_task_queue),
         activities=[RetellActivities(retell).create_call],
-        max_task_queue_activities_per_second=max_creates_per_second,
-        graceful_shutdown_timeout=graceful_shutdown,
-        deployment_config=deployment_of(build_id),
+        max_task_queue_activities_per_second=rate,
+        graceful_shutdown_timeout=_graceful_shutdown_of(settings),
+        deployment_config=deployment_of(_build_id_of(settings)),
     )
+
+
+def build_workers(
+    client: Client,
+    settings: WorkerSettings,
+    *,
+    retell: RetellClient,
+    do_not_call: DoNotCallList | None = None,
+    extra_workflows: Sequence[type] = (),
+    workflows: Sequence[type] = WORKFLOWS,
+    pool_workflow: type = CallSlotsWorkflow,
+) -> list[Worker]:
+    """Every worker one worker process runs, in the order they start: the calls'
+    (``build_worker``), the slot pools' and, with RETELL_MAX_CREATES_PER_SECOND, the creates'."""
+    workers = [
+        build_worker(
+            client,
+            settings,
+            retell=retell,
+            do_not_call=do_not_call,
+            extra_workflows=extra_workflows,
+            workflows=workflows,
+        ),
+        build_slots_worker(client, settings, pool_workflow=pool_workflow),
+    ]
+    if settings.retell_max_creates_per_second:
+        workers.append(build_create_worker(client, settings, retell=retell))
+    return workers
+
+
+@contextlib.asynccontextmanager
+async def running(workers: Sequence[Worker]) -> AsyncIterator[None]:
+    """Every worker polling; on leaving, each drains (WORKER_GRACEFUL_SHUTDOWN_S) and stops,
+    in the reverse order of their start."""
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield
 
 
 async def run_worker(settings: WorkerSettings) -> None:
     client = await connect_temporal(settings, metrics_bind=settings.temporal_metrics_bind)
-    rate = settings.retell_max_creates_per_second
-    grace = timedelta(seconds=settings.worker_graceful_shutdown_s)
-    build_id = settings.worker_build_id or PRODUCT_VERSION
     async with (
         retell_client_for(settings) as retell,
         open_do_not_call_list(settings) as do_not_call,
     ):
-        worker = build_worker(
-            client,
-            retell,
-            task_queue=settings.temporal_task_queue,
-            do_not_call=do_not_call,
-            outcome_signing_key=settings.outcome_signing_key.get_secret_value()
-            if settings.outcome_signing_key
-            else None,
-            outcome_url_allowed_hosts=settings.outcome_url_hosts,
-            max_concurrent_activities=settings.max_concurrent_activities,
-            max_concurrent_calls=settings.max_concurrent_calls,
-            bridge_public_url=settings.bridge_public_url,
-            call_slot_shards=settings.call_slot_shards,
-            create_task_queue=create_task_queue_for(settings.temporal_task_queue) if rate else None,
-            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
-            max_cached_workflows=settings.max_cached_workflows,
-            graceful_shutdown=grace,
-            slots_task_queue=slots_task_queue_for(settings.temporal_task_queue),
-            build_id=build_id,
-        )
-        pools = build_slots_worker(
-            client,
-            task_queue=settings.temporal_task_queue,
-            max_concurrent_calls=settings.max_concurrent_calls,
-            call_slot_shards=settings.call_slot_shards,
-            graceful_shutdown=grace,
-            build_id=build_id,
-        )
-        creates = (
-            build_create_worker(
-                client,
-                retell,
-                task_queue=settings.temporal_task_queue,
-                max_creates_per_second=rate,
-                graceful_shutdown=grace,
-                build_id=build_id,
-            )
-            if rate
-            else None
-        )
+        workers = build_workers(client, settings, retell=retell, do_not_call=do_not_call)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -312,16 +302,14 @@ async def run_worker(settings: WorkerSettings) -> None:
         log.info(
             "worker started",
             task_queue=settings.temporal_task_queue,
-            build_id=build_id,
+            build_id=_build_id_of(settings),
             temporal_address=settings.temporal_address,
             retell_base_url=settings.retell_base_url,
             metrics_bind=settings.temporal_metrics_bind,
             payload_encryption=describe_encryption(client.data_converter),
             do_not_call="postgresql" if settings.dnc_database_url else "sqlite",
         )
-        async with worker, pools, contextlib.AsyncExitStack() as more:
-            if creates is not None:
-                await more.enter_async_context(creates)
+        async with running(workers):
             await stop.wait()
             log.info("worker stopping: finishing in-flight tasks")
     log.info("worker stopped")

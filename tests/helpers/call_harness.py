@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import sys
@@ -16,22 +15,22 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
+from adapters.do_not_call import DoNotCallList
 from adapters.namespace_setup import register_search_attributes
-from adapters.retell_client import RetellClient
+from adapters.settings import WorkerSettings
 from calls.slots import shard_count, slots_workflow_id
 from outbound_calls_client.models import CallSnapshot
 from outbound_calls_client.retell_wire import CallEvent, CallEventName
@@ -44,20 +43,53 @@ from stack.processes import ROOT as ROOT
 from stack.processes import stop_process
 from stack.simulator_admin import SimulatorAdmin as SimulatorAdmin
 from stack.waits import eventually as eventually
-from worker import (
-    PRODUCT_VERSION,
-    WORKFLOWS,
-    build_create_worker,
-    build_slots_worker,
-    build_worker,
-    create_task_queue_for,
-    slots_task_queue_for,
-    workflow_runner,
-)
+from worker import WORKFLOWS, build_workers, retell_client_for, running, workflow_runner
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 T = TypeVar("T")
+
+
+class _TestWorkerSettings(WorkerSettings):
+    """A test worker's settings are the test's and the defaults, never a shell's or a
+    ``.env``'s: the harness also runs outside pytest's scrubbed environment (``make
+    histories``), where a stray RETELL_MAX_CREATES_PER_SECOND would change what is recorded."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _worker_settings(
+    retell_base_url: str, *, read_timeout_s: float = 2.0, **overrides: Any
+) -> WorkerSettings:
+    """A worker's settings (WorkerSettings' names, validated as the environment's would be)
+    for the Retell at ``retell_base_url``, on a fresh task queue unless TEMPORAL_TASK_QUEUE is
+    among ``overrides``; ``read_timeout_s`` is every Retell timeout."""
+    unknown = sorted(set(overrides) - set(WorkerSettings.model_fields))
+    if unknown:
+        raise TypeError(f"not settings of the worker: {unknown}")
+    values: dict[str, Any] = {
+        "temporal_task_queue": f"calls-{uuid.uuid4().hex[:8]}",
+        "retell_base_url": retell_base_url,
+        "retell_api_key": SIM_KEY,
+        # One short timeout for every endpoint: a held create answer (lost_response) is given
+        # up on quickly, as a real create would be after RETELL_CREATE_TIMEOUT_S.
+        "retell_read_timeout_s": read_timeout_s,
+        "retell_create_timeout_s": read_timeout_s,
+        "retell_list_calls_timeout_s": read_timeout_s,
+        # A stopped test worker cancels its activities at once instead of draining them.
+        "worker_graceful_shutdown_s": 0,
+        **overrides,
+    }
+    return _TestWorkerSettings(**values)
 
 
 @asynccontextmanager
@@ -65,86 +97,42 @@ async def call_worker(
     client: Client,
     retell_base_url: str,
     *,
-    api_key: str = SIM_KEY,
     read_timeout_s: float = 2.0,
     do_not_call: DoNotCallList | None = None,
-    outcome_signing_key: str | None = None,
-    outcome_url_allowed_hosts: Sequence[str] = (),
     extra_workflows: Sequence[type] = (),
-    max_concurrent_calls: int = 20,
-    task_queue: str | None = None,
-    bridge_public_url: str | None = None,
-    call_slot_shards: int | None = None,
-    max_creates_per_second: float | None = None,
     workflows: Sequence[type] = WORKFLOWS,
     pool_workflow: type = CallSlotsWorkflow,
-    graceful_shutdown: timedelta = timedelta(),
     close_pools: bool = True,
-    build_id: str = PRODUCT_VERSION,
+    **settings: Any,
 ) -> AsyncIterator[str]:
-    """A worker with every workflow and activity on a fresh task queue; yields the queue.
+    """The workers of one worker process (``worker.build_workers``) on a fresh task queue;
+    yields the queue. ``settings`` are WorkerSettings' (``_worker_settings``).
 
     Each worker gets its own empty do-not-call list unless one is given; ``workflows`` and
     ``pool_workflow`` replace the product's workflow classes (a next build's, say). With
     ``close_pools`` off, the queue's slot pools are left running when the worker stops (as
     in a deploy, where another worker takes over).
     """
-    task_queue = task_queue or f"calls-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
-        store = do_not_call or SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3")
-        # One short timeout for every endpoint: a held create answer (lost_response) is given
-        # up on quickly, as a real create would be after RETELL_CREATE_TIMEOUT_S.
-        async with RetellClient(
-            retell_base_url,
-            api_key,
-            read_timeout_s=read_timeout_s,
-            create_timeout_s=read_timeout_s,
-            list_calls_timeout_s=read_timeout_s,
-        ) as retell:
-            worker: Worker = build_worker(
+        settings.setdefault("do_not_call_db", Path(tmp) / "dnc.sqlite3")
+        chosen = _worker_settings(retell_base_url, read_timeout_s=read_timeout_s, **settings)
+        async with retell_client_for(chosen) as retell:
+            workers = build_workers(
                 client,
-                retell,
-                task_queue=task_queue,
-                do_not_call=store,
-                outcome_signing_key=outcome_signing_key,
-                outcome_url_allowed_hosts=outcome_url_allowed_hosts,
+                chosen,
+                retell=retell,
+                do_not_call=do_not_call,
                 extra_workflows=extra_workflows,
-                max_concurrent_calls=max_concurrent_calls,
-                graceful_shutdown=graceful_shutdown,
-                bridge_public_url=bridge_public_url,
-                call_slot_shards=call_slot_shards,
-                create_task_queue=create_task_queue_for(task_queue)
-                if max_creates_per_second
-                else None,
-                slots_task_queue=slots_task_queue_for(task_queue),
                 workflows=workflows,
-                build_id=build_id,
-            )
-            pools = build_slots_worker(
-                client,
-                task_queue=task_queue,
-                max_concurrent_calls=max_concurrent_calls,
-                call_slot_shards=call_slot_shards,
                 pool_workflow=pool_workflow,
-                graceful_shutdown=graceful_shutdown,
-                build_id=build_id,
             )
-            async with worker, pools, contextlib.AsyncExitStack() as more:
-                if max_creates_per_second:
-                    creates = build_create_worker(
-                        client,
-                        retell,
-                        task_queue=task_queue,
-                        max_creates_per_second=max_creates_per_second,
-                        build_id=build_id,
-                    )
-                    await more.enter_async_context(creates)
+            async with running(workers):
                 try:
-                    yield task_queue
+                    yield chosen.temporal_task_queue
                 finally:
                     if close_pools:
-                        shards = shard_count(max_concurrent_calls, call_slot_shards)
-                        await close_slot_pools(client, task_queue, shards)
+                        shards = shard_count(chosen.max_concurrent_calls, chosen.call_slot_shards)
+                        await close_slot_pools(client, chosen.temporal_task_queue, shards)
 
 
 async def start_time_skipping_server() -> WorkflowEnvironment:
@@ -246,6 +234,7 @@ async def live_stack(
     from bridge.app import create_app
     from simulator.server import running_simulator, serve_asgi_app
 
+    queue_setting: dict[str, Any] = {"temporal_task_queue": task_queue} if task_queue else {}
     bridge_app = create_app(BridgeSettings(retell_api_key=SIM_KEY), client=client)
     async with serve_asgi_app(bridge_app) as bridge:
         settings = SimulatorSettings(
@@ -254,7 +243,7 @@ async def live_stack(
         )
         async with (
             running_simulator(settings) as sim,
-            call_worker(client, sim.base_url, task_queue=task_queue) as queue,
+            call_worker(client, sim.base_url, **queue_setting) as queue,
         ):
             admin = SimulatorAdmin(sim.base_url)
             try:

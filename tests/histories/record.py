@@ -273,7 +273,7 @@ async def record(*, encrypted: bool = False) -> None:
                         read_timeout_s=1.0,
                         do_not_call=dnc,
                         outcome_signing_key=OUTCOME_KEY,
-                        outcome_url_allowed_hosts=["127.0.0.1"],
+                        outcome_url_allowed_hosts="127.0.0.1",
                     ) as queue:
                         lines = await asyncio.gather(
                             *(

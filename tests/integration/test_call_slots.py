@@ -251,7 +251,10 @@ async def test_creates_stay_under_retell_max_creates_per_second(
     async with running_simulator(settings) as running:
         sim = SimulatorAdmin(running.base_url)
         async with call_worker(
-            dev_env.client, running.base_url, max_concurrent_calls=20, max_creates_per_second=1
+            dev_env.client,
+            running.base_url,
+            max_concurrent_calls=20,
+            retell_max_creates_per_second=1,
         ) as queue:
             handles = await _start_all(dev_env, queue, 8)
             outcomes = await asyncio.wait_for(

@@ -126,7 +126,7 @@ async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
                     read_timeout_s=60,
                     max_concurrent_calls=CAP,
                     outcome_signing_key=SIGNING_KEY,
-                    outcome_url_allowed_hosts=["127.0.0.1"],  # the test's own receivers
+                    outcome_url_allowed_hosts="127.0.0.1",  # the test's own receivers
                     extra_workflows=[CallBothWorkflow, AppointmentReminderWorkflow],
                 ) as queue:
                     try:
@@ -157,7 +157,7 @@ async def test_cancel_before_validation_places_no_call(
     queue = f"calls-{uuid.uuid4().hex[:8]}"
     handle = await start_call(stack.client, call_request(), task_queue=queue)
     await handle.cancel()
-    async with call_worker(stack.client, stack.stand_in.base_url, task_queue=queue):
+    async with call_worker(stack.client, stack.stand_in.base_url, temporal_task_queue=queue):
         outcome = await asyncio.wait_for(handle.result(), CLOSES_WITHIN_S)
     assert outcome.status == OutcomeStatus.CANCELED
     assert outcome.attempts == ()

@@ -17,7 +17,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +110,10 @@ def _build(deployment: Deployment, **build: Any) -> contextlib.AbstractAsyncCont
     return call_worker(
         deployment.client,
         deployment.sim.base_url,
-        task_queue=deployment.queue,
+        temporal_task_queue=deployment.queue,
         do_not_call=deployment.dnc,
         max_concurrent_calls=CAP,
-        graceful_shutdown=timedelta(seconds=5),
+        worker_graceful_shutdown_s=5,
         **build,
     )
 
@@ -230,7 +229,7 @@ async def test_a_rolling_deploy_finishes_every_run_started_on_the_old_build(
             deployment,
             workflows=NEXT_WORKFLOWS,
             pool_workflow=NextCallSlotsWorkflow,
-            build_id=NEXT_BUILD,
+            worker_build_id=NEXT_BUILD,
         ):
             await old_build.aclose()
             # Still open when the old build is gone: the next build finishes them.

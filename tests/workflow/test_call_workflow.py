@@ -252,7 +252,7 @@ async def test_bad_api_key_is_an_account_error_without_retries(
     ts_env: WorkflowEnvironment, sim: SimulatorAdmin
 ) -> None:
     base_url = sim.base_url
-    async with call_worker(ts_env.client, base_url, api_key="wrong-key") as queue:
+    async with call_worker(ts_env.client, base_url, retell_api_key="wrong-key") as queue:
         outcome = await (await _start(ts_env, queue, call_request())).result()
     assert outcome.status == OutcomeStatus.ACCOUNT_ERROR
     assert outcome.detail is not None

@@ -238,7 +238,7 @@ async def test_outcome_is_delivered_signed_and_retried(
                 sim.base_url,
                 outcome_signing_key=key,
                 # A loopback receiver: allowed only because it is listed.
-                outcome_url_allowed_hosts=["127.0.0.1"],
+                outcome_url_allowed_hosts="127.0.0.1",
                 do_not_call=SqliteDoNotCallList(Path(tmp) / "dnc.sqlite3"),
             ) as task_queue:
                 request = call_request(outcome_url=f"{served.base_url}/outcomes")
