@@ -1,2 +1,3 @@
-"""The ``outbound-calls`` command line's parts: errors and exit codes, connection, output,
-and the call-level steps its commands share (the commands live in ``outbound_calls.py``)."""
+"""The ``outbound-calls`` command line: the root and entry point (``main.py``), a module per
+command group, and the parts they share: errors and exit codes, connection, output, and the
+call and campaign steps."""

@@ -20,8 +20,8 @@ import pytest
 from adapters.codec_keys import create_key_file
 from adapters.settings import ClientSettings
 from adapters.temporal_client import connect_temporal
+from cli.call_commands import LIST_COLUMNS
 from cli.output import OutputFormat
-from outbound_calls import LIST_COLUMNS
 from outbound_calls_client.models import CallOutcome, CallRequest
 from outbound_calls_client.names import CALL_WORKFLOW, call_workflow_id
 from stack.processes import ProcessStack, StackOptions

@@ -45,7 +45,7 @@ from adapters.settings import (
     WorkerSettings,
 )
 from adapters.temporal_client import connect_temporal, temporal_connect_options
-from outbound_calls import parse_command_line
+from cli.main import parse_command_line
 from outbound_calls_client.models import CallSnapshot, OutcomeStatus
 from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
 from outbound_calls_client.start import start_call

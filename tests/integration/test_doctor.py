@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.settings import BridgeSettings, SimulatorSettings
 from bridge import create_app
 from simulator.server import running_simulator, serve_asgi_app
-from tests.helpers.call_harness import ROOT, SIM_KEY
+from tests.helpers.call_harness import SIM_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ async def deployment(dev_env: WorkflowEnvironment) -> AsyncIterator[Deployment]:
 
 
 async def doctor(tmp_path: Path, deployment: Deployment, **settings: str) -> tuple[int, str]:
-    """Run ``outbound_calls.py doctor`` in a clean environment (no .env, no inherited keys)."""
+    """Run ``python -m cli doctor`` in a clean environment (no .env, no inherited keys)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -81,7 +81,8 @@ async def doctor(tmp_path: Path, deployment: Deployment, **settings: str) -> tup
     env.update(settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(ROOT / "outbound_calls.py"),
+        "-m",
+        "cli",
         "doctor",
         cwd=tmp_path,
         env=env,

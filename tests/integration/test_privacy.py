@@ -381,12 +381,13 @@ def test_every_process_logs_through_the_redactor_with_its_keys(
         monkeypatch.setattr(signal, "signal", lambda *_: None)
         main = lambda: codec_main.main([])  # noqa: E731
     else:
-        import outbound_calls
+        import cli.command
+        import cli.main
 
-        monkeypatch.setattr(outbound_calls, "configure_logging", capture)
+        monkeypatch.setattr(cli.command, "configure_logging", capture)
         monkeypatch.setattr(asyncio, "run", stop)
         # main answers the exit code (the console script exits with it).
-        main = lambda: sys.exit(outbound_calls.main(["status", "call-x"]))  # noqa: E731
+        main = lambda: sys.exit(cli.main.main(["status", "call-x"]))  # noqa: E731
     with pytest.raises(SystemExit):
         main()
     assert len(seen) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from outbound_calls import app
+from cli.main import app
 from tests.helpers.doc_snippets import (
     Snippet,
     cli_lines,

@@ -1,0 +1,297 @@
+"""The ``campaign`` commands: start, status, pause, resume, cancel and results."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from cli.calls import describe
+from cli.campaigns import check_contacts, export_results, follow_campaign
+from cli.command import (
+    AgentIdOption,
+    FromNumberOption,
+    OutputOption,
+    Session,
+    TaskQueueOption,
+    bad_input,
+    help_text,
+    run_step,
+    validation_text,
+)
+from cli.connection import ui_link
+from cli.failures import CliError, ExitCode
+from cli.output import Document, OutputFormat, emit, note
+from outbound_calls_client.campaign import (
+    CampaignRequest,
+    CampaignSnapshot,
+    CampaignSummary,
+    campaign_workflow_id,
+)
+from outbound_calls_client.contacts import (
+    CallTemplate,
+    ContactsFileError,
+    ContactSource,
+    detect_format,
+)
+from outbound_calls_client.models import (
+    DEFAULT_MAX_ATTEMPTS,
+    MOST_ATTEMPTS,
+    CallingWindow,
+    RedialPolicy,
+)
+from outbound_calls_client.names import CAMPAIGN_WORKFLOW
+from outbound_calls_client.phone import normalize_e164
+from outbound_calls_client.start import start_campaign
+from workflows.campaign import CampaignWorkflow
+
+app = typer.Typer(
+    help="Follow and steer a campaign (CampaignWorkflow).",
+    no_args_is_help=True,
+    epilog=help_text(
+        "outbound-calls campaign start spring-reminders --contacts /data/contacts.csv "
+        "--from +12125550199 --agent-id agent_x --wait",
+        "outbound-calls campaign status spring-reminders",
+        "outbound-calls campaign pause spring-reminders --reason 'new script' -o json",
+        "outbound-calls campaign results spring-reminders --out results.csv",
+    ),
+)
+
+
+CAMPAIGN_COLUMNS = (
+    "campaign_id",
+    "total",
+    "started",
+    "finished",
+    "in_flight",
+    "counts",
+    "paused",
+    "pause_reason",
+    "canceled",
+    "done",
+    "skipped",
+    "runs",
+    "invalid_rows",
+    "scheduled_for",
+)
+CampaignName = Annotated[str, typer.Argument(help="the campaign id (or its workflow id)")]
+
+
+def _campaign_document(model: CampaignSnapshot | CampaignSummary) -> Document:
+    data = model.model_dump(mode="json")
+    row = dict(data)
+    row["counts"] = ",".join(f"{k}={v}" for k, v in sorted(data["counts"].items())) or None
+    return Document(data=data, rows=[row], columns=CAMPAIGN_COLUMNS, record=True)
+
+
+async def _campaign(session: Session, name: str) -> tuple[Any, bool]:
+    workflow_id = name if name.startswith("campaign-") else campaign_workflow_id(name)
+    client = await session.client()
+    description = await describe(client, workflow_id)
+    if description is None:
+        raise CliError(f"no campaign {workflow_id} in this namespace")
+    if description.workflow_type != CAMPAIGN_WORKFLOW:
+        raise CliError(f"{workflow_id} is a {description.workflow_type}, not a campaign")
+    handle = client.get_workflow_handle(workflow_id, result_type=CampaignSummary)
+    return handle, description.status is not None and description.status.name == "RUNNING"
+
+
+def _campaign_step(
+    name: str, output: OutputFormat, action: Callable[[Any], Awaitable[Any]]
+) -> None:
+    async def step(session: Session) -> int:
+        handle, running = await _campaign(session, name)
+        if not running:
+            summary = await handle.result()
+            note(f"{handle.id} has finished")
+            emit(_campaign_document(summary), output)
+            return 0 if action is _progress else int(ExitCode.COULD_NOT)
+        emit(_campaign_document(await action(handle)), output)
+        return 0
+
+    run_step(step)
+
+
+async def _progress(handle: Any) -> CampaignSnapshot:
+    snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
+    return snapshot
+
+
+def _start_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("expected ISO-8601, e.g. 2025-06-01T09:00:00+02:00") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("needs a time zone offset, e.g. 2025-06-01T09:00:00+02:00")
+    return moment
+
+
+@app.command(
+    "start",
+    epilog=help_text(
+        "outbound-calls campaign start spring-reminders --contacts /data/contacts.csv "
+        "--from +12125550199 --agent-id agent_x --max-in-flight 20",
+        "outbound-calls campaign start spring-reminders --contacts "
+        "https://files.example.com/contacts.jsonl --from +12125550199 --agent-id agent_x "
+        "--start-at 2025-06-02T09:00:00-04:00 --wait",
+    ),
+)
+def campaign_start(
+    name: Annotated[str, typer.Argument(help="the campaign id (letters, digits, _ and -)")],
+    contacts: Annotated[
+        str,
+        typer.Option(
+            help="CSV (to_number, dedupe_key, metadata.<key>, other columns are dynamic "
+            "variables) or JSON Lines; a path every worker can read, or an http(s) URL"
+        ),
+    ],
+    from_number: FromNumberOption,
+    agent_id: AgentIdOption = None,
+    max_in_flight: Annotated[int, typer.Option(min=1, max=500, help="calls open at once")] = 10,
+    start_at: Annotated[
+        str | None, typer.Option(help="ISO-8601 with offset; the campaign waits until then")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="refuse the whole file if any row is bad")
+    ] = False,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, max=MOST_ATTEMPTS, help="dials per contact")
+    ] = DEFAULT_MAX_ATTEMPTS,
+    no_calling_window: Annotated[
+        bool, typer.Option("--no-calling-window", help="dial at any hour")
+    ] = False,
+    task_queue: TaskQueueOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow with a progress bar until it ends")
+    ] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start a campaign from a contacts file (or attach to the one with this id)."""
+    moment = _start_at(start_at)
+    location = contacts
+    local = None if contacts.startswith(("http://", "https://")) else Path(contacts)
+    if local is not None:
+        # Workers read the same path: pass it absolute (a shared volume mounted alike).
+        location = str(local.resolve())
+    try:
+        source = ContactSource(
+            location=location,
+            format=detect_format(location),
+            strict=strict,
+            template=CallTemplate(
+                from_number=from_number,
+                agent_id=agent_id,
+                redial=RedialPolicy(max_attempts=max_attempts),
+                calling_window=CallingWindow(enabled=not no_calling_window),
+            ),
+        )
+        request = CampaignRequest(
+            campaign_id=name, contacts=source, max_in_flight=max_in_flight, start_at=moment
+        )
+        normalize_e164("from_number", from_number)
+    except ValidationError as exc:
+        bad_input(validation_text(exc))
+    except ValueError as exc:  # InvalidCallRequest names the field and the rule
+        bad_input(str(exc))
+
+    async def step(session: Session) -> int:
+        if local is not None and local.is_file():
+            try:
+                opened = await check_contacts(local, source)
+            except ContactsFileError as exc:
+                raise CliError(f"{contacts}: {exc}", ExitCode.BAD_INPUT) from None
+            for bad in opened.bad_row_list[:20]:
+                note(f"row {bad.row}: {bad.field}: {bad.message} (rule: {bad.rule})")
+            note(f"{opened.records} contacts, {opened.bad_rows} bad row(s)")
+            if strict and opened.bad_rows:
+                raise CliError("--strict: bad rows; nothing started", ExitCode.BAD_INPUT)
+        elif local is not None:
+            note(f"{contacts} is not readable here; the workers must read it at {location}")
+        client = await session.client()
+        queue = task_queue or session.settings.temporal_task_queue
+        handle = await start_campaign(client, request, task_queue=queue)
+        note(f"campaign {handle.id}   UI: {ui_link(session.settings, handle.id)}")
+        if not wait:
+            emit(_campaign_document(await _progress(handle)), output)
+            return 0
+        summary = await follow_campaign(handle)
+        emit(_campaign_document(summary), output)
+        return int(ExitCode.CANCELED if summary.canceled else ExitCode.COMPLETED)
+
+    run_step(step)
+
+
+@app.command(
+    "results",
+    epilog=help_text("outbound-calls campaign results spring-reminders --out results.csv"),
+)
+def campaign_results(
+    name: CampaignName,
+    out: Annotated[Path, typer.Option("--out", help="the CSV file to write")],
+) -> None:
+    """Per contact: row, masked number, dedupe key, outcome, call id, attempts, reason and
+    times, as CSV (read through this client: decrypted with its payload keys)."""
+
+    async def step(session: Session) -> int:
+        handle, running = await _campaign(session, name)
+        state: CampaignSnapshot | CampaignSummary = (
+            await _progress(handle) if running else await handle.result()
+        )
+        written = await export_results(
+            await session.client(), state.campaign_id, state.bad_rows, out
+        )
+        note(
+            f"{written} row(s) written to {out}" + (" (campaign still running)" if running else "")
+        )
+        if state.invalid_rows > len(state.bad_rows):
+            note(
+                f"{state.invalid_rows} bad rows in all; the first {len(state.bad_rows)} are listed"
+            )
+        return 0
+
+    run_step(step)
+
+
+@app.command("status", epilog=help_text("outbound-calls campaign status spring-reminders -o json"))
+def campaign_status(name: CampaignName, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Where a campaign stands (progress query; a finished one's summary)."""
+    _campaign_step(name, output, _progress)
+
+
+@app.command(
+    "pause",
+    epilog=help_text('outbound-calls campaign pause spring-reminders --reason "new script"'),
+)
+def campaign_pause(
+    name: CampaignName,
+    reason: Annotated[str, typer.Option()] = "paused from the CLI",
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start no new call until resumed (calls in flight go on)."""
+    _campaign_step(name, output, lambda h: h.execute_update(CampaignWorkflow.pause, reason))
+
+
+@app.command("resume", epilog=help_text("outbound-calls campaign resume spring-reminders"))
+def campaign_resume(name: CampaignName, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Start calls again after a pause."""
+    _campaign_step(name, output, lambda h: h.execute_update(CampaignWorkflow.resume))
+
+
+@app.command(
+    "cancel",
+    epilog=help_text('outbound-calls campaign cancel spring-reminders --reason "wrong list"'),
+)
+def campaign_cancel(
+    name: CampaignName,
+    reason: Annotated[str, typer.Option()] = "canceled from the CLI",
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start no new call and hang up the open ones; ends the campaign as canceled."""
+    _campaign_step(name, output, lambda h: h.execute_update(CampaignWorkflow.cancel, reason))
