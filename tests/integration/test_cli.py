@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -76,6 +77,20 @@ async def test_every_command_has_help(tmp_path: Path) -> None:
             assert "Examples:" in run.out, where
             assert "Exit codes:" in run.out, where
             assert "TEMPORAL_ADDRESS" in run.out, where
+
+
+async def test_the_cli_loads_none_of_the_components_it_can_run(tmp_path: Path) -> None:
+    # The process commands import theirs when they run; the simulator is no part of a
+    # deployment, so a production CLI must not need it to start.
+    probe = "import sys, cli.main; print(*sorted({m.split('.')[0] for m in sys.modules}))"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, cwd=tmp_path, env=cli_env(), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    loaded = set(out.decode().split())
+    assert proc.returncode == 0
+    assert "cli" in loaded
+    assert not loaded & {"simulator", "bridge", "codec_server", "stack", "worker", "devstack"}
 
 
 async def test_version(tmp_path: Path) -> None:

@@ -54,17 +54,46 @@ RULES: dict[str, tuple[str, ...]] = {
     "activities": ("workflows", "stack", "tests"),
     "bench": ("tests",),
     "stack": ("tests",),
+    # The processes: each stands alone; none imports another, or what starts them.
+    "bridge": ("workflows", "activities", "cli", "simulator", "stack", "tests"),
+    "simulator": ("workflows", "activities", "cli", "bridge", "stack", "tests"),
+    # The shipped CLI needs workflows/ (it queries and updates by method), not the processes.
+    "cli": (
+        "activities",
+        "bridge",
+        "simulator",
+        "codec_server",
+        "stack",
+        "worker",
+        "devstack",
+        "bench",
+        "tests",
+    ),
+}
+# What a module may import inside a function only: the CLI's process commands run a component
+# in its own process, and load it when that command runs, so the other commands never do.
+IMPORTED_ON_USE: dict[str, tuple[str, ...]] = {
+    "cli/process_commands.py": ("worker", "bridge", "simulator", "devstack"),
 }
 
 
 def _imports(path: Path) -> set[str]:
+    """What ``path`` imports, but for the IMPORTED_ON_USE names it imports in a function."""
+    on_use = IMPORTED_ON_USE.get(str(path.relative_to(ROOT)), ())
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        found: set[str] = set()
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            found = {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            found = {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        names.update(name for name in found if not (in_function and _breaks(name, on_use)))
+        in_function = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_function)
+
+    visit(ast.parse(path.read_text(), filename=str(path)), False)
     return names
 
 
