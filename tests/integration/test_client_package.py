@@ -1,7 +1,7 @@
 """Another team installs the contract package: a fresh virtualenv gets ``pip install ./client``
-(its dependencies resolved by pip, at the versions of our runtime lock), and a project with its
-own ``workflows`` and ``activities`` packages (tests/helpers/foreign_project/) places a call
-through our worker from its workflow, as a child workflow and through Nexus."""
+(offline: its dependencies come from this environment, at the lock's versions), and a project
+with its own ``workflows`` and ``activities`` packages (tests/helpers/foreign_project/) places
+a call through our worker from its workflow, as a child workflow and through Nexus."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import uuid
-from importlib.metadata import requires
+from importlib.metadata import Distribution, distribution, requires
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.namespace_setup import register_nexus_endpoint
@@ -28,29 +30,58 @@ PROJECT = ROOT / "tests" / "helpers" / "foreign_project"
 CALLERS = "reminders"
 
 
-def _pins(lock: Path) -> str:
-    """The lock's exact versions without its hashes: with hashes pip refuses a local path."""
-    return "\n".join(
-        line.removesuffix(" \\").strip()
-        for line in lock.read_text().splitlines()
-        if line and line[0].isalnum() and "==" in line
-    )
+def _installed_closure(requirements: list[str]) -> list[Distribution]:
+    """The distributions of this environment that ``requirements`` need, transitively."""
+    found: dict[str, Distribution] = {}
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name not in found:
+            found[name] = distribution(name)
+            todo.extend(Requirement(r) for r in found[name].requires or [])
+    return list(found.values())
+
+
+def _copy_into(dist: Distribution, site_packages: Path) -> None:
+    for file in dist.files or []:
+        source = Path(str(dist.locate_file(file)))
+        if file.parts[0] == ".." or not source.is_file():
+            continue  # console scripts and the like live outside site-packages
+        target = site_packages / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
 
 
 @pytest.fixture(scope="module")
 def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with ``pip install ./client`` in it. Nothing is downloaded: the
+    client's dependencies (and the build backend) are copied in from this environment, whose
+    versions are the lock's, and ``pip check`` confirms they satisfy the client's ranges."""
     where = tmp_path_factory.mktemp("team")
-    pins = where / "pins.txt"
-    pins.write_text(_pins(ROOT / "requirements" / "lock.txt"))
+    client = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())
     # A copy: building in place would leave build/ and egg-info in the checkout.
     source = shutil.copytree(ROOT / "client", where / "client")
-    subprocess.run([sys.executable, "-m", "venv", where / "venv"], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", where / "venv"], check=True)
     python = where / "venv" / "bin" / "python"
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", source, "-c", pins],
-        check=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+    site_packages = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     )
+    needed = [*client["project"]["dependencies"], *client["build-system"]["requires"]]
+    for dist in _installed_closure(needed):
+        _copy_into(dist, site_packages)
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    offline = ["--quiet", "--no-index", "--no-deps", "--no-build-isolation"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
+    subprocess.run([*pip, "install", *offline, source], check=True, env=env)
+    subprocess.run([*pip, "check"], check=True, env=env, capture_output=True)
     return python
 
 
