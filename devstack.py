@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +35,7 @@ from typing import Any, TextIO
 from temporalio.client import Client, WorkflowHandle
 
 from adapters.codec_keys import PayloadKeyError, create_key_file
+from adapters.dev_server_record import record_dev_server
 from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
 from adapters.payload_codec import data_converter, describe_encryption
 from adapters.process_exit import run_then_exit
@@ -46,10 +47,11 @@ from outbound_calls_client.models import (
     CallSnapshot,
     CallTimeouts,
 )
-from outbound_calls_client.names import SCENARIO_METADATA_KEY
+from outbound_calls_client.names import DEFAULT_TASK_QUEUE, SCENARIO_METADATA_KEY
 from outbound_calls_client.start import start_call
 from stack.calls import FROM_NUMBER, TO_NUMBER
-from stack.processes import ProcessStack, StackOptions, StackPorts
+from stack.config import StackConfig
+from stack.processes import ProcessStack
 from workflows.outbound_call import OutboundCallWorkflow
 
 ROOT = Path(__file__).resolve().parent
@@ -79,117 +81,65 @@ TOUR = (
 )
 
 
-@dataclass
-class StackConfig:
-    data_dir: Path
-    temporal_port: int = 7233
-    ui_port: int = 8233
-    bridge_port: int = 8000
-    simulator_port: int = 8100
-    codec_server_port: int = 8234
-    namespace: str = "default"
-    task_queue: str = "outbound-calls"
-    retell_api_key: str | None = None
-    retell_base_url: str | None = None
-    # False when PAYLOAD_KEYS or PAYLOAD_KEY_FILE come from the environment: those are used.
-    own_payload_keys: bool = True
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def simulated(self) -> bool:
-        return self.retell_api_key is None
-
-    @property
-    def temporal_address(self) -> str:
-        return f"127.0.0.1:{self.temporal_port}"
-
-    @property
-    def ui_url(self) -> str:
-        return f"http://localhost:{self.ui_port}/namespaces/{self.namespace}/workflows"
-
-    @property
-    def codec_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.codec_server_port}"
-
-    @property
-    def payload_key_file(self) -> Path | None:
-        """The stack's own key file (None: keys come from the environment)."""
-        return self.data_dir / KEY_FILE_NAME if self.own_payload_keys else None
-
-    def client_settings(self) -> ClientSettings:
-        """The dev stack's own client: same server and payload keys as its processes."""
-        settings = ClientSettings(
-            temporal_address=self.temporal_address, temporal_namespace=self.namespace
-        )
-        if self.payload_key_file is None:
-            return settings
-        return settings.model_copy(update={"payload_key_file": self.payload_key_file})
-
-    def cli_exports(self) -> str:
-        """The one line a second shell pastes so the CLI reaches this stack and reads its
-        payloads (from the checkout the CLI finds the key file by itself)."""
-        pairs = {"TEMPORAL_ADDRESS": self.temporal_address}
-        if self.namespace != "default":
-            pairs["TEMPORAL_NAMESPACE"] = self.namespace
-        if self.task_queue != "outbound-calls":
-            pairs["TEMPORAL_TASK_QUEUE"] = self.task_queue
-        if self.payload_key_file is not None:
-            pairs["PAYLOAD_KEY_FILE"] = str(self.payload_key_file)
-        if self.ui_port != 8233:
-            pairs["TEMPORAL_UI_URL"] = f"http://localhost:{self.ui_port}"
-        return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
-
-    def process_stack(self) -> ProcessStack:
-        """The processes of ``make run`` (stack/processes.py): the checkout's own settings,
-        the UI decrypting through the codec server, this stack's ports and keys."""
-        options = StackOptions(
-            time_scale=None,
-            task_queue=self.task_queue,
-            namespace=self.namespace,
-            env=self.extra_env,
-            ui=True,
-            codec_server=True,
-            retell_api_key=self.retell_api_key,
-            retell_base_url=self.retell_base_url,
-            payload_key_file=self.payload_key_file,
-            checkout_settings=True,
-            data_converter=data_converter(self.client_settings()),
-            announce=_say,
-        )
-        ports = StackPorts(
-            temporal=self.temporal_port,
-            bridge=self.bridge_port,
-            simulator=self.simulator_port,
-            codec_server=self.codec_server_port,
-            ui=self.ui_port,
-        )
-        return ProcessStack(self.data_dir, options, ports)
-
-    def component_env(self) -> dict[str, str]:
-        return self.process_stack().environment()
-
-
 def _port_of(address: str, default: int) -> int:
     _, _, port = address.rpartition(":")
     return int(port) if port.isdigit() else default
 
 
 def config_from_env(data_dir: Path) -> StackConfig:
+    """The processes of ``make run``: the ports and names of the shell's settings (else the
+    defaults a user's own processes use), the checkout's own settings, the UI decrypting
+    through the codec server, and the stack's own key file in ``data_dir`` unless keys are
+    set in the environment."""
     temporal = TemporalSettings()
     keys = PayloadCodecSettings()
+    own_keys = keys.payload_keys is None and keys.payload_key_file is None
     return StackConfig(
-        data_dir=data_dir,
         temporal_port=_port_of(temporal.temporal_address, 7233),
         ui_port=int(os.environ.get("TEMPORAL_UI_PORT", "8233")),
         bridge_port=int(os.environ.get("BRIDGE_PORT", "8000")),
         simulator_port=int(os.environ.get("SIMULATOR_PORT", "8100")),
         codec_server_port=int(os.environ.get("CODEC_SERVER_PORT", "8234")),
-        own_payload_keys=keys.payload_keys is None and keys.payload_key_file is None,
         namespace=temporal.temporal_namespace,
         task_queue=temporal.temporal_task_queue,
         retell_api_key=os.environ.get("RETELL_API_KEY") or None,
         retell_base_url=os.environ.get("RETELL_BASE_URL") or None,
+        payload_key_file=data_dir / KEY_FILE_NAME if own_keys else None,
+        time_scale=None,
+        ui=True,
+        codec_server=True,
+        checkout_settings=True,
+        announce=_say,
     )
+
+
+def workflows_url(config: StackConfig) -> str:
+    return f"{config.ui_url}/namespaces/{config.namespace}/workflows"
+
+
+def client_settings(config: StackConfig) -> ClientSettings:
+    """The dev stack's own client: same server and payload keys as its processes."""
+    settings = ClientSettings(
+        temporal_address=config.temporal_address, temporal_namespace=config.namespace
+    )
+    if config.payload_key_file is None:
+        return settings
+    return settings.model_copy(update={"payload_key_file": config.payload_key_file})
+
+
+def cli_exports(config: StackConfig) -> str:
+    """The one line a second shell pastes so the CLI reaches this stack and reads its
+    payloads (from the checkout the CLI finds the key file by itself)."""
+    pairs = {"TEMPORAL_ADDRESS": config.temporal_address}
+    if config.namespace != "default":
+        pairs["TEMPORAL_NAMESPACE"] = config.namespace
+    if config.task_queue != DEFAULT_TASK_QUEUE:
+        pairs["TEMPORAL_TASK_QUEUE"] = config.task_queue
+    if config.payload_key_file is not None:
+        pairs["PAYLOAD_KEY_FILE"] = str(config.payload_key_file)
+    if config.ui_port != 8233:
+        pairs["TEMPORAL_UI_URL"] = config.ui_url
+    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
 
 
 def ensure_payload_key_file(config: StackConfig) -> None:
@@ -202,21 +152,31 @@ def ensure_payload_key_file(config: StackConfig) -> None:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
         return
+    path.parent.mkdir(parents=True, exist_ok=True)
     create_key_file(path, f"dev-{datetime.now(UTC):%Y%m%d}")
     print(f"  created payload key file {path} (mode 0600; keep it: it reads old histories)")
 
 
-async def start_stack(config: StackConfig) -> tuple[ProcessStack, Client]:
-    """Every process started and serving; the stack is stopped again if one fails."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_payload_key_file(config)
+def process_stack(data_dir: Path, config: StackConfig) -> ProcessStack:
+    """The stack whose own client reads payloads with the stack's keys (read here: unusable
+    keys stop it before any process starts)."""
     try:
-        stack = config.process_stack()  # unusable keys: stop before any process
+        converter = data_converter(client_settings(config))
     except PayloadKeyError as err:
         raise RuntimeError(f"payload encryption keys: {err}") from None
+    return ProcessStack(data_dir, dataclasses.replace(config, data_converter=converter))
+
+
+async def start_stack(data_dir: Path, config: StackConfig) -> tuple[ProcessStack, Client]:
+    """Every process started and serving; the stack is stopped again if one fails."""
+    ensure_payload_key_file(config)
+    stack = process_stack(data_dir, config)
     await stack.start()
     client = stack.client
     try:
+        if config.payload_key_file is not None:
+            # The CLI uses this key file for this server only (cli/server_keys.py).
+            await record_dev_server(client, config.payload_key_file)
         await register_search_attributes(client)
         # Other namespaces' workflows reach our calls through this endpoint (Nexus).
         await register_nexus_endpoint(client, task_queue=config.task_queue)
@@ -287,7 +247,7 @@ async def run_tour(client: Client, config: StackConfig) -> list[CallOutcome]:
             f"  {label:<20} {outcome.status.value:<12} reason={reason:<18} "
             f"attempts={len(outcome.attempts)} call_id={outcome.call_id}"
         )
-        print(f"  {'':<20} {config.ui_url}/{handle.id}")
+        print(f"  {'':<20} {workflows_url(config)}/{handle.id}")
     return list(outcomes)
 
 
@@ -298,24 +258,24 @@ def _say(text: str, file: TextIO | None = None) -> None:
         print(text, file=file, flush=True)
 
 
-async def main_async(config: StackConfig, *, once: bool) -> int:
+async def main_async(data_dir: Path, config: StackConfig, *, once: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     mode = "the Retell simulator" if config.simulated else f"Retell at {config.retell_base_url}"
-    print(f"Starting the dev stack in {config.data_dir} (calls go to {mode})")
+    print(f"Starting the dev stack in {data_dir} (calls go to {mode})")
     stack: ProcessStack | None = None
     try:
         # A Ctrl-C meanwhile is kept by ``stop``: everything started is stopped right after.
-        stack, client = await start_stack(config)
-        print(f"\nTemporal UI: {config.ui_url}")
+        stack, client = await start_stack(data_dir, config)
+        print(f"\nTemporal UI: {workflows_url(config)}")
         print("The CLI in another shell (paste this line first; keys set by you stay yours):")
-        print(f"  {config.cli_exports()}")
+        print(f"  {cli_exports(config)}")
         print(f"  {CLI_EXAMPLE}")
         print(
             f"Payload encryption: {describe_encryption(client.data_converter)}; "
-            f"the UI decrypts through the codec server at {config.codec_endpoint}"
+            f"the UI decrypts through the codec server at {config.codec_server_url}"
         )
         tour = asyncio.create_task(run_tour(client, config))
         stopper = asyncio.create_task(stop.wait())
@@ -323,7 +283,7 @@ async def main_async(config: StackConfig, *, once: bool) -> int:
         if tour.done():
             tour.result()
             if not once:
-                print(f"\nThe stack keeps running; open {config.ui_url}. Ctrl-C stops it.")
+                print(f"\nThe stack keeps running; open {workflows_url(config)}. Ctrl-C stops it.")
                 await stopper
         else:
             tour.cancel()
@@ -353,8 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the dev server's SQLite file and the process logs go (default .devstack/)",
     )
     args = parser.parse_args(argv)
-    config = config_from_env(args.data_dir.resolve())
-    return asyncio.run(main_async(config, once=args.once))
+    data_dir = args.data_dir.resolve()
+    return asyncio.run(main_async(data_dir, config_from_env(data_dir), once=args.once))
 
 
 if __name__ == "__main__":

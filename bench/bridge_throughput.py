@@ -57,7 +57,8 @@ from bench.common import (
 from calls.signatures import sign_retell_body
 from outbound_calls_client.models import CallSnapshot
 from outbound_calls_client.retell_wire import CallEvent
-from stack.calls import SIM_KEY, PlacedCall, webhook_records
+from stack.calls import PlacedCall, webhook_records
+from stack.config import SIM_KEY
 from stack.processes import ProcessStack
 from workflows.outbound_call import OutboundCallWorkflow
 

@@ -27,7 +27,8 @@ import psutil
 from outbound_calls_client.models import CallTimeouts
 from stack.binaries import server_binary
 from stack.calls import PlacedCall, place_call
-from stack.processes import ProcessStack, StackOptions
+from stack.config import StackConfig
+from stack.processes import ProcessStack
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -167,9 +168,9 @@ async def bench_stack(
         # not that: scaled down to 0.5 s, a bridge slowed by the load itself is taken for a
         # failed delivery, and the retries then add work the benchmark would count.
         stack_env = {"SIMULATOR_WEBHOOK_TIMEOUT_S": "10", **(env or {})}
-        options = StackOptions(time_scale=time_scale, env=stack_env, log_level=args.log_level)
+        config = StackConfig(time_scale=time_scale, env=stack_env, log_level=args.log_level)
         started = time.monotonic()
-        async with ProcessStack(data_dir, options).running() as stack:
+        async with ProcessStack(data_dir, config).running() as stack:
             print(f"stack up in {time.monotonic() - started:.1f}s in {data_dir}")
             yield stack
     finally:

@@ -111,7 +111,7 @@ async def run_baseline(
     """``count`` baseline workflows on a worker process of their own: the no-op ones, or
     (``real``) BaselineRealCallWorkflow with the product's activities."""
     queue = f"baseline-{uuid.uuid4().hex[:8]}"
-    mode = ["--real", "--log-level", stack.options.log_level] if real else []
+    mode = ["--real", "--log-level", stack.config.log_level] if real else []
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -7,19 +7,15 @@ import itertools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from temporalio.client import WorkflowHandle
 
 from outbound_calls_client.models import CallOutcome, CallRequest, CallTimeouts, OutcomeStatus
 from outbound_calls_client.start import start_call
+from stack.processes import ProcessStack
 
-if TYPE_CHECKING:
-    from stack.processes import ProcessStack
-
-# The Retell API key the simulator accepts (and signs its webhooks with) on every stack.
-SIM_KEY = "simulator-key"
 # Valid, ordinary numbers the simulator accepts; nothing real is dialed.
 TO_NUMBER = "+14155550123"
 FROM_NUMBER = "+12125550199"

@@ -13,7 +13,7 @@ Each component can be stopped (SIGTERM), killed (SIGKILL) and started again on t
 (and, for the server, the same database file), which is what the fault tests do;
 :meth:`ProcessStack.close` stops every one, in reverse order.
 
-Two kinds of stack, by :attr:`StackOptions.checkout_settings`:
+Two kinds of stack, by :attr:`StackConfig.checkout_settings` (stack/config.py):
 
 - off (tests, benchmarks): free ports, children run in the data directory with only the
   stack's settings (no ``.env`` of the checkout, no stray do-not-call file, none of the
@@ -29,9 +29,7 @@ import contextlib
 import os
 import signal
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
 
@@ -39,14 +37,12 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
 
 from outbound_calls_client.names import WEBHOOK_PATH
 from outbound_calls_client.search_attributes import dev_server_flags
 from stack.binaries import server_binary
-from stack.calls import SIM_KEY
-from stack.ports import LOOPBACK, free_port
+from stack.config import SIM_KEY, StackConfig
+from stack.ports import LOOPBACK
 from stack.simulator_admin import SimulatorAdmin
 from stack.waits import until_http_ok
 
@@ -73,57 +69,6 @@ STOP_TIMEOUT_S = 20.0
 _POLL_S = 0.1
 
 
-@dataclass(frozen=True)
-class StackPorts:
-    temporal: int
-    bridge: int
-    simulator: int
-    codec_server: int = 0
-    ui: int = 0
-
-    @classmethod
-    def pick(cls) -> StackPorts:
-        """Free ports on loopback for every process (and the UI)."""
-        return cls(
-            temporal=free_port(),
-            bridge=free_port(),
-            simulator=free_port(),
-            codec_server=free_port(),
-            ui=free_port(),
-        )
-
-
-@dataclass
-class StackOptions:
-    """What differs between stacks: which processes, the simulator's pace, extra settings."""
-
-    # The simulator's SIMULATOR_TIME_SCALE; None leaves its own setting (``make run``).
-    time_scale: float | None = 0.3
-    task_queue: str = field(default_factory=lambda: f"calls-{uuid.uuid4().hex[:8]}")
-    namespace: str = "default"
-    # Extra environment for every child (MAX_CONCURRENT_CALLS, RETELL_READ_TIMEOUT_S, ...).
-    env: Mapping[str, str] = field(default_factory=dict)
-    log_level: str = "INFO"
-    # The dev server's web UI (else headless); it decrypts through the codec server if one runs.
-    ui: bool = False
-    codec_server: bool = False
-    # Calls go to the real Retell with this key (no simulator is started).
-    retell_api_key: str | None = None
-    retell_base_url: str | None = None
-    # Given to every process as PAYLOAD_KEY_FILE.
-    payload_key_file: Path | None = None
-    # See the module doc: True runs the children as a user's own, in the checkout.
-    checkout_settings: bool = False
-    # How the stack's own client reads payloads (the stack's keys, when it has them).
-    data_converter: DataConverter = pydantic_data_converter
-    # Where "started ..."/"stopped ..." lines go (devstack.py prints them; tests need none).
-    announce: Callable[[str], None] = lambda _line: None
-
-    @property
-    def simulated(self) -> bool:
-        return self.retell_api_key is None
-
-
 async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``: nothing outlives
     its owner, however stuck its graceful shutdown."""
@@ -146,12 +91,9 @@ class ProcessStack:
     ``sim``, ``bridge_url``; :meth:`kill`, :meth:`stop` and :meth:`start_component` act on
     one process at a time."""
 
-    def __init__(
-        self, data_dir: Path, options: StackOptions | None = None, ports: StackPorts | None = None
-    ) -> None:
+    def __init__(self, data_dir: Path, config: StackConfig | None = None) -> None:
         self.data_dir = data_dir
-        self.options = options or StackOptions()
-        self.ports = ports or StackPorts.pick()
+        self.config = config or StackConfig()
         self._procs: dict[Component, asyncio.subprocess.Process] = {}
         self._client: Client | None = None
         self._sim: SimulatorAdmin | None = None
@@ -162,26 +104,26 @@ class ProcessStack:
     def components(self) -> tuple[Component, ...]:
         """The processes this stack runs, in the order they start."""
         skip = {
-            "codec_server": not self.options.codec_server,
-            "simulator": not self.options.simulated,
+            "codec_server": not self.config.codec_server,
+            "simulator": not self.config.simulated,
         }
         return tuple(name for name in COMPONENTS if not skip.get(name, False))
 
     @property
     def temporal_address(self) -> str:
-        return f"{LOOPBACK}:{self.ports.temporal}"
+        return self.config.temporal_address
 
     @property
     def bridge_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.bridge}"
+        return self.config.bridge_url
 
     @property
     def simulator_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.simulator}"
+        return self.config.simulator_url
 
     @property
     def codec_server_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.codec_server}"
+        return self.config.codec_server_url
 
     @property
     def database(self) -> Path:
@@ -189,15 +131,15 @@ class ProcessStack:
 
     @property
     def task_queue(self) -> str:
-        return self.options.task_queue
+        return self.config.task_queue
 
     def log_path(self, name: Component) -> Path:
         return self.data_dir / f"{name}.log"
 
     def environment(self) -> dict[str, str]:
-        """Every child's environment: where the others listen, plus the options' settings."""
-        opts = self.options
-        if opts.checkout_settings:
+        """Every child's environment: where the others listen, plus the config's settings."""
+        config = self.config
+        if config.checkout_settings:
             base = dict(os.environ)
         else:
             base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
@@ -207,60 +149,58 @@ class ProcessStack:
             **base,
             "PYTHONPATH": pythonpath,
             "TEMPORAL_ADDRESS": self.temporal_address,
-            "TEMPORAL_NAMESPACE": opts.namespace,
+            "TEMPORAL_NAMESPACE": config.namespace,
             "TEMPORAL_TASK_QUEUE": self.task_queue,
             "BRIDGE_HOST": LOOPBACK,
-            "BRIDGE_PORT": str(self.ports.bridge),
+            "BRIDGE_PORT": str(config.bridge_port),
             # The codec server listens on loopback for the dev server's UI, which cannot send
             # a token (see codec_server/app.py); a CODEC_SERVER_TOKEN set here still applies.
             "CODEC_SERVER_HOST": LOOPBACK,
-            "CODEC_SERVER_PORT": str(self.ports.codec_server),
-            "CODEC_SERVER_CORS_ORIGINS": (
-                f"http://localhost:{self.ports.ui},http://{LOOPBACK}:{self.ports.ui}"
-            ),
+            "CODEC_SERVER_PORT": str(config.codec_server_port),
+            "CODEC_SERVER_CORS_ORIGINS": f"{config.ui_url},http://{LOOPBACK}:{config.ui_port}",
         }
-        if opts.payload_key_file is not None:
-            env["PAYLOAD_KEY_FILE"] = str(opts.payload_key_file)
-        if opts.simulated:
+        if config.payload_key_file is not None:
+            env["PAYLOAD_KEY_FILE"] = str(config.payload_key_file)
+        if config.simulated:
             env.update(
                 RETELL_API_KEY=SIM_KEY,
                 RETELL_BASE_URL=self.simulator_url,
                 SIMULATOR_HOST=LOOPBACK,
-                SIMULATOR_PORT=str(self.ports.simulator),
+                SIMULATOR_PORT=str(config.simulator_port),
                 SIMULATOR_WEBHOOK_URL=f"{self.bridge_url}{WEBHOOK_PATH}",
             )
-            if opts.time_scale is not None:
-                env["SIMULATOR_TIME_SCALE"] = str(opts.time_scale)
+            if config.time_scale is not None:
+                env["SIMULATOR_TIME_SCALE"] = str(config.time_scale)
         else:
-            assert opts.retell_api_key is not None
-            env["RETELL_API_KEY"] = opts.retell_api_key
-            if opts.retell_base_url:
-                env["RETELL_BASE_URL"] = opts.retell_base_url
-        return {**env, **opts.env}
+            assert config.retell_api_key is not None
+            env["RETELL_API_KEY"] = config.retell_api_key
+            if config.retell_base_url:
+                env["RETELL_BASE_URL"] = config.retell_base_url
+        return {**env, **config.env}
 
     def _temporal_argv(self) -> list[str]:
-        opts = self.options
-        if not opts.ui:
+        config = self.config
+        if not config.ui:
             ui = ["--headless"]
-        elif opts.codec_server:
-            ui = [f"--ui-port={self.ports.ui}", f"--ui-codec-endpoint={self.codec_server_url}"]
+        elif config.codec_server:
+            ui = [f"--ui-port={config.ui_port}", f"--ui-codec-endpoint={self.codec_server_url}"]
         else:
-            ui = [f"--ui-port={self.ports.ui}"]
+            ui = [f"--ui-port={config.ui_port}"]
         return [
             server_binary("temporal"),
             "server",
             "start-dev",
             *ui,
             f"--ip={LOOPBACK}",
-            f"--port={self.ports.temporal}",
-            f"--namespace={opts.namespace}",
+            f"--port={config.temporal_port}",
+            f"--namespace={config.namespace}",
             f"--db-filename={self.database}",
             "--log-level=warn",
             *dev_server_flags(),
         ]
 
     def _argv(self, name: Component) -> list[str]:
-        level = ["--log-level", self.options.log_level]
+        level = ["--log-level", self.config.log_level]
         if name == "temporal":
             return self._temporal_argv()
         if name == "worker":
@@ -326,14 +266,14 @@ class ProcessStack:
         with log_path.open("ab") as log:
             self._procs[name] = await asyncio.create_subprocess_exec(
                 *self._argv(name),
-                cwd=ROOT if self.options.checkout_settings else self.data_dir,
+                cwd=ROOT if self.config.checkout_settings else self.data_dir,
                 env=self.environment(),
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 # Ctrl-C reaches only the parent, which stops the children in order.
                 start_new_session=True,
             )
-        self.options.announce(f"  started {name:<12} pid {self.pid(name):<7} log {log_path}")
+        self.config.announce(f"  started {name:<12} pid {self.pid(name):<7} log {log_path}")
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
                 await self._until_serving(name)
@@ -364,7 +304,7 @@ class ProcessStack:
     async def stop(self, name: Component) -> None:
         """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S."""
         await stop_process(self._procs.pop(name))
-        self.options.announce(f"  stopped {name}")
+        self.config.announce(f"  stopped {name}")
 
     async def _signal_and_wait(self, name: Component, sig: int, timeout_s: float) -> None:
         proc = self._procs[name]
@@ -373,7 +313,7 @@ class ProcessStack:
         async with asyncio.timeout(timeout_s):
             await proc.wait()
         del self._procs[name]
-        self.options.announce(f"  stopped {name}")
+        self.config.announce(f"  stopped {name}")
 
     def _check_alive(self, name: Component) -> None:
         proc = self._procs[name]
@@ -386,11 +326,11 @@ class ProcessStack:
             try:
                 client = self._client or await Client.connect(
                     self.temporal_address,
-                    namespace=self.options.namespace,
-                    data_converter=self.options.data_converter,
+                    namespace=self.config.namespace,
+                    data_converter=self.config.data_converter,
                 )
                 await client.workflow_service.describe_namespace(
-                    DescribeNamespaceRequest(namespace=self.options.namespace), retry=False
+                    DescribeNamespaceRequest(namespace=self.config.namespace), retry=False
                 )
             except Exception:  # still starting: refused, unavailable, namespace not there yet
                 await asyncio.sleep(_POLL_S)
@@ -411,7 +351,7 @@ class ProcessStack:
             ):
                 answer = await self.client.workflow_service.describe_task_queue(
                     DescribeTaskQueueRequest(
-                        namespace=self.options.namespace,
+                        namespace=self.config.namespace,
                         task_queue=TaskQueue(name=self.task_queue),
                         task_queue_type=queue_type,
                     )

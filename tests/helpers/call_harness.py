@@ -36,9 +36,9 @@ from outbound_calls_client.models import CallSnapshot
 from outbound_calls_client.retell_wire import CallEvent, CallEventName
 from stack.binaries import server_binary
 from stack.calls import FROM_NUMBER as FROM_NUMBER
-from stack.calls import SIM_KEY as SIM_KEY
 from stack.calls import TO_NUMBER as TO_NUMBER
 from stack.calls import call_request as call_request
+from stack.config import SIM_KEY as SIM_KEY
 from stack.processes import ROOT as ROOT
 from stack.processes import stop_process
 from stack.simulator_admin import SimulatorAdmin as SimulatorAdmin

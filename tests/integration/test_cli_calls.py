@@ -24,7 +24,8 @@ from cli.call_commands import LIST_COLUMNS
 from cli.output import OutputFormat
 from outbound_calls_client.models import CallOutcome, CallRequest
 from outbound_calls_client.names import CALL_WORKFLOW, call_workflow_id
-from stack.processes import ProcessStack, StackOptions
+from stack.config import StackConfig
+from stack.processes import ProcessStack
 from tests.helpers.call_harness import eventually
 from tests.helpers.cli_runner import CLI, CliRun, cli_env, run_cli
 
@@ -68,7 +69,7 @@ async def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[C
     create_key_file(key_file, "cli-test")
     scratch = root / "scratch"
     scratch.mkdir()
-    stack = ProcessStack(root / "stack", StackOptions(env={"PAYLOAD_KEY_FILE": str(key_file)}))
+    stack = ProcessStack(root / "stack", StackConfig(env={"PAYLOAD_KEY_FILE": str(key_file)}))
     async with stack.running():
         yield CliStack(stack, key_file, scratch)
 

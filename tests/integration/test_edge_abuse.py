@@ -34,8 +34,9 @@ from adapters.payload_codec import converter_for, with_data_converter
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
 from outbound_calls_client.models import OutcomeStatus
 from outbound_calls_client.start import start_call
+from stack.config import StackConfig
 from stack.ports import free_port
-from stack.processes import ProcessStack, StackOptions
+from stack.processes import ProcessStack
 from tests.helpers.call_harness import SIM_KEY, TO_NUMBER, call_id_of, call_request, eventually
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ async def _process(
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProcessStack]:
-    options = StackOptions(
+    config = StackConfig(
         env={
             "PAYLOAD_KEYS": f"edge:{PAYLOAD_KEY}",
             "BRIDGE_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
@@ -94,7 +95,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Proce
             "BRIDGE_MAX_BODY_BYTES": str(1024 * 1024),
         }
     )
-    async with ProcessStack(tmp_path_factory.mktemp("edge"), options).running() as running:
+    async with ProcessStack(tmp_path_factory.mktemp("edge"), config).running() as running:
         yield running
 
 
@@ -193,8 +194,8 @@ async def _closed(reader: asyncio.StreamReader) -> bytes | None:
 async def test_headers_one_line_per_2s_are_cut_off_within_the_header_timeout(
     stack: ProcessStack,
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", stack.ports.bridge)
-    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", stack.ports.bridge)
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.config.bridge_port)
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", stack.config.bridge_port)
     writer.write(f"POST {WEBHOOK} HTTP/1.1\r\nhost: bridge\r\n".encode())
     answer: bytes | None = None
     lines_sent = 0
@@ -222,7 +223,7 @@ async def test_headers_one_line_per_2s_are_cut_off_within_the_header_timeout(
 async def test_a_body_at_one_byte_per_2s_is_cut_off_within_the_body_timeout(
     stack: ProcessStack,
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", stack.ports.bridge)
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.config.bridge_port)
     writer.write(f"POST {WEBHOOK} HTTP/1.1\r\nhost: bridge\r\ncontent-length: 100\r\n\r\n".encode())
     answer: bytes | None = None
     bytes_sent = 0
@@ -272,7 +273,7 @@ async def test_a_mebibyte_of_headers_is_refused_before_any_401_and_costs_no_memo
     bridge = psutil.Process(stack.pid("bridge"))
     before = bridge.memory_info().rss
     results = await asyncio.gather(
-        *(_send_huge_headers(stack.ports.bridge, 1024 * 1024) for _ in range(8))
+        *(_send_huge_headers(stack.config.bridge_port, 1024 * 1024) for _ in range(8))
     )
     grown = bridge.memory_info().rss - before
     for answer, sent in results:

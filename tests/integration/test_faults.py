@@ -26,7 +26,8 @@ import httpx
 import pytest
 
 from outbound_calls_client.models import CallTimeouts
-from stack.processes import ProcessStack, StackOptions
+from stack.config import StackConfig
+from stack.processes import ProcessStack
 from tests.helpers.call_harness import SIM_KEY
 from tests.helpers.fault_checks import (
     Audit,
@@ -48,12 +49,12 @@ OUTCOME_TIMEOUT_S = 60.0
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProcessStack]:
-    options = StackOptions(
+    config = StackConfig(
         time_scale=TIME_SCALE,
         # lost_response holds the first create answer for 3 s: give up on it after 2.
         env={"RETELL_READ_TIMEOUT_S": "2", "RETELL_CREATE_TIMEOUT_S": "2"},
     )
-    async with ProcessStack(tmp_path_factory.mktemp("fault-stack"), options).running() as running:
+    async with ProcessStack(tmp_path_factory.mktemp("fault-stack"), config).running() as running:
         yield running
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.processes import ProcessStack, StackOptions
+from stack.config import StackConfig
+from stack.processes import ProcessStack
 from tests.helpers.fault_checks import PlacedCall, audit_calls, place_call
 
 pytestmark = pytest.mark.integration
@@ -53,13 +54,13 @@ MIX = (
 
 async def test_load_every_call_finishes_once(tmp_path: Path) -> None:
     assert CALLS >= 1
-    options = StackOptions(
+    config = StackConfig(
         time_scale=TIME_SCALE,
         env={"MAX_CONCURRENT_CALLS": str(MAX_CONCURRENT_CALLS)},
         # One line per webhook and per activity would be most of the work at this size.
         log_level="WARNING",
     )
-    async with ProcessStack(tmp_path / "stack", options).running() as stack:
+    async with ProcessStack(tmp_path / "stack", config).running() as stack:
         gate = asyncio.Semaphore(START_CONCURRENCY)
 
         async def start(index: int, scenario: str) -> PlacedCall:

@@ -49,7 +49,7 @@ from adapters.settings import (
     TemporalSettings,
     WorkerSettings,
 )
-from devstack import config_from_env, ensure_payload_key_file
+from devstack import client_settings, config_from_env, ensure_payload_key_file, process_stack
 from outbound_calls_client import search_attributes as sa
 from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
 from outbound_calls_client.names import CALL_EVENT_SIGNAL, CALL_WORKFLOW
@@ -503,11 +503,12 @@ def test_dev_stack_makes_one_private_key_file_and_hands_it_to_every_process(
     first = key_file.read_text()
     ensure_payload_key_file(config)  # a later run keeps the key: old histories stay readable
     assert key_file.read_text() == first
-    env = config.component_env()
+    env = process_stack(tmp_path, config).environment()
     assert env["PAYLOAD_KEY_FILE"] == str(key_file)
     assert env["CODEC_SERVER_HOST"] == "127.0.0.1"
     assert f"http://localhost:{config.ui_port}" in env["CODEC_SERVER_CORS_ORIGINS"].split(",")
-    assert isinstance(data_converter(config.client_settings()).payload_codec, EncryptionCodec)
+    assert isinstance(data_converter(client_settings(config)).payload_codec, EncryptionCodec)
     # Keys from the environment win: no key file of its own.
     monkeypatch.setenv("PAYLOAD_KEYS", f"mine:{_key_text(os.urandom(32))}")
-    assert "PAYLOAD_KEY_FILE" not in config_from_env(tmp_path / "other").component_env()
+    other = tmp_path / "other"
+    assert "PAYLOAD_KEY_FILE" not in process_stack(other, config_from_env(other)).environment()
