@@ -65,7 +65,9 @@ START_CONCURRENCY = 50
 BATCH_TIMEOUT_S = 1800.0
 # A happy-path call's webhooks: call_started, call_ended, call_analyzed.
 WEBHOOK_SIGNALS = 3
-TIMEOUTS = CallTimeouts(ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30)
+TIMEOUTS = CallTimeouts(
+    ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30, max_duration_s=600
+)
 
 
 async def timed_batch(

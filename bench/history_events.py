@@ -34,7 +34,9 @@ from stack.processes import ProcessStack
 from worker import slots_task_queue_for
 
 # Webhooks carry the call; these deadlines are never reached by an answered call.
-TIMEOUTS = CallTimeouts(ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30)
+TIMEOUTS = CallTimeouts(
+    ring_timeout_s=30, poll_interval_s=30, analysis_timeout_s=30, max_duration_s=600
+)
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 

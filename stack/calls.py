@@ -20,8 +20,11 @@ from stack.processes import ProcessStack
 TO_NUMBER = "+14155550123"
 FROM_NUMBER = "+12125550199"
 
-# Short per-call deadlines: a lost webhook is made up for by a get-call poll within seconds.
-QUICK_TIMEOUTS = CallTimeouts(ring_timeout_s=2, poll_interval_s=2, analysis_timeout_s=2)
+# Short per-call deadlines: a lost webhook is made up for by a get-call poll within seconds
+# (polls that often keep a call within its poll budget only for a short max_duration_s).
+QUICK_TIMEOUTS = CallTimeouts(
+    ring_timeout_s=2, poll_interval_s=2, analysis_timeout_s=2, max_duration_s=120
+)
 
 # What the workflow must end with for each simulator scenario.
 EXPECTED_STATUS: Mapping[str, OutcomeStatus] = {

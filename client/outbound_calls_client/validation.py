@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from outbound_calls_client.bounds import check_bounds
 from outbound_calls_client.calling_window import NoCommonWindow, describe, next_allowed_time
 from outbound_calls_client.errors import InvalidCallRequest
 from outbound_calls_client.models import CallRequest, ValidatedCall
@@ -12,10 +13,12 @@ from outbound_calls_client.phone import mask_number, normalize_e164, time_zones_
 
 
 def validate_request(request: CallRequest) -> ValidatedCall:
-    """Normalise both numbers and check the calling window can ever open.
+    """Check the bounds (outbound_calls_client.bounds), normalise both numbers and check
+    the calling window can ever open.
 
     Raises :class:`outbound_calls_client.errors.InvalidCallRequest` naming the field and the rule.
     """
+    check_bounds(request)
     to_number = normalize_e164("to_number", request.to_number)
     from_number = normalize_e164("from_number", request.from_number)
     window = request.calling_window

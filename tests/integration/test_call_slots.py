@@ -142,7 +142,9 @@ async def test_slots_come_back_after_the_worker_is_killed(
         dev_env, webhooks_to, tmp_path, 0.15, TEMPORAL_TASK_QUEUE=queue, MAX_CONCURRENT_CALLS="3"
     ) as (sim, env):
         worker = await start_worker_process(env)
-        quick = CallTimeouts(ring_timeout_s=3, poll_interval_s=2, analysis_timeout_s=2)
+        quick = CallTimeouts(
+            ring_timeout_s=3, poll_interval_s=2, analysis_timeout_s=2, max_duration_s=120
+        )
         # Twice the cap: the second half waits for the slots the killed worker's calls held.
         handles = await _start_all(dev_env, queue, 6, timeouts=quick)
 

@@ -58,7 +58,9 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
         WORKER_GRACEFUL_SHUTDOWN_S="0",
     ) as (sim, env):
         workers = [await start_worker_process(env) for _ in range(2)]
-        quick = CallTimeouts(ring_timeout_s=5, poll_interval_s=5, analysis_timeout_s=5)
+        quick = CallTimeouts(
+            ring_timeout_s=5, poll_interval_s=5, analysis_timeout_s=5, max_duration_s=300
+        )
         numbers = [f"+1212555{4000 + i:04d}" for i in range(CALLS)]
         handles = await asyncio.gather(
             *(

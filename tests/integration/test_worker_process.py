@@ -54,7 +54,9 @@ async def test_worker_process_places_a_call_and_stops_cleanly(
     proc = await start_worker_process(env, capture=True)
     try:
         # No bridge here: short timeouts make the poll fallback carry the call to its end.
-        quick = CallTimeouts(ring_timeout_s=1, poll_interval_s=1, analysis_timeout_s=1)
+        quick = CallTimeouts(
+            ring_timeout_s=1, poll_interval_s=1, analysis_timeout_s=1, max_duration_s=60
+        )
         handle = await start_call(
             dev_env.client, call_request("answered", timeouts=quick), task_queue=queue
         )
