@@ -1,10 +1,15 @@
 """Deliver a finished call's outcome to the caller's URL, signed like Retell's webhooks.
 
 Only to a destination :class:`adapters.outcome_urls.OutcomeUrlPolicy` allows, checked on the
-address the connection then goes to, with redirects not followed.
+address the connection then goes to, with redirects not followed. The receiver's answer is
+trusted no more than its address: only its status matters, at most
+:data:`MAX_ANSWER_BYTES` of its body are read (then the connection is closed), and the whole
+exchange ends within the delivery timeout however slowly the receiver sends.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import httpx
 from temporalio import activity
@@ -24,6 +29,19 @@ OUTCOME_SIGNATURE_HEADER = "x-outcome-signature"
 # Answers that will not change on a retry; 408 and 429 may, and so may every 5xx. A
 # redirect is final too: it is never followed.
 _FINAL_ANSWERS = frozenset(range(300, 500)) - {408, 425, 429}
+
+# The body is never used; reading a little of it lets a well-behaved receiver finish its
+# answer, and the cap keeps a hostile one from filling the worker's memory.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+async def _read_capped(response: httpx.Response) -> None:
+    """Read and drop at most MAX_ANSWER_BYTES of the body; the caller then closes it."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read >= MAX_ANSWER_BYTES:
+            return
 
 
 class OutcomeDeliveryActivities:
@@ -75,14 +93,21 @@ class OutcomeDeliveryActivities:
         try:
             # One delivery per finished call: a client per delivery keeps no idle pool around.
             # No redirects: a 3xx to an internal address would undo the check above.
-            async with httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as http:
-                response = await http.post(
+            # httpx's timeout is per read, so a receiver sending a byte at a time would
+            # never trip it: the deadline covers the whole exchange.
+            async with (
+                asyncio.timeout(self._timeout_s),
+                httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as http,
+                http.stream(
+                    "POST",
                     target.connect_url,
                     content=body,
                     headers=headers,
                     extensions={"sni_hostname": target.host},
-                )
-        except httpx.HTTPError as exc:
+                ) as response,
+            ):
+                await _read_capped(response)
+        except (httpx.HTTPError, TimeoutError) as exc:
             bound.warning("outcome delivery failed", error=type(exc).__name__)
             raise ApplicationError(
                 f"outcome delivery failed: {type(exc).__name__}", type="OutcomeReceiverUnavailable"

@@ -9,6 +9,16 @@ at ``169.254.169.254`` for whoever can start a call. The rules:
   private, loopback, link-local, multicast and reserved addresses are refused.
 - listed: only those hosts (names or IP literals, case-insensitive), and those may be
   private: listing a host is how an internal receiver is allowed.
+- ``https`` unless the host is listed: an outcome carries the transcript, which must not
+  cross the internet in clear; an internal receiver behind a listed name may use ``http``.
+- an IPv6 address that carries an IPv4 one (IPv4-mapped, -compatible and -translated forms,
+  NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``, Teredo) is judged by the IPv4 address it
+  reaches: ``64:ff9b::10.0.0.1`` is 10.0.0.1 through a translator. The local-use NAT64
+  prefix ``64:ff9b:1::/48`` is refused whole: where its IPv4 sits depends on how the
+  operator cut the prefix (RFC 8215), and it only ever leads into the operator's network.
+
+When a URL breaks the address rule and the https rule at once, the address rule is named:
+switching to https would not make it acceptable.
 
 The check runs on the resolved addresses, once when the request is validated (a clear,
 early refusal naming ``outcome_url`` and the rule) and again at delivery time, when the
@@ -59,9 +69,35 @@ class OutcomeTarget:
         return parts._replace(netloc=netloc).geturl()
 
 
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a packet to ``address`` ends up at or passes through."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in _IPV4_COMPATIBLE or address in _IPV4_TRANSLATED or address in _NAT64:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
 def _is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _is_public(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(address)
+        if not all(_is_public(v4) for v4 in embedded):
+            return False
+        if address.ipv4_mapped is not None:
+            # ::ffff:0:0/96 is not "global" itself, but the packet goes to the IPv4 address.
+            return True
     return address.is_global and not address.is_multicast
 
 
@@ -87,6 +123,15 @@ class OutcomeUrlPolicy:
                 "allowed_hosts", f"host {host!r} is not in OUTCOME_URL_ALLOWED_HOSTS"
             )
         return host
+
+    def check_transport(self, url: str, host: str) -> None:
+        """``https``, unless the host is listed (an internal receiver may use plain http)."""
+        if host not in self._allowed and urlsplit(url).scheme != "https":
+            raise OutcomeUrlRefused(
+                "https",
+                f"must be an https URL: the outcome carries the transcript; list host {host!r} "
+                "in OUTCOME_URL_ALLOWED_HOSTS to allow http",
+            )
 
     def check_address(self, host: str, address: IPAddress) -> None:
         if host in self._allowed or _is_public(address):
@@ -116,12 +161,17 @@ class OutcomeUrlPolicy:
                     host, port, type=socket.SOCK_STREAM
                 )
             except OSError as err:
+                # Validation lets an unresolved host through (it may resolve later), but never
+                # an http one: that rule needs no address.
+                self.check_transport(url, host)
                 raise OutcomeUrlUnresolved(f"host {host!r} does not resolve: {err}") from None
             addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:
+            self.check_transport(url, host)
             raise OutcomeUrlUnresolved(f"host {host!r} has no address")
         # Every address, not only the first: a name with one public and one private address
         # would otherwise be a coin toss.
         for address in addresses:
             self.check_address(host, address)
+        self.check_transport(url, host)
         return OutcomeTarget(url=url, host=host, address=addresses[0])

@@ -17,6 +17,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from calls.contacts_file import DEFAULT_LIMITS as CONTACTS_LIMITS
 from outbound_calls_client.names import DEFAULT_TASK_QUEUE, WEBHOOK_PATH
 
 # The file settings are read from besides the environment: unset, ``.env`` in the working
@@ -195,9 +196,21 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # Signs outcomes posted to a request's outcome_url (x-outcome-signature).
     outcome_signing_key: SecretStr | None = None
     outcome_timeout_s: float = Field(default=10.0, gt=0)
-    # Comma-separated hosts outcomes may go to (adapters/outcome_urls.py). Empty: any host with
-    # only public addresses; listed hosts may be private (an internal receiver).
+    # Comma-separated hosts outcomes may go to (adapters/outcome_urls.py). Empty: any https host
+    # with only public addresses; listed hosts may be private and plain http (an internal
+    # receiver).
     outcome_url_allowed_hosts: str = ""
+    # Where campaigns' contacts may be read (adapters/contacts_locations.py), comma-separated:
+    # absolute directories, host names (https), scheme://host[:port] prefixes. Empty: no
+    # file, and https URLs of public hosts only.
+    contacts_allowed_locations: str = ""
+    # A contacts file over this many bytes, or with a line over this many, is refused whole.
+    contacts_max_bytes: int = Field(default=CONTACTS_LIMITS.max_bytes, ge=1)
+    contacts_max_line_bytes: int = Field(default=CONTACTS_LIMITS.max_line_bytes, ge=64)
+
+    @property
+    def contacts_locations(self) -> list[str]:
+        return [e.strip() for e in self.contacts_allowed_locations.split(",") if e.strip()]
     # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
     temporal_metrics_bind: str | None = None
     # postgresql://user:password@host/db: one do-not-call list for every worker on every
@@ -246,9 +259,19 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_body_timeout_s: float = Field(default=60.0, gt=0)
     bridge_keep_alive_s: float = Field(default=5.0, ge=1)
     bridge_limit_concurrency: int = Field(default=1000, ge=1)
+    # Bodies read at once before their signature is checked (a plausible header is all they
+    # showed); past it, 503 unread. Worst case held: this times BRIDGE_MAX_BODY_BYTES.
+    bridge_max_unverified_reads: int = Field(default=32, ge=1)
+    # During a rotation of the webhook key: the old key, still accepted (docs/deployment.md).
+    retell_webhook_key_previous: SecretStr | None = None
 
     def http_limits(self) -> HttpLimits:
         return http_limits_of(self, "bridge")
+
+    def webhook_keys(self) -> tuple[str, ...]:
+        """The keys a webhook may be signed with: the current one, then a previous one."""
+        previous = self.retell_webhook_key_previous
+        return (self.webhook_key(),) + ((previous.get_secret_value(),) if previous else ())
 
 
 class DoctorSettings(ClientSettings, RetellSettings):
@@ -271,6 +294,8 @@ class CodecServerSettings(PayloadCodecSettings):
     # Required as "Authorization: Bearer <token>" on /encode and /decode when set. Without
     # it the server only listens on loopback (the dev stack's UI cannot send a header).
     codec_server_token: SecretStr | None = None
+    # During a rotation of the token: the old one, still accepted (docs/deployment.md).
+    codec_server_token_previous: SecretStr | None = None
     # Browser origins allowed to call the server (the Temporal UI), comma-separated.
     codec_server_cors_origins: str = "http://localhost:8233"
     # One request's cost: bytes of JSON and payloads in it (past either: 413).
