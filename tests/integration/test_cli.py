@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cli.calls import progress_line
+from outbound_calls_client.bounds import MAX_METADATA_BYTES
 from outbound_calls_client.models import CallSnapshot
 from tests.helpers.cli_runner import cli_env, run_cli
 
@@ -131,6 +132,17 @@ async def test_bad_number_is_bad_input_before_any_connection(
     assert "is_valid_number" in run.err
     assert "Temporal" not in run.err
     assert run.out == ""
+
+
+async def test_oversize_metadata_is_bad_input_before_any_connection(
+    tmp_path: Path, down_env: dict[str, str]
+) -> None:
+    big = "x" * MAX_METADATA_BYTES
+    run = await run_cli("start", *GOOD, "--metadata", f"note={big}", env=down_env, cwd=tmp_path)
+    assert run.code == 2
+    assert run.err.startswith("error: metadata:")
+    assert "(rule: max_bytes)" in run.err
+    assert "Temporal" not in run.err
 
 
 async def test_temporal_down_says_the_address_and_the_setting(

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import nexusrpc
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import NexusOperationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -129,3 +131,20 @@ async def test_a_caller_that_knows_only_names_and_json(nexus: NexusSetup) -> Non
     )
     assert outcome["status"] == "completed"
     assert outcome["call_id"] == (await nexus.ours.sim.calls())[0]["call_id"]
+
+
+async def test_a_request_out_of_bounds_is_a_bad_request_naming_the_field(
+    nexus: NexusSetup,
+) -> None:
+    request = call_request("answered", timeouts={"poll_interval_s": 0.001})
+    with pytest.raises(WorkflowFailureError) as caught:
+        await _remind(nexus, request)
+    operation = caught.value.cause
+    assert isinstance(operation, NexusOperationError)
+    handler = operation.cause
+    assert isinstance(handler, nexusrpc.HandlerError)
+    assert handler.type == nexusrpc.HandlerErrorType.BAD_REQUEST
+    assert not handler.retryable
+    assert "timeouts.poll_interval_s" in str(handler)
+    assert "(rule: min)" in str(handler)
+    assert await nexus.ours.sim.calls() == []

@@ -14,12 +14,14 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from outbound_calls_client import bounds
+from outbound_calls_client.errors import InvalidCallRequest
 from outbound_calls_client.models import MOST_ATTEMPTS, CallOutcome, CallRequest, OutcomeStatus
 from outbound_calls_client.names import CALL_WORKFLOW, SCENARIO_METADATA_KEY
-from outbound_calls_client.start import workflow_id_for
+from outbound_calls_client.start import start_call, workflow_id_for
 from tests.helpers.call_harness import SimulatorAdmin, call_request, call_worker
 
 # The most intervals an attempt may poll for with the most attempts (the budget's floor).
@@ -171,3 +173,14 @@ async def test_one_step_beyond_is_rejected_naming_the_field_and_rule(
     assert f"{field}:" in outcome.detail
     assert f"(rule: {rule})" in outcome.detail
     assert await sim.requests("/create-phone-call") == []
+
+
+async def test_start_call_refuses_before_anything_starts(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    request = extreme_request(poll_interval_s=bounds.MIN_WAIT_S / 2)
+    with pytest.raises(InvalidCallRequest) as caught:
+        await start_call(ts_env.client, request, task_queue=task_queue)
+    assert (caught.value.field, caught.value.rule) == ("timeouts.poll_interval_s", "min")
+    with pytest.raises(RPCError):
+        await ts_env.client.get_workflow_handle(workflow_id_for(request)).describe()
