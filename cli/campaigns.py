@@ -24,6 +24,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from adapters.contacts_file import scan_path
 from cli.calls import search_fields
+from cli.output import csv_safe
 from outbound_calls_client.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
 from outbound_calls_client.contacts import BadRow, ContactsOpened, ContactSource
 from outbound_calls_client.models import CallOutcome
@@ -169,4 +170,4 @@ def _csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    return csv_safe(str(value))

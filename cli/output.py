@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,21 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+# OWASP's CSV injection rule: a spreadsheet runs a cell that starts with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A number (-3, -1.5, an E.164 +14155550123), a masked phone number (+1*******23) or the "-"
+# of an empty list holds no function name, reference or "|", so it cannot reach outside the
+# sheet: left as it is, so scripts and spreadsheets read the value the user expects.
+_HARMLESS = re.compile(r"[+-]?\d+(?:\.\d+)?|\+\d+\*+\d+|-", re.ASCII)
+
+
+def csv_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` on anything it would run."""
+    if text.startswith(_FORMULA_START) and not _HARMLESS.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def emit(doc: Document, fmt: OutputFormat, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
     if fmt is OutputFormat.JSON:
@@ -71,7 +87,9 @@ def emit(doc: Document, fmt: OutputFormat, out: TextIO | None = None) -> None:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(doc.columns)
         for row in doc.rows:
-            writer.writerow(["" if row.get(c) is None else cell(row.get(c)) for c in doc.columns])
+            writer.writerow(
+                ["" if row.get(c) is None else csv_safe(cell(row.get(c))) for c in doc.columns]
+            )
     elif stream.isatty():
         _rich_table(doc, stream)
     else:
