@@ -23,6 +23,7 @@ import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -35,11 +36,13 @@ from cli.calls import Interrupted, interrupted_text
 from cli.connection import check_keys, client_settings, connect
 from cli.failures import EXIT_CODE_TABLE, ExitCode, explain, one_line
 from cli.output import OutputFormat, note
+from cli.server_keys import dev_key_file, keys_for_server
 
 SETTINGS_TEXT = (
     "Settings (environment or .env): TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE "
     "(default), TEMPORAL_TASK_QUEUE (outbound-calls), PAYLOAD_KEY_FILE or PAYLOAD_KEYS (run "
-    "from the checkout, the dev stack's .devstack/payload-keys.json is found by itself), "
+    "from the checkout against make run's server, its .devstack/payload-keys.json is found by "
+    "itself; keys that do not match the server are refused), "
     "TEMPORAL_UI_URL (links), TEMPORAL_API_KEY and TEMPORAL_TLS_* (a real cluster)."
 )
 
@@ -54,14 +57,19 @@ def help_text(*examples: str, codes: str = EXIT_CODE_TABLE) -> str:
 @dataclass
 class Session:
     """What a command's async step gets: settings, and a client made on first use (so that
-    everything checked before it costs no connection)."""
+    everything checked before it costs no connection) with keys that match its server."""
 
     settings: ClientSettings
+    # The checkout's dev stack key file, used only if the server is the dev stack's.
+    dev_keys: Path | None = None
     _client: Client | None = field(default=None, repr=False)
 
     async def client(self) -> Client:
         if self._client is None:
-            self._client = await connect(self.settings)
+            client = await connect(self.settings)
+            self._client, self.settings = await keys_for_server(
+                client, self.settings, self.dev_keys
+            )
         return self._client
 
 
@@ -75,7 +83,8 @@ def run_step(step: Callable[[Session], Coroutine[Any, Any, int]]) -> NoReturn:
         check_keys(settings)
         # Library warnings (temporalio, httpx) as JSON lines on stderr, masked and redacted.
         configure_logging(level="WARNING", secrets=secret_values(settings))
-        code = asyncio.run(step(Session(settings)))
+        dev_keys = dev_key_file(settings, Path.cwd())
+        code = asyncio.run(step(Session(settings, dev_keys)))
     except Interrupted as exc:
         note(interrupted_text(str(exc)))
         code = ExitCode.INTERRUPTED

@@ -1,13 +1,12 @@
 """The CLI's settings and its Temporal client, with the errors a user can act on.
 
 Settings are the processes' own (environment or ``.env``); one addition: run from the
-checkout against a local server with no payload keys set, the CLI uses the dev stack's key
-file (``.devstack/payload-keys.json``), so the second shell of ``make run`` needs no setup.
+checkout against the dev stack's server with no payload keys set, the CLI uses the dev
+stack's key file (``.devstack/payload-keys.json``), so the second shell of ``make run`` needs
+no setup. Which keys match the server is decided once connected (cli/server_keys.py).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from pydantic import ValidationError
 from temporalio.client import Client
@@ -17,10 +16,6 @@ from adapters.payload_codec import data_converter
 from adapters.settings import ClientSettings
 from adapters.temporal_client import connect_temporal
 from cli.failures import CliError, ExitCode, unreachable
-
-# Where devstack.py keeps its key file, relative to the checkout it runs in.
-DEV_KEY_FILE = Path(".devstack") / "payload-keys.json"
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
 def settings_error(exc: ValidationError) -> CliError:
@@ -32,19 +27,11 @@ def settings_error(exc: ValidationError) -> CliError:
     return CliError("; ".join(parts), ExitCode.BAD_INPUT)
 
 
-def client_settings(cwd: Path | None = None) -> ClientSettings:
+def client_settings() -> ClientSettings:
     try:
-        settings = ClientSettings()
+        return ClientSettings()
     except ValidationError as exc:
         raise settings_error(exc) from None
-    # Only towards a server on this machine: the dev key must never encrypt what a real
-    # cluster's workers (which hold other keys) would then fail to read.
-    local = settings.temporal_address.rpartition(":")[0] in LOCAL_HOSTS
-    if local and settings.payload_keys is None and settings.payload_key_file is None:
-        dev_keys = (cwd or Path.cwd()) / DEV_KEY_FILE
-        if dev_keys.is_file():
-            settings = settings.model_copy(update={"payload_key_file": dev_keys})
-    return settings
 
 
 def check_keys(settings: ClientSettings) -> None:

@@ -62,7 +62,7 @@ Exit codes:
 KEYS_HINT = (
     "set PAYLOAD_KEY_FILE (or PAYLOAD_KEYS) to the keys the worker uses; "
     "the dev stack's file is .devstack/payload-keys.json (found by itself when you run "
-    "from the checkout)"
+    "from the checkout against the dev stack's server)"
 )
 
 

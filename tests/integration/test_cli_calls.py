@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from adapters.codec_keys import create_key_file
+from adapters.dev_server_record import record_dev_server
 from adapters.settings import ClientSettings
 from adapters.temporal_client import connect_temporal
 from cli.call_commands import LIST_COLUMNS
@@ -202,9 +203,11 @@ async def test_encrypted_history_without_keys_is_one_line_and_the_dev_key_file_i
     assert "encrypted" in run.err
     assert "PAYLOAD_KEY_FILE" in run.err
     assert "Traceback" not in run.err
-    # Run from a checkout where `make run` wrote its key file: found with no setting at all.
+    # Run from a checkout where `make run` wrote its key file for this server (and said so
+    # next to it): found with no setting at all.
     (tmp_path / ".devstack").mkdir()
     shutil.copy(cli_stack.key_file, tmp_path / ".devstack" / "payload-keys.json")
+    await record_dev_server(cli_stack.stack.client, tmp_path / ".devstack" / "payload-keys.json")
     found = await cli_stack.cli("status", key, "-o", "json", keys=False, cwd=tmp_path)
     assert found.code == 0, found.err
     snapshot: dict[str, Any] = json.loads(found.out)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.dev_server_record import read_record
 from devstack import TOUR
 from stack.ports import free_port
 from tests.helpers.cli_runner import CLI
@@ -75,6 +76,12 @@ async def test_main_job_prints_every_outcome(tmp_path: Path) -> None:
     ) in output
     for name in ("worker", "bridge", "simulator", "temporal"):
         assert f"stopped {name}" in output
+    # Next to its key file, the server it is for: the CLI uses the file for that one only.
+    server = read_record(key_file)
+    assert server is not None
+    assert (server.address, server.namespace) == (f"127.0.0.1:{ports['temporal']}", "default")
+    assert server.namespace_id
+    assert server.cluster_id
     assert (tmp_path / "stack" / "temporal.db").exists()
     # Every process's log is JSON lines without a raw number or the key, and no errors
     # (retried activity failures are warnings).
