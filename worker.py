@@ -250,29 +250,16 @@ def build_create_worker(
     )
 
 
-def build_workers(
+def build_side_workers(
     client: Client,
     settings: WorkerSettings,
     *,
     retell: RetellClient,
-    do_not_call: DoNotCallList | None = None,
-    extra_workflows: Sequence[type] = (),
-    workflows: Sequence[type] = WORKFLOWS,
     pool_workflow: type = CallSlotsWorkflow,
 ) -> list[Worker]:
-    """Every worker one worker process runs, in the order they start: the calls'
-    (``build_worker``), the slot pools' and, with RETELL_MAX_CREATES_PER_SECOND, the creates'."""
-    workers = [
-        build_worker(
-            client,
-            settings,
-            retell=retell,
-            do_not_call=do_not_call,
-            extra_workflows=extra_workflows,
-            workflows=workflows,
-        ),
-        build_slots_worker(client, settings, pool_workflow=pool_workflow),
-    ]
+    """The workers a worker process runs beside ``build_worker``'s: the slot pools' and, with
+    RETELL_MAX_CREATES_PER_SECOND, the creates'."""
+    workers = [build_slots_worker(client, settings, pool_workflow=pool_workflow)]
     if settings.retell_max_creates_per_second:
         workers.append(build_create_worker(client, settings, retell=retell))
     return workers
@@ -294,7 +281,8 @@ async def run_worker(settings: WorkerSettings) -> None:
         retell_client_for(settings) as retell,
         open_do_not_call_list(settings) as do_not_call,
     ):
-        workers = build_workers(client, settings, retell=retell, do_not_call=do_not_call)
+        calls = build_worker(client, settings, retell=retell, do_not_call=do_not_call)
+        workers = [calls, *build_side_workers(client, settings, retell=retell)]
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

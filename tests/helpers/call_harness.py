@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -43,28 +42,18 @@ from stack.processes import ROOT as ROOT
 from stack.processes import stop_process
 from stack.simulator_admin import SimulatorAdmin as SimulatorAdmin
 from stack.waits import eventually as eventually
-from worker import WORKFLOWS, build_workers, retell_client_for, running, workflow_runner
+from worker import (
+    WORKFLOWS,
+    build_side_workers,
+    build_worker,
+    retell_client_for,
+    running,
+    workflow_runner,
+)
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.outbound_call import OutboundCallWorkflow
 
 T = TypeVar("T")
-
-
-class _TestWorkerSettings(WorkerSettings):
-    """A test worker's settings are the test's and the defaults, never a shell's or a
-    ``.env``'s: the harness also runs outside pytest's scrubbed environment (``make
-    histories``), where a stray RETELL_MAX_CREATES_PER_SECOND would change what is recorded."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 def _worker_settings(
@@ -73,10 +62,15 @@ def _worker_settings(
     """A worker's settings (WorkerSettings' names, validated as the environment's would be)
     for the Retell at ``retell_base_url``, on a fresh task queue unless TEMPORAL_TASK_QUEUE is
     among ``overrides``; ``read_timeout_s`` is every Retell timeout."""
-    unknown = sorted(set(overrides) - set(WorkerSettings.model_fields))
+    fields = WorkerSettings.model_fields
+    unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise TypeError(f"not settings of the worker: {unknown}")
     values: dict[str, Any] = {
+        # Every setting given, so none is read from a shell or a ``.env``: the harness also
+        # runs outside pytest's scrubbed environment (``make histories``), where a stray
+        # RETELL_MAX_CREATES_PER_SECOND would change what is recorded.
+        **{name: f.get_default(call_default_factory=True) for name, f in fields.items()},
         "temporal_task_queue": f"calls-{uuid.uuid4().hex[:8]}",
         "retell_base_url": retell_base_url,
         "retell_api_key": SIM_KEY,
@@ -89,7 +83,7 @@ def _worker_settings(
         "worker_graceful_shutdown_s": 0,
         **overrides,
     }
-    return _TestWorkerSettings(**values)
+    return WorkerSettings(**values)
 
 
 @asynccontextmanager
@@ -105,8 +99,8 @@ async def call_worker(
     close_pools: bool = True,
     **settings: Any,
 ) -> AsyncIterator[str]:
-    """The workers of one worker process (``worker.build_workers``) on a fresh task queue;
-    yields the queue. ``settings`` are WorkerSettings' (``_worker_settings``).
+    """The workers of one worker process, as ``worker.run_worker`` runs them, on a fresh task
+    queue; yields the queue. ``settings`` are WorkerSettings' names (``_worker_settings``).
 
     Each worker gets its own empty do-not-call list unless one is given; ``workflows`` and
     ``pool_workflow`` replace the product's workflow classes (a next build's, say). With
@@ -117,16 +111,16 @@ async def call_worker(
         settings.setdefault("do_not_call_db", Path(tmp) / "dnc.sqlite3")
         chosen = _worker_settings(retell_base_url, read_timeout_s=read_timeout_s, **settings)
         async with retell_client_for(chosen) as retell:
-            workers = build_workers(
+            calls = build_worker(
                 client,
                 chosen,
                 retell=retell,
                 do_not_call=do_not_call,
                 extra_workflows=extra_workflows,
                 workflows=workflows,
-                pool_workflow=pool_workflow,
             )
-            async with running(workers):
+            beside = build_side_workers(client, chosen, retell=retell, pool_workflow=pool_workflow)
+            async with running([calls, *beside]):
                 try:
                     yield chosen.temporal_task_queue
                 finally:
