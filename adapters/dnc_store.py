@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapters.dnc_postgres import PostgresDoNotCallList
 from adapters.do_not_call import DoNotCallList, ListedNumber, SqliteDoNotCallList
@@ -20,12 +21,31 @@ class ManagedDoNotCallList(DoNotCallList, Protocol):
     async def remove(self, number: str, reason: str) -> bool: ...
 
 
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` percent-encoded in place of its own: libpq decodes it, so
+    every character (``@ : / % #``) reaches the server as it was given."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] if at else ""
+    netloc = f"{user}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def database_url(settings: WorkerSettings) -> str | None:
+    """The shared list's URL (``DNC_DATABASE_URL``, with ``DNC_DATABASE_PASSWORD`` put in)."""
+    if settings.dnc_database_url is None:
+        return None
+    url = settings.dnc_database_url.get_secret_value()
+    if settings.dnc_database_password is None:
+        return url
+    return with_password(url, settings.dnc_database_password.get_secret_value())
+
+
 @asynccontextmanager
 async def open_do_not_call_list(settings: WorkerSettings) -> AsyncIterator[ManagedDoNotCallList]:
-    if settings.dnc_database_url is not None:
-        async with PostgresDoNotCallList.connect(
-            settings.dnc_database_url.get_secret_value()
-        ) as shared:
+    url = database_url(settings)
+    if url is not None:
+        async with PostgresDoNotCallList.connect(url) as shared:
             yield shared
     else:
         yield SqliteDoNotCallList(settings.do_not_call_db)

@@ -211,11 +211,16 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     @property
     def contacts_locations(self) -> list[str]:
         return [e.strip() for e in self.contacts_allowed_locations.split(",") if e.strip()]
+
     # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
     temporal_metrics_bind: str | None = None
     # postgresql://user:password@host/db: one do-not-call list for every worker on every
     # host (adapters/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
     dnc_database_url: SecretStr | None = None
+    # The URL's password given apart, as it is (adapters/dnc_store.py percent-encodes it into
+    # the URL): a generated password with @ : / % needs no hand-encoding. Set, it replaces a
+    # password in the URL; the compose file passes DNC_DB_PASSWORD here.
+    dnc_database_password: SecretStr | None = None
 
     # The account-wide cap is split across this many slot pools (workflows/call_slots.py);
     # unset: one per 250 slots of MAX_CONCURRENT_CALLS, at most 16.

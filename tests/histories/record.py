@@ -122,7 +122,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "redial",
         {
             "metadata": {"simulator_scenario": "no_answer,answered"},
-            "redial": {"max_attempts": 2, "initial_delay_s": 1},
+            "redial": {"max_attempts": 2, "initial_delay_s": 5},
         },
     ),
     Scenario(
