@@ -5,8 +5,12 @@ is answered 2xx only once Temporal has accepted its signal, or once it is clear 
 retry could ever deliver it; everything transient answers 503, so that Retell retries and
 no event is lost. Each request writes exactly one JSON log line saying what became of it.
 
-Checks run cheapest first and before anything is believed: size (without reading an
-oversize body), signature over the raw bytes, shape, then routing and the signal.
+Checks run cheapest first and before anything is believed. On the headers alone: the declared
+size, then the signature header's shape and time window; a request that fails either is
+refused without a byte of its body read. Then the body is read, at most
+``BRIDGE_MAX_UNVERIFIED_READS`` at once (a forger can make a plausible header, so this is
+what bounds the memory unverified bodies hold), and the signature is checked over the raw
+bytes; then the shape, routing and the signal.
 """
 
 from __future__ import annotations
@@ -34,13 +38,19 @@ from adapters.tracing import instrument_fastapi
 from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webhook_openapi_extra
 from bridge.routing import Delivery, EventRouter, Outcome
 from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
-from calls.signatures import SIGNATURE_HEADER, InvalidSignature, verify_retell_signature
+from calls.signatures import (
+    SIGNATURE_HEADER,
+    InvalidSignature,
+    parse_signature_header,
+    verify_signed_body,
+)
 from outbound_calls_client.names import WEBHOOK_PATH
 from outbound_calls_client.phone import mask_number
 
 # One message for every signature failure: which check failed is for our log, not a forger.
 UNAUTHORIZED_DETAIL = "invalid webhook signature"
 UNAVAILABLE_DETAIL = "Temporal is unavailable; retry this delivery later"
+BUSY_DETAIL = "too many webhooks being received at once; retry this delivery later"
 READINESS_TIMEOUT_S = 2.0
 # Retell retries on its own schedule; the header helps any other sender back off.
 RETRY_AFTER_S = "1"
@@ -48,15 +58,25 @@ RETRY_AFTER_S = "1"
 log = get_logger("bridge")
 
 
+# A refusal sent before the body is read closes the connection: the unread body must not be
+# waited for (or drained) to keep the connection alive.
+_CLOSE = {"Connection": "close"}
+
+
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing one over ``limit`` bytes as early as its size is known."""
+def check_declared_length(request: Request, limit: int) -> None:
+    """Raise :class:`BodyTooLarge` when the headers already say the body is over ``limit``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"content-length {declared} exceeds {limit} bytes")
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing one over ``limit`` bytes as early as its size is known."""
+    check_declared_length(request, limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -99,7 +119,7 @@ class _RequestLine:
             log.exception("webhook", **fields)
         elif outcome is Outcome.UNAVAILABLE:
             log.error("webhook", **fields)
-        elif outcome is Outcome.REJECTED:
+        elif outcome in (Outcome.REJECTED, Outcome.BUSY):
             log.warning("webhook", **fields)
         else:
             log.info("webhook", **fields)
@@ -138,11 +158,33 @@ class _Temporal:
         return self.client, self.router
 
 
+class _UnverifiedReads:
+    """How many bodies are being read before their signature is checked, up to a limit.
+
+    No waiting for a place: a request past the limit is answered at once, unread, so a flood
+    costs neither memory nor a queue. One event loop: a plain counter is enough.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._reading = 0
+
+    def try_enter(self) -> bool:
+        if self._reading >= self.limit:
+            return False
+        self._reading += 1
+        return True
+
+    def leave(self) -> None:
+        self._reading -= 1
+
+
 class _WebhookHandler:
     def __init__(self, settings: BridgeSettings, temporal: _Temporal) -> None:
         # Read once at start: a missing key fails the process, not the first webhook.
-        self._key = settings.webhook_key()
+        self._keys = settings.webhook_keys()
         self._max_body = settings.bridge_max_body_bytes
+        self._unverified = _UnverifiedReads(settings.bridge_max_unverified_reads)
         self._temporal = temporal
 
     async def __call__(self, request: Request) -> Response:
@@ -168,9 +210,25 @@ class _WebhookHandler:
         line.emit()
         return response
 
-    async def _handle(self, request: Request, line: _RequestLine) -> Response:
+    async def _verified_body(self, request: Request, line: _RequestLine) -> bytes | Response:
+        """The body once its signature verified, or the refusal to answer instead."""
+        try:
+            check_declared_length(request, self._max_body)
+        except BodyTooLarge as err:
+            line.outcome, line.reason = Outcome.REJECTED, str(err)
+            return _problem(413, f"body larger than {self._max_body} bytes", _CLOSE)
+        try:
+            signature = parse_signature_header(request.headers.get(SIGNATURE_HEADER))
+        except InvalidSignature as err:
+            line.outcome, line.reason = Outcome.REJECTED, err.reason
+            return _problem(401, UNAUTHORIZED_DETAIL, _CLOSE)
+        if not self._unverified.try_enter():
+            line.outcome = Outcome.BUSY
+            line.reason = f"{self._unverified.limit} unverified bodies already being read"
+            return _problem(503, BUSY_DETAIL, {"Retry-After": RETRY_AFTER_S, **_CLOSE})
         try:
             body = await read_limited_body(request, self._max_body)
+            verify_signed_body(self._keys, body, signature)
         except BodyTooLarge as err:
             line.outcome, line.reason = Outcome.REJECTED, str(err)
             return _problem(413, f"body larger than {self._max_body} bytes")
@@ -178,11 +236,18 @@ class _WebhookHandler:
             # Gone, or cut off by the body deadline: nobody is left to read an answer.
             line.outcome, line.reason = Outcome.REJECTED, "client gone before the body was in"
             return _problem(400, "incomplete body")
-        try:
-            verify_retell_signature(self._key, body, request.headers.get(SIGNATURE_HEADER))
         except InvalidSignature as err:
             line.outcome, line.reason = Outcome.REJECTED, err.reason
             return _problem(401, UNAUTHORIZED_DETAIL)
+        finally:
+            self._unverified.leave()
+        return body
+
+    async def _handle(self, request: Request, line: _RequestLine) -> Response:
+        verified = await self._verified_body(request, line)
+        if isinstance(verified, Response):
+            return verified
+        body = verified
         try:
             parsed = parse_webhook(body)
         except MalformedWebhook as err:

@@ -67,6 +67,8 @@ class Outcome(StrEnum):
     WORKFLOW_CLOSED = "workflow_closed"
     UNAVAILABLE = "unavailable"
     REJECTED = "rejected"
+    # Answered 503 unread: BRIDGE_MAX_UNVERIFIED_READS bodies were being read already.
+    BUSY = "busy"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ _EPILOG = """\
 environment:
   PAYLOAD_KEYS or PAYLOAD_KEY_FILE, PAYLOAD_KEY_ID   the workers' payload keys
   CODEC_SERVER_HOST, CODEC_SERVER_PORT               where to listen (127.0.0.1, 8234)
-  CODEC_SERVER_TOKEN                                 required bearer token (required
-                                                     beyond loopback)
+  CODEC_SERVER_TOKEN                                 bearer token, 32 characters or more
+                                                     (required beyond loopback)
+  CODEC_SERVER_TOKEN_PREVIOUS                        the old token, during a rotation
   CODEC_SERVER_CORS_ORIGINS                          the Temporal UI's origin(s), comma-
                                                      separated (http://localhost:8233)
 

@@ -7,7 +7,9 @@ the Temporal UI and ``temporal --codec-endpoint`` send it.
 Who may call it:
 
 - With ``CODEC_SERVER_TOKEN``, every encode and decode needs ``Authorization: Bearer
-  <token>``: none (or another scheme) is answered 401, a wrong token 403. For the
+  <token>``: none (or another scheme) is answered 401, a wrong token 403. A token has at
+  least 32 characters (anything shorter is refused at start); during a rotation
+  ``CODEC_SERVER_TOKEN_PREVIOUS`` is accepted too. For the
   ``temporal`` CLI (``--codec-auth "Bearer <token>"``), scripts, and a UI behind a proxy
   that adds the header. The Temporal UI itself sends no token of ours: its only option
   (``codec.passAccessToken``) forwards the signed-in user's OIDC access token, over HTTPS.
@@ -51,6 +53,9 @@ from adapters.payload_codec import EncryptionCodec, PayloadDecryptionError
 from adapters.settings import CodecServerSettings
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+# The token guards every decrypted payload: short enough to guess or to have been typed by
+# hand is refused. 32 characters of token_urlsafe are 192 bits.
+MIN_TOKEN_CHARS = 32
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Namespace"]
 
 log = get_logger("codec_server")
@@ -87,13 +92,20 @@ class _Refused(Exception):
 
 
 class _Gate:
-    """Who may use the codec: the bearer token, or (without one) loopback only."""
+    """Who may use the codec: a bearer token (two during a rotation), or loopback only."""
 
-    def __init__(self, token: str | None) -> None:
-        self._token = token.encode() if token else None
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._tokens = [token.encode() for token in tokens]
+
+    def _known(self, presented: bytes) -> bool:
+        # Every token compared: the time taken does not say which one matched.
+        matched = False
+        for token in self._tokens:
+            matched |= hmac.compare_digest(presented, token)
+        return matched
 
     def check(self, request: Request) -> None:
-        if self._token is None:
+        if not self._tokens:
             host = _host_name(request.headers.get("host", ""))
             if not is_loopback(host):
                 raise _Refused(403, "this codec server answers loopback only", "not loopback")
@@ -102,7 +114,7 @@ class _Gate:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise _Refused(401, "bearer token required", "no bearer token")
-        if not hmac.compare_digest(value.strip().encode(), self._token):
+        if not self._known(value.strip().encode()):
             raise _Refused(403, "wrong token", "wrong token")
 
 
@@ -157,6 +169,31 @@ def _convert(
     return len(payloads), json_format.MessageToJson(Payloads(payloads=converted), indent=None)
 
 
+def _tokens(settings: CodecServerSettings) -> list[str]:
+    """The accepted tokens, current first; each checked for length (named, never shown)."""
+    named = [
+        ("CODEC_SERVER_TOKEN", settings.codec_server_token),
+        ("CODEC_SERVER_TOKEN_PREVIOUS", settings.codec_server_token_previous),
+    ]
+    if settings.codec_server_token is None and settings.codec_server_token_previous is not None:
+        raise CodecServerConfigError(
+            "CODEC_SERVER_TOKEN_PREVIOUS is set without CODEC_SERVER_TOKEN: a rotation keeps "
+            "the new token in CODEC_SERVER_TOKEN"
+        )
+    tokens = []
+    for name, secret in named:
+        if secret is None:
+            continue
+        token = secret.get_secret_value()
+        if len(token) < MIN_TOKEN_CHARS:
+            raise CodecServerConfigError(
+                f"{name} must be at least {MIN_TOKEN_CHARS} characters long (make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        tokens.append(token)
+    return tokens
+
+
 def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None = None) -> FastAPI:
     """The codec server. Raises :class:`CodecServerConfigError` without keys, or without a
     token on a non-loopback host; :class:`adapters.codec_keys.PayloadKeyError` for bad keys."""
@@ -165,8 +202,8 @@ def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None =
         if keys is None:
             raise CodecServerConfigError("no payload keys: set PAYLOAD_KEYS or PAYLOAD_KEY_FILE")
         codec = EncryptionCodec(keys)
-    token = settings.codec_server_token.get_secret_value() if settings.codec_server_token else None
-    if token is None and not is_loopback(settings.codec_server_host):
+    tokens = _tokens(settings)
+    if not tokens and not is_loopback(settings.codec_server_host):
         raise CodecServerConfigError(
             f"CODEC_SERVER_TOKEN is required to listen on {settings.codec_server_host} "
             "(without a token the codec server listens on loopback only)"
@@ -176,7 +213,7 @@ def create_app(settings: CodecServerSettings, *, codec: EncryptionCodec | None =
             "CODEC_SERVER_CORS_ORIGINS: '*' is not allowed (the UI's requests carry "
             "credentials); list the Temporal UI's origin(s)"
         )
-    gate = _Gate(token)
+    gate = _Gate(tokens)
     the_codec = codec
     max_body = settings.codec_server_max_body_bytes
     max_payloads = settings.codec_server_max_payloads

@@ -154,7 +154,7 @@ def production_values(config_dir: Path) -> dict[str, str]:
         "SIMULATOR_CONCURRENCY_LIMIT": "1",
         "CODEC_SERVER_HOST": "0.0.0.0",
         "CODEC_SERVER_PORT": "82",
-        "CODEC_SERVER_TOKEN": "prod-codec-token",
+        "CODEC_SERVER_TOKEN": "prod-codec-server-token-0123456789",
         "CODEC_SERVER_CORS_ORIGINS": "https://cloud.temporal.io",
         "DEMO_TO_NUMBER": "+14155550100",
         "DEMO_FROM_NUMBER": "+12125550100",

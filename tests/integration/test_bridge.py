@@ -257,10 +257,24 @@ async def test_streamed_oversize_body_is_413_once_past_the_limit(
 ) -> None:
     app = create_app(bridge_settings(bridge_max_body_bytes=1000), client=dev_env.client)
     body = CountingBody(chunks=10, size=500)  # chunked: no Content-Length to trust
+    # A plausible signature header: without one the body is not read at all.
+    headers = {SIGNATURE_HEADER: sign_retell_body(KEY, b"")}
     async with bridge_http(app) as http:
-        response = await http.post(WEBHOOK_PATH, content=body)
+        response = await http.post(WEBHOOK_PATH, content=body, headers=headers)
     assert response.status_code == 413
     assert body.pulled == 3  # 1500 bytes > 1000: stop there, not after 5000
+
+
+async def test_a_body_without_a_plausible_signature_is_401_unread(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    app = create_app(bridge_settings(), client=dev_env.client)
+    for headers in ({}, {SIGNATURE_HEADER: f"v={int(time.time() * 1000) - 301_000},d={'0' * 64}"}):
+        body = CountingBody(chunks=10, size=500)
+        async with bridge_http(app) as http:
+            response = await http.post(WEBHOOK_PATH, content=body, headers=headers)
+        assert response.status_code == 401
+        assert body.pulled == 0
 
 
 async def test_body_of_exactly_the_limit_is_accepted(dev_env: WorkflowEnvironment) -> None:

@@ -40,12 +40,14 @@ from adapters.payload_codec import ENCRYPTED_ENCODING
 from adapters.settings import (
     BridgeSettings,
     ClientSettings,
+    CodecServerSettings,
     SimulatorSettings,
     TemporalSettings,
     WorkerSettings,
 )
 from adapters.temporal_client import connect_temporal, temporal_connect_options
 from cli.main import parse_command_line
+from codec_server.app import create_app
 from outbound_calls_client.models import CallSnapshot, OutcomeStatus
 from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
 from outbound_calls_client.start import start_call
@@ -72,7 +74,7 @@ DUMMY_ENV = {
     "POSTGRES_PASSWORD": "dummy-db-password",
     "RETELL_API_KEY": "dummy-retell-key",
     "PAYLOAD_KEYS": "k1:" + "A" * 43 + "=",
-    "CODEC_SERVER_TOKEN": "dummy-codec-token",
+    "CODEC_SERVER_TOKEN": "dummy-codec-server-token-of-32-chars",
     "DNC_DB_PASSWORD": "dummy-dnc-password",
 }
 SECRET_NAME = re.compile(r"(KEY|KEYS|PASSWORD|PWD|SECRET|TOKEN)$")
@@ -235,6 +237,17 @@ def test_trial_env_file_runs_the_simulator_in_place_of_retell() -> None:
     assert simulator["SIMULATOR_WEBHOOK_URL"] == "http://bridge:8000/webhooks/retell"
     # The trial is encrypted too, and its UI decodes.
     assert worker["PAYLOAD_KEYS"] == config["codec-server"]["environment"]["PAYLOAD_KEYS"]
+
+
+def test_the_codec_server_starts_with_the_tokens_compose_gives_it(empty_env_file: Path) -> None:
+    for env, env_file in ((DUMMY_ENV, empty_env_file), ({}, TRIAL_ENV)):
+        codec = run_compose_config(env, env_file)["services"]["codec-server"]["environment"]
+        settings = CodecServerSettings(
+            payload_keys=SecretStr(codec["PAYLOAD_KEYS"]),
+            codec_server_token=SecretStr(codec["CODEC_SERVER_TOKEN"]),
+            codec_server_host="0.0.0.0",
+        )
+        create_app(settings)  # refuses a token too short to guard the payloads
 
 
 # ---------------------------------------------------------------- what the file describes

@@ -224,7 +224,10 @@ async def test_a_body_at_one_byte_per_2s_is_cut_off_within_the_body_timeout(
     stack: ProcessStack,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", stack.config.bridge_port)
-    writer.write(f"POST {WEBHOOK} HTTP/1.1\r\nhost: bridge\r\ncontent-length: 100\r\n\r\n".encode())
+    # A plausible signature header: without one the bridge answers 401 before any body.
+    signature = f"{SIGNATURE_HEADER}: {sign_retell_body(SIM_KEY, b'')}"
+    head = f"POST {WEBHOOK} HTTP/1.1\r\nhost: bridge\r\n{signature}\r\ncontent-length: 100\r\n"
+    writer.write(f"{head}\r\n".encode())
     answer: bytes | None = None
     bytes_sent = 0
     try:
@@ -241,6 +244,8 @@ async def test_a_body_at_one_byte_per_2s_is_cut_off_within_the_body_timeout(
     assert answer is not None, f"still open after {bytes_sent} bytes"
     # Cut within the timeout: after the byte sent at 2 s, before the one due at 4 s.
     assert bytes_sent <= 1
+    # Closed unanswered: the body was being waited for, not refused on the headers.
+    assert answer == b"", answer[:60]
 
 
 async def _send_huge_headers(port: int, total: int) -> tuple[bytes, int]:

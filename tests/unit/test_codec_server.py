@@ -12,7 +12,10 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +36,8 @@ from tests.histories.record import (
     private_test_key_file,
 )
 
-TOKEN = "codec-test-token-7f3a"
+TOKEN = "codec-test-token-7f3a-0123456789abcdef"
+PREVIOUS_TOKEN = "codec-test-token-previous-0123456789"
 UI_ORIGIN = "http://localhost:8233"
 BASE_URL = "http://127.0.0.1:8234"
 
@@ -222,6 +226,60 @@ async def test_without_a_token_only_loopback() -> None:
         ) as http:
             answer = await http.post("/decode", json={"payloads": payloads})
         assert answer.status_code == status, base_url
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"codec_server_token": SecretStr("x" * 31)}, "CODEC_SERVER_TOKEN must be at least 32"),
+        (
+            {"codec_server_token_previous": SecretStr("y" * 31)},
+            "CODEC_SERVER_TOKEN_PREVIOUS must be at least 32",
+        ),
+        (
+            {"codec_server_token": None, "codec_server_token_previous": SecretStr(TOKEN)},
+            "CODEC_SERVER_TOKEN_PREVIOUS is set without CODEC_SERVER_TOKEN",
+        ),
+    ],
+)
+def test_a_token_short_enough_to_guess_is_refused_at_start(
+    fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(CodecServerConfigError, match=named) as refused:
+        create_app(_settings(**fields))
+    assert "x" * 31 not in str(refused.value)
+    assert "y" * 31 not in str(refused.value)
+
+
+def test_the_process_will_not_start_with_a_short_token(tmp_path: Any) -> None:
+    short = "short-codec-token"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "OUTBOUND_CALLS_ENV_FILE": "",
+        "PAYLOAD_KEY_FILE": str(KEY_FILE),
+        "CODEC_SERVER_TOKEN": short,
+    }
+    started = subprocess.run(
+        [sys.executable, "-m", "codec_server", "--port", "0"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 1
+    assert "CODEC_SERVER_TOKEN must be at least 32 characters" in started.stderr
+    assert short not in started.stderr + started.stdout
+
+
+async def test_the_previous_token_is_accepted_during_a_rotation() -> None:
+    app = create_app(_settings(codec_server_token_previous=SecretStr(PREVIOUS_TOKEN)))
+    payloads = _event_payloads(_history(), "workflowExecutionStartedEventAttributes", "input")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        for token, status in ((TOKEN, 200), (PREVIOUS_TOKEN, 200), (PREVIOUS_TOKEN + "x", 403)):
+            answer = await http.post("/decode", json={"payloads": payloads}, headers=_auth(token))
+            assert answer.status_code == status, token
 
 
 async def test_refuses_bodies_that_are_not_payloads(codec: httpx.AsyncClient) -> None:

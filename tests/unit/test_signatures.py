@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from retell.lib import webhook_auth
 
-from calls.signatures import InvalidSignature, sign_retell_body, verify_retell_signature
+from calls.signatures import (
+    InvalidSignature,
+    parse_signature_header,
+    sign_retell_body,
+    verify_retell_signature,
+    verify_signed_body,
+)
 
 KEY = "key_test_webhook"
 BODY = json.dumps({"event": "call_ended", "call": {"call_id": "c1"}}, separators=(",", ":"))
@@ -55,3 +61,26 @@ def test_signatures_round_trip_within_the_window(body: bytes, age_ms: int) -> No
 def test_arbitrary_headers_never_crash(header: str) -> None:
     with pytest.raises(InvalidSignature):
         verify_retell_signature(KEY, b"{}", header)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [(None, "missing"), ("v=1,d=zz", "malformed"), ("OLD", "window"), ("FUTURE", "window")],
+)
+def test_the_header_alone_is_refused_before_any_body(header: str | None, reason: str) -> None:
+    now = int(time.time() * 1000)
+    stamps = {"OLD": now - 301_000, "FUTURE": now + 301_000}
+    if header in stamps:
+        header = f"v={stamps[header]},d={'0' * 64}"
+    with pytest.raises(InvalidSignature, match=reason):
+        parse_signature_header(header)
+
+
+def test_a_rotation_accepts_the_old_key_and_the_new_one() -> None:
+    body = BODY.encode()
+    for key in ("new-key", "old-key"):
+        signature = parse_signature_header(sign_retell_body(key, body))
+        verify_signed_body(("new-key", "old-key"), body, signature)
+    forged = parse_signature_header(sign_retell_body("third-key", body))
+    with pytest.raises(InvalidSignature, match="does not match"):
+        verify_signed_body(("new-key", "old-key"), body, forged)
