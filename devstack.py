@@ -39,7 +39,12 @@ from adapters.dev_server_record import record_dev_server
 from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
 from adapters.payload_codec import data_converter, describe_encryption
 from adapters.process_exit import run_then_exit
-from adapters.settings import ClientSettings, PayloadCodecSettings, TemporalSettings
+from adapters.settings import (
+    ClientSettings,
+    PayloadCodecSettings,
+    TemporalSettings,
+    WorkerSettings,
+)
 from outbound_calls_client.models import (
     CallingWindow,
     CallOutcome,
@@ -86,6 +91,15 @@ def _port_of(address: str, default: int) -> int:
     return int(port) if port.isdigit() else default
 
 
+def contacts_env() -> dict[str, str]:
+    """The worker of ``make run`` reads contacts files under the checkout, where the CLI's
+    ``campaign start --contacts FILE`` finds them (the worker of a real deployment reads
+    none until CONTACTS_ALLOWED_LOCATIONS lists a directory); a setting of the user's wins."""
+    if WorkerSettings().contacts_allowed_locations:
+        return {}
+    return {"CONTACTS_ALLOWED_LOCATIONS": str(ROOT)}
+
+
 def config_from_env(data_dir: Path) -> StackConfig:
     """The processes of ``make run``: the ports and names of the shell's settings (else the
     defaults a user's own processes use), the checkout's own settings, the UI decrypting
@@ -109,6 +123,7 @@ def config_from_env(data_dir: Path) -> StackConfig:
         ui=True,
         codec_server=True,
         checkout_settings=True,
+        env=contacts_env(),
         announce=_say,
     )
 

@@ -33,6 +33,7 @@ from activities.retell import RetellActivities
 from activities.validation import RequestValidationActivities
 from adapters.bytecode import cache_bytecode
 from adapters.codec_keys import PayloadKeyError
+from adapters.contacts_locations import ContactsLocationPolicy
 from adapters.dnc_store import open_do_not_call_list
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
 from adapters.logs import configure_logging, get_logger, secret_values
@@ -43,6 +44,7 @@ from adapters.retell_client import RetellClient
 from adapters.settings import WorkerSettings
 from adapters.temporal_client import connect_temporal
 from adapters.tracing import configure_tracing
+from calls.contacts_file import ReadLimits
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -168,7 +170,10 @@ def build_worker(
         client, retell, task_queue=task_queue, webhook_url=settings.agent_webhook_url()
     )
     campaign_calls = CampaignCallActivities(client)
-    contacts = ContactActivities()
+    contacts = ContactActivities(
+        ContactsLocationPolicy(settings.contacts_locations),
+        ReadLimits(settings.contacts_max_bytes, settings.contacts_max_line_bytes),
+    )
     activities: list[Any] = [
         validation.validate_call_request,
         retell_activities.create_call,

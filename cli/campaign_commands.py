@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from calls.contacts_file import ContactsFileError
 from cli.calls import describe
 from cli.campaigns import check_contacts, export_results, follow_campaign
 from cli.command import (
@@ -32,12 +33,7 @@ from outbound_calls_client.campaign import (
     CampaignSummary,
     campaign_workflow_id,
 )
-from outbound_calls_client.contacts import (
-    CallTemplate,
-    ContactsFileError,
-    ContactSource,
-    detect_format,
-)
+from outbound_calls_client.contacts import CallTemplate, ContactSource, detect_format
 from outbound_calls_client.models import (
     DEFAULT_MAX_ATTEMPTS,
     MOST_ATTEMPTS,

@@ -63,6 +63,7 @@ _OWN_PREFIXES = (
     "MAX_CONCURRENT_",
     "DO_NOT_CALL_",
     "OUTCOME_",
+    "CONTACTS_",
 )
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -144,6 +145,8 @@ class ProcessStack:
         else:
             base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
             base["DO_NOT_CALL_DB"] = str(self.data_dir / "do_not_call.sqlite3")
+            # A test's or benchmark's contacts files go in the data directory.
+            base["CONTACTS_ALLOWED_LOCATIONS"] = str(self.data_dir)
         pythonpath = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH")) if p)
         env = {
             **base,

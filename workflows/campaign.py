@@ -96,6 +96,11 @@ START_BATCH = 50
 EVENTS_BEFORE_CONTINUE = 8_000
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 FILE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=10)
+# The contact activities beat every 5 s (activities/heartbeats.py): a worker that dies
+# mid-read is retried after this, not after the read's whole start-to-close timeout. The
+# same commands as before: a timeout is an option of the command, not one Temporal's replay
+# compares, so no patch (the 1.0 campaign histories replay unchanged).
+FILE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 BAD_ROWS_IN_ERROR = 20
 
 
@@ -319,6 +324,7 @@ class CampaignWorkflow:
             ContactActivities.open_contacts,
             source,
             start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=FILE_HEARTBEAT_TIMEOUT,
             retry_policy=FILE_RETRY,
             summary=f"read {source.location}",
         )
@@ -386,6 +392,7 @@ class CampaignWorkflow:
                         count=count,
                     ),
                     start_to_close_timeout=timedelta(minutes=5),
+                    heartbeat_timeout=FILE_HEARTBEAT_TIMEOUT,
                     retry_policy=FILE_RETRY,
                     summary=f"contacts {first}..{first + count - 1}",
                 )

@@ -81,6 +81,8 @@ def _worker_settings(
         "retell_list_calls_timeout_s": read_timeout_s,
         # A stopped test worker cancels its activities at once instead of draining them.
         "worker_graceful_shutdown_s": 0,
+        # Tests write their contacts files under pytest's tmp_path (or another temp dir).
+        "contacts_allowed_locations": os.path.realpath(tempfile.gettempdir()),
         **overrides,
     }
     return WorkerSettings(**values)

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outbound_calls_client import contacts as contacts_module
-from outbound_calls_client.contacts import (
-    CallTemplate,
-    Contact,
+from calls import contacts_file as contacts_module
+from calls.contacts_file import (
     ContactsFileError,
-    ContactSource,
+    ContactsTooLarge,
+    ReadLimits,
     read_page,
     scan_contacts,
 )
+from outbound_calls_client.contacts import CallTemplate, Contact, ContactSource
 from outbound_calls_client.models import CallingWindow
 
 TEMPLATE = CallTemplate(
@@ -109,6 +109,47 @@ def test_json_lines_take_the_template_for_what_a_line_leaves_out() -> None:
 def test_a_file_that_cannot_be_a_list_is_refused_as_a_whole(data: bytes, message: str) -> None:
     with pytest.raises(ContactsFileError, match=message):
         scan_contacts(io.BytesIO(data), _source())
+
+
+class _CountingStream(io.BytesIO):
+    """Records the longest read asked of it: a long line must never be read whole."""
+
+    longest = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        self.longest = max(self.longest, len(line))
+        return line
+
+
+def test_a_line_over_the_line_cap_is_refused_without_reading_it_whole() -> None:
+    long_line = f"{_number(2)},{'x' * 100_000}\n".encode()
+    data = f"to_number,n\n{_number(1)},a\n".encode() + long_line
+    limits = ReadLimits(max_line_bytes=1024)
+    stream = _CountingStream(data)
+    with pytest.raises(
+        ContactsTooLarge, match=r"line 3 is over 1024 bytes.*CONTACTS_MAX_LINE_BYTES"
+    ):
+        scan_contacts(stream, _source(), limits)
+    assert stream.longest <= 1025
+    assert scan_contacts(io.BytesIO(data), _source(), ReadLimits(max_line_bytes=2**17)).records == 2
+
+
+def test_a_file_over_the_byte_cap_is_refused_as_the_read_gets_there() -> None:
+    data = ("to_number\n" + "".join(f"{_number(i)}\n" for i in range(100))).encode()
+    assert scan_contacts(io.BytesIO(data), _source(), ReadLimits(max_bytes=len(data))).records
+    with pytest.raises(ContactsTooLarge, match="CONTACTS_MAX_BYTES"):
+        scan_contacts(io.BytesIO(data), _source(), ReadLimits(max_bytes=len(data) - 1))
+
+
+def test_the_default_caps_pass_100000_rows_easily() -> None:
+    row = f"{_number(1)},k-000000000,Ada Lovelace,{'a' * 60}\n".encode()
+    limits = ReadLimits()
+    assert len(row) * 100_000 * 10 < limits.max_bytes
+    jsonl = json.dumps(
+        {"to_number": _number(1), "metadata": {f"k{i}": "v" * 40 for i in range(50)}}
+    )
+    assert len(jsonl) * 10 < limits.max_line_bytes
 
 
 def test_the_checksum_is_the_files_bytes() -> None:
