@@ -70,7 +70,7 @@ NEEDLES = (
     TRANSCRIPT_WORDS,
 )
 REJECTED_NUMBER = "+1415555"
-CODEC_TOKEN = "codec-token-do-not-log-4d1f"
+CODEC_TOKEN = "codec-token-do-not-log-4d1f-0a9e7c3b"  # 32 characters at least
 
 
 def _key_text(key: bytes) -> str:
