@@ -145,6 +145,22 @@ async def test_oversize_metadata_is_bad_input_before_any_connection(
     assert "Temporal" not in run.err
 
 
+async def test_a_contacts_row_out_of_bounds_is_a_bad_row(
+    tmp_path: Path, down_env: dict[str, str]
+) -> None:
+    contacts = tmp_path / "contacts.csv"
+    big = "x" * MAX_METADATA_BYTES
+    contacts.write_text(f"to_number,metadata.note\n+14155550123,short\n+14155550124,{big}\n")
+    run = await run_cli(
+        "campaign", "start", "spring", "--contacts", str(contacts), "--from", "+12125550199",
+        "--agent-id", "agent_1", "--strict", env=down_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.code == 2
+    assert "row 3: metadata:" in run.err
+    assert "(rule: max_bytes)" in run.err
+    assert "2 contacts, 1 bad row(s)" in run.err
+
+
 async def test_temporal_down_says_the_address_and_the_setting(
     tmp_path: Path, down_env: dict[str, str]
 ) -> None:
