@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 # One rule for what is public, shared with outcome URLs (its translated IPv6 forms included).
-from adapters.outcome_urls import IPAddress, OutcomeTarget, _is_public
+from adapters.outcome_urls import IPAddress, OutcomeTarget, is_public_address
 from outbound_calls_client.errors import InvalidCallRequest
 
 FIELD = "contacts.location"
@@ -161,7 +161,7 @@ class ContactsLocationPolicy:
             raise ContactsHostUnresolved(f"host {origin.host!r} has no address")
         if not self._listed(origin):
             for address in addresses:
-                if not _is_public(address):
+                if not is_public_address(address):
                     raise ContactsLocationRefused(
                         "public_address",
                         f"host {origin.host!r} resolves to {address}, a private, loopback or "

@@ -88,12 +88,12 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
     return []
 
 
-def _is_public(address: IPAddress) -> bool:
+def is_public_address(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         if address in _NAT64_LOCAL:
             return False
         embedded = _embedded_ipv4(address)
-        if not all(_is_public(v4) for v4 in embedded):
+        if not all(is_public_address(v4) for v4 in embedded):
             return False
         if address.ipv4_mapped is not None:
             # ::ffff:0:0/96 is not "global" itself, but the packet goes to the IPv4 address.
@@ -134,7 +134,7 @@ class OutcomeUrlPolicy:
             )
 
     def check_address(self, host: str, address: IPAddress) -> None:
-        if host in self._allowed or _is_public(address):
+        if host in self._allowed or is_public_address(address):
             return
         raise OutcomeUrlRefused(
             "public_address",
