@@ -44,9 +44,11 @@ How it stays bounded at 100,000 contacts:
 - After ``calls_per_run`` starts, a long history or the server's suggestion, the run
   continues as new at once, without draining.
 
-A call's id is ``call-<dedupe_key>``, or ``call-<campaign_id>-<row>`` (row: the contact's
-line in the file; for ``calls``, its index), started with ``REJECT_DUPLICATE``: a retry, a
-restarted campaign or another starter never dials the same contact twice.
+A call's id is ``call-<dedupe_key>``, or ``call-campaign:<campaign_id>:<row>`` (row: the
+contact's line in the file; for ``calls``, its index), a space no other starter may use
+(outbound_calls_client.call_ids; runs begun before that patch use ``call-<campaign_id>-<row>``),
+started with ``REJECT_DUPLICATE``: a retry, a restarted campaign or another starter never
+dials the same contact twice.
 
 An ``account_error`` outcome pauses the campaign: that kind of problem (no credit, a
 telephony permission) fails every later call too, so someone must look before ``resume``.
@@ -66,6 +68,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from activities.campaign_calls import CampaignCallActivities
     from activities.contacts import ContactActivities
+    from outbound_calls_client.call_ids import (
+        campaign_row_call_id,
+        legacy_campaign_row_call_id,
+    )
     from outbound_calls_client.campaign import (
         CallBatch,
         CampaignCall,
@@ -102,13 +108,23 @@ FILE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts
 # compares, so no patch (the 1.0 campaign histories replay unchanged).
 FILE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 BAD_ROWS_IN_ERROR = 20
+# Rows without a key get ids no other starter may use (outbound_calls_client.call_ids). Asked
+# once, first thing in a run: a run that began before the patch keeps its old ids throughout,
+# and its next run (continue-as-new) takes the new ones.
+CAMPAIGN_CALL_IDS_PATCH = "campaign-call-ids-reserved"
 
 
-def campaign_call_id(campaign_id: str, row: int, call: CallRequest) -> str:
-    """The call workflow id of one contact: from its dedupe key, else from its row."""
+def campaign_call_id(
+    campaign_id: str, row: int, call: CallRequest, *, reserved_space: bool = True
+) -> str:
+    """The call workflow id of one contact: from its dedupe key, else from its row, in the
+    campaigns' reserved space (``reserved_space=False``: the id runs before that patch used,
+    which any starter could take first)."""
     if call.dedupe_key is not None:
         return call_workflow_id(call.dedupe_key)
-    return call_workflow_id(f"{campaign_id}-{row}")
+    if reserved_space:
+        return campaign_row_call_id(campaign_id, row)
+    return legacy_campaign_row_call_id(campaign_id, row)
 
 
 @workflow.defn(name=CAMPAIGN_WORKFLOW)
@@ -130,6 +146,7 @@ class CampaignWorkflow:
         if self._total is None and request.contacts is None:
             self._total = len(request.calls)
         self._checksum = progress.checksum
+        self._reserved_ids = False  # run() asks its patch before any id is made
         self._invalid_rows = progress.invalid_rows
         self._bad_rows = progress.bad_rows
         self._in_flight: dict[str, int] = dict(progress.in_flight)
@@ -257,6 +274,7 @@ class CampaignWorkflow:
 
     @workflow.run
     async def run(self, request: CampaignRequest) -> CampaignSummary:
+        self._reserved_ids = workflow.patched(CAMPAIGN_CALL_IDS_PATCH)
         workflow.upsert_search_attributes([CAMPAIGN_ID.value_set(request.campaign_id)])
         workflow.logger.info(
             "campaign run started",
@@ -411,7 +429,7 @@ class CampaignWorkflow:
             self._read_to = found.next_position
         me = workflow.info().workflow_id
         for position, row, request in entries:
-            wid = campaign_call_id(campaign_id, row, request)
+            wid = campaign_call_id(campaign_id, row, request, reserved_space=self._reserved_ids)
             call = CampaignCall(
                 workflow_id=wid, row=row, request=request.model_copy(update={"report_to": me})
             )

@@ -20,6 +20,7 @@ import json
 import math
 from typing import Any
 
+from outbound_calls_client.call_ids import check_dedupe_key
 from outbound_calls_client.errors import InvalidCallRequest
 from outbound_calls_client.models import CallRequest
 
@@ -130,3 +131,6 @@ def check_bounds(request: CallRequest) -> None:
         _at_most_bytes("agent", request.agent.model_dump(mode="json"), MAX_AGENT_BYTES)
     if request.report_to is not None:
         _at_most_bytes("report_to", request.report_to, MAX_WORKFLOW_ID_BYTES)
+    # Not a size, but refused wherever the sizes are: a key in a campaign's or a Nexus
+    # caller's id space would let this request take a call id that is not its starter's.
+    check_dedupe_key(request.dedupe_key)

@@ -18,7 +18,9 @@ from outbound_calls_client.names import NEXUS_SERVICE
 @nexusrpc.service(name=NEXUS_SERVICE)
 class OutboundCallsService:
     # A call, durable on both sides: the result is the call's outcome, however long it takes;
-    # canceling the operation hangs the call up. The same dedupe_key twice is one call.
+    # canceling the operation hangs the call up. The same dedupe_key twice from one namespace
+    # is one call; from two namespaces, two (ids call-nexus:<namespace>:<key>).
     place_call: nexusrpc.Operation[CallRequest, CallOutcome]
-    # Where a call stands: its workflow id in, the status query's answer out.
+    # Where a call stands: its workflow id in, the status query's answer out; a call the
+    # caller's namespace did not place is not found.
     call_status: nexusrpc.Operation[str, CallSnapshot]

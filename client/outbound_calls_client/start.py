@@ -14,6 +14,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from outbound_calls_client.call_ids import check_workflow_id
 from outbound_calls_client.campaign import (
     CampaignRequest,
     CampaignSummary,
@@ -121,6 +122,8 @@ async def start_call(
     (update-with-start of the ``dialed`` update), attaching to an existing call like a start.
     """
     validate_request(request)
+    if workflow_id is not None:
+        check_workflow_id(workflow_id)
     wid = workflow_id or workflow_id_for(request)
     options = call_start_options(request)
     if wait_for == "started":

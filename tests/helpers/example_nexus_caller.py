@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import NexusOperationError
 
 with workflow.unsafe.imports_passed_through():
-    from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
+    from outbound_calls_client.models import CallOutcome, CallRequest, CallSnapshot, OutcomeStatus
     from outbound_calls_client.names import DEFAULT_NEXUS_ENDPOINT
     from outbound_calls_client.nexus_service import OutboundCallsService
 
@@ -59,3 +59,14 @@ class PlainJsonCallWorkflow:
             "place_call", request, output_type=dict
         )
         return outcome
+
+
+@workflow.defn(name="CallStatusCallerWorkflow")
+class CallStatusCallerWorkflow:
+    """Asks where a call stands: the call's workflow id (``CallOutcome.workflow_id``), or
+    ``call-<dedupe_key>`` for a key this namespace placed a call with."""
+
+    @workflow.run
+    async def run(self, workflow_id: str, endpoint: str = DEFAULT_NEXUS_ENDPOINT) -> CallSnapshot:
+        calls = workflow.create_nexus_client(service=OutboundCallsService, endpoint=endpoint)
+        return await calls.execute_operation(OutboundCallsService.call_status, workflow_id)

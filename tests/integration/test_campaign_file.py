@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from calls.slots import slots_workflow_id
+from outbound_calls_client.call_ids import campaign_row_call_id
 from outbound_calls_client.campaign import (
     CampaignRequest,
     CampaignSnapshot,
@@ -161,7 +162,7 @@ async def test_a_large_csv_through_the_cli(
     # One call per good row at the simulator, under the row's id; the cap held.
     dialed = Counter(c["metadata"][WORKFLOW_ID_METADATA_KEY] for c in await stack.sim.calls())
     good_lines = [line for line in range(2, BIG_ROWS + 2) if line not in BAD_LINES]
-    assert dialed == Counter(f"call-{campaign_id}-{line}" for line in good_lines)
+    assert dialed == Counter(campaign_row_call_id(campaign_id, line) for line in good_lines)
     assert await max_open_calls(stack.sim) <= CAP
     # Runs continued as new with calls still open (not drained).
     carried = await _continued_with_calls_open(dev_env, handle)

@@ -145,6 +145,17 @@ async def test_oversize_metadata_is_bad_input_before_any_connection(
     assert "Temporal" not in run.err
 
 
+async def test_a_dedupe_key_in_a_campaigns_id_space_is_refused_before_any_connection(
+    tmp_path: Path, down_env: dict[str, str]
+) -> None:
+    key = "campaign:spring:0"  # the id of campaign spring's first row without a key
+    run = await run_cli("start", *GOOD, "--dedupe-key", key, env=down_env, cwd=tmp_path)
+    assert run.code == 2
+    assert run.err.startswith("error: dedupe_key:")
+    assert "(rule: reserved)" in run.err
+    assert "Temporal" not in run.err
+
+
 async def test_a_contacts_row_out_of_bounds_is_a_bad_row(
     tmp_path: Path, down_env: dict[str, str]
 ) -> None:
