@@ -111,12 +111,17 @@ async def _result_row(client: Client, wf: WorkflowExecution) -> dict[str, Any]:
         "dedupe_key": memo.get("dedupe_key"),
         "workflow_id": wf.id,
     }
-    if wf.status == WorkflowExecutionStatus.RUNNING:
-        return {**row, "status": "in_progress", "detail": fields.get("CallStatus")}
-    if wf.status != WorkflowExecutionStatus.COMPLETED:
-        name = wf.status.name.lower() if wf.status else "unknown"
-        return {**row, "status": "failed", "detail": f"call workflow {name}"}
     handle = client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=CallOutcome)
+    status = wf.status
+    if status == WorkflowExecutionStatus.RUNNING:
+        # Visibility trails the run: a call reports to its campaign just before it closes,
+        # so right after the campaign ends its calls may still be listed running.
+        status = (await handle.describe()).status
+    if status == WorkflowExecutionStatus.RUNNING:
+        return {**row, "status": "in_progress", "detail": fields.get("CallStatus")}
+    if status != WorkflowExecutionStatus.COMPLETED:
+        name = status.name.lower() if status else "unknown"
+        return {**row, "status": "failed", "detail": f"call workflow {name}"}
     outcome: CallOutcome = await handle.result()
     return {
         **row,
