@@ -91,6 +91,8 @@ def test_the_suite_passes_in_a_production_shell_with_a_production_dotenv(
             DESELECT,
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",  # the outer run has its workers already
             "-q",
         ],
         cwd=checkout,
