@@ -74,6 +74,11 @@ ANALYSIS_FIELDS_METADATA_KEY = "temporal_analysis_fields"
 # Read by the simulator only: which scenario a simulated call plays.
 SCENARIO_METADATA_KEY = "simulator_scenario"
 
+# ----- Retell's post-call analysis -----------------------------------------------------------
+# The custom analysis field that holds when a person asked to be called back (ISO 8601);
+# the worker's CALLBACK_TIME_FIELD names another.
+DEFAULT_CALLBACK_TIME_FIELD = "callback_at"
+
 # ----- workflow ids --------------------------------------------------------------------------
 CALL_WORKFLOW_ID_PREFIX = "call-"
 
