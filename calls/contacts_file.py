@@ -39,6 +39,13 @@ from outbound_calls_client.phone import normalize_e164
 # records it does not return, instead of the whole file before it.
 INDEX_EVERY = 256
 MAX_BYTES_SETTING = "CONTACTS_MAX_BYTES"
+# A page is an activity's result, in the campaign's history: Temporal refuses a payload over
+# 2 MB, and a page of 1,000 rows each near the request bounds (~41 kB) would be 40 MB. A page
+# stops before the contact that would take it over this, and its next_position names that
+# contact, so the campaign reads on from there (a page's length was never promised).
+PAGE_BUDGET_BYTES = 1024 * 1024
+# {"contacts":[],"next_position":<up to 20 digits>}, counted with the contacts.
+_PAGE_ENVELOPE_BYTES = 64
 MAX_LINE_BYTES_SETTING = "CONTACTS_MAX_LINE_BYTES"
 
 
@@ -302,9 +309,14 @@ def read_page(
     first: int,
     count: int,
     limits: ReadLimits = DEFAULT_LIMITS,
+    page_budget: int = PAGE_BUDGET_BYTES,
 ) -> ContactsPage:
     """The good contacts among records ``first`` .. ``first + count - 1``: the records the
-    whole-file scan found bad (a repeated dedupe key needs the whole file) are left out."""
+    whole-file scan found bad (a repeated dedupe key needs the whole file) are left out.
+
+    The page ends sooner when its JSON would pass ``page_budget`` bytes (it always holds one
+    contact, which the request bounds keep far below the budget): ``next_position`` is then
+    the first record it leaves out."""
     start = max((m for m in index.marks if m[0] <= first), default=(0, 0, 0))
     end = min(first + count, index.records)
     contacts: list[Contact] = []
@@ -316,6 +328,7 @@ def read_page(
         stream.seek(start[1])
         lines = _Lines(stream, limits, offset=start[1], line=start[2])
         reader = _Reader(lines, source.format, header=index.header, position=start[0])
+    size = _PAGE_ENVELOPE_BYTES
     for record in reader:
         if record.position >= end:
             break
@@ -323,5 +336,10 @@ def read_page(
             continue
         found = _contact(record, source.template)
         if isinstance(found, Contact):
+            # The form the payload converter writes (pydantic's JSON), and a comma.
+            grown = size + len(found.model_dump_json().encode()) + 1
+            if contacts and grown > page_budget:
+                return ContactsPage(contacts=tuple(contacts), next_position=record.position)
             contacts.append(found)
+            size = grown
     return ContactsPage(contacts=tuple(contacts), next_position=end)

@@ -23,7 +23,9 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from calls.contacts_file import PAGE_BUDGET_BYTES
 from calls.slots import slots_workflow_id
+from outbound_calls_client import bounds
 from outbound_calls_client.call_ids import campaign_row_call_id
 from outbound_calls_client.campaign import (
     CampaignRequest,
@@ -33,7 +35,7 @@ from outbound_calls_client.campaign import (
 )
 from outbound_calls_client.contacts import CallTemplate, ContactSource
 from outbound_calls_client.models import CallingWindow, OutcomeStatus
-from outbound_calls_client.names import WORKFLOW_ID_METADATA_KEY
+from outbound_calls_client.names import SCENARIO_METADATA_KEY, WORKFLOW_ID_METADATA_KEY
 from outbound_calls_client.start import start_call, start_campaign
 from tests.helpers.call_harness import LiveStack, call_request, eventually, live_stack
 from tests.helpers.cli_runner import cli_env, run_cli
@@ -223,6 +225,63 @@ async def test_bad_rows_by_line_and_strict_refuses(
     assert "strict mode: 4 bad row(s)" in message
     assert "row 3 to_number (e164)" in message
     assert "row 7 to_number (required)" in message
+
+
+def _write_largest_rows(path: Path, rows: int) -> None:
+    """Rows whose metadata and dynamic variables are each within a few bytes of their caps:
+    the largest contacts a CSV row can make (~41 kB as a call request)."""
+    metadata = {SCENARIO_METADATA_KEY: "answered", "pad": ""}
+    meta_pad = bounds.MAX_METADATA_BYTES - bounds.json_bytes(metadata)
+    note_pad = bounds.MAX_DYNAMIC_VARIABLES_BYTES - bounds.json_bytes({"note": ""})
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["to_number", f"metadata.{SCENARIO_METADATA_KEY}", "metadata.pad", "note"])
+        for line in range(2, rows + 2):
+            writer.writerow([_number(line), "answered", "m" * meta_pad, "v" * note_pad])
+
+
+async def _page_payload_sizes(env: WorkflowEnvironment, handle: Handle) -> list[int]:
+    """The bytes of every contacts page the campaign's runs received, from their histories."""
+    sizes: list[int] = []
+    run_id: str | None = handle.first_execution_run_id or handle.result_run_id
+    while run_id:
+        names: dict[int, str] = {}
+        run = env.client.get_workflow_handle(handle.id, run_id=run_id)
+        run_id = None
+        async for event in run.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attrs = event.activity_task_scheduled_event_attributes
+                names[event.event_id] = attrs.activity_type.name
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                done = event.activity_task_completed_event_attributes
+                if names[done.scheduled_event_id] == "read_contacts_page":
+                    sizes.append(len(done.result.payloads[0].data))
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                run_id = (
+                    event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                )
+    return sizes
+
+
+async def test_pages_of_the_largest_rows_stay_within_the_page_budget(
+    dev_env: WorkflowEnvironment, stack: LiveStack, tmp_path: Path
+) -> None:
+    # 60 rows of ~41 kB: one page of them all would be ~2.5 MB, past Temporal's 2 MB.
+    rows = 60
+    contacts = tmp_path / "largest.csv"
+    _write_largest_rows(contacts, rows)
+    request = _campaign(contacts, page_size=1000, max_in_flight=10)
+    handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
+    summary = await asyncio.wait_for(handle.result(), 120)
+    assert (summary.total, summary.invalid_rows) == (rows, 0)
+    assert summary.counts == {OutcomeStatus.COMPLETED: rows}
+    sizes = await _page_payload_sizes(dev_env, handle)
+    assert len(sizes) >= 3, sizes
+    assert max(sizes) <= PAGE_BUDGET_BYTES, sizes
+    # Every row called once, under its row's id.
+    dialed = Counter(c["metadata"][WORKFLOW_ID_METADATA_KEY] for c in await stack.sim.calls())
+    campaign_id = request.campaign_id
+    assert dialed == Counter(campaign_row_call_id(campaign_id, line) for line in range(2, rows + 2))
 
 
 async def _two_talking(stack: LiveStack, what: str) -> None:

@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 
 from calls import contacts_file as contacts_module
 from calls.contacts_file import (
+    PAGE_BUDGET_BYTES,
     ContactsFileError,
     ContactsTooLarge,
     ReadLimits,
     read_page,
     scan_contacts,
 )
+from outbound_calls_client import bounds
 from outbound_calls_client.contacts import CallTemplate, Contact, ContactSource
 from outbound_calls_client.models import CallingWindow
 
@@ -167,9 +169,11 @@ def test_the_checksum_is_the_files_bytes() -> None:
     rows=st.integers(min_value=0, max_value=60),
     page=st.integers(min_value=1, max_value=25),
     bad_every=st.integers(min_value=2, max_value=9),
+    # Down to less than one contact (~0.8 kB): a page always holds one, so the read goes on.
+    budget=st.one_of(st.just(PAGE_BUDGET_BYTES), st.integers(min_value=0, max_value=6000)),
 )
 def test_pages_of_any_size_read_every_good_contact_once_in_order(
-    rows: int, page: int, bad_every: int
+    rows: int, page: int, bad_every: int, budget: int
 ) -> None:
     # A small index step makes pages seek to a mark in the middle of the file.
     original = contacts_module.INDEX_EVERY
@@ -185,10 +189,48 @@ def test_pages_of_any_size_read_every_good_contact_once_in_order(
         paged: list[int] = []
         position = 0
         while position < index.records:
-            found = read_page(io.BytesIO(data), source, index, position, page)
+            found = read_page(io.BytesIO(data), source, index, position, page, page_budget=budget)
+            if len(found.contacts) > 1:
+                assert len(found.model_dump_json().encode()) <= budget
             paged += [c.row for c in found.contacts]
+            assert found.next_position > position
             position = found.next_position
         expected = [i + 1 for i in range(1, rows + 1) if i % bad_every != 0]
         assert paged == expected
     finally:
         contacts_module.INDEX_EVERY = original
+
+
+def near_max_rows(rows: int, first_number: int = 0) -> bytes:
+    """A CSV whose every row carries metadata and dynamic variables within a few bytes of
+    their caps (bounds.MAX_METADATA_BYTES, MAX_DYNAMIC_VARIABLES_BYTES) with the template's:
+    the largest contacts a CSV row can make."""
+    metadata = {**TEMPLATE.metadata, "pad": ""}
+    meta_pad = bounds.MAX_METADATA_BYTES - bounds.json_bytes(metadata)
+    variables = {"note": ""}
+    note_pad = bounds.MAX_DYNAMIC_VARIABLES_BYTES - bounds.json_bytes(variables)
+    lines = ["to_number,metadata.pad,note"]
+    lines += [f"{_number(first_number + i)},{'m' * meta_pad},{'v' * note_pad}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_page_of_the_largest_rows_stops_at_the_byte_budget_and_the_next_reads_on() -> None:
+    rows = 120
+    data = near_max_rows(rows)
+    source = _source()
+    index = scan_contacts(io.BytesIO(data), source)
+    assert (index.records, index.opened.bad_rows) == (rows, 0)  # each row within the bounds
+    sizes: list[int] = []
+    paged: list[int] = []
+    position = 0
+    while position < index.records:
+        # The campaign's largest page_size, read on from next_position as the workflow does.
+        page = read_page(io.BytesIO(data), source, index, position, 1000)
+        sizes.append(len(page.model_dump_json().encode()))
+        paged += [c.row for c in page.contacts]
+        position = page.next_position
+    assert paged == list(range(2, rows + 2))  # every row once, in order
+    assert len(sizes) >= 4
+    assert max(sizes) <= PAGE_BUDGET_BYTES
+    # Full pages: within one contact of the budget.
+    assert min(sizes[:-1]) > PAGE_BUDGET_BYTES - 50_000
