@@ -18,7 +18,11 @@ from pydantic_settings import (
 )
 
 from calls.contacts_file import DEFAULT_LIMITS as CONTACTS_LIMITS
-from outbound_calls_client.names import DEFAULT_TASK_QUEUE, WEBHOOK_PATH
+from outbound_calls_client.names import (
+    DEFAULT_CALLBACK_TIME_FIELD,
+    DEFAULT_TASK_QUEUE,
+    WEBHOOK_PATH,
+)
 
 # The file settings are read from besides the environment: unset, ``.env`` in the working
 # directory; empty, none (the tests run so); else that path.
@@ -207,6 +211,11 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # A contacts file over this many bytes, or with a line over this many, is refused whole.
     contacts_max_bytes: int = Field(default=CONTACTS_LIMITS.max_bytes, ge=1)
     contacts_max_line_bytes: int = Field(default=CONTACTS_LIMITS.max_line_bytes, ge=64)
+    # The custom analysis field (call_analysis.custom_analysis_data) in which the agent's
+    # post-call analysis puts when a person asked to be called back (calls/callback_time.py).
+    callback_time_field: str = Field(
+        default=DEFAULT_CALLBACK_TIME_FIELD, min_length=1, max_length=128, pattern=r"^\S+$"
+    )
 
     @property
     def contacts_locations(self) -> list[str]:
@@ -225,6 +234,9 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     # The account-wide cap is split across this many slot pools (workflows/call_slots.py);
     # unset: one per 250 slots of MAX_CONCURRENT_CALLS, at most 16.
     call_slot_shards: int | None = Field(default=None, ge=1, le=256)
+    # Calls kept free for inbound: the pools grant MAX_CONCURRENT_CALLS less these. Unset:
+    # Retell's reserved_inbound_concurrency (GET /get-concurrency, read again every 5 min).
+    reserved_inbound_calls: int | None = Field(default=None, ge=0)
     # Retell creates across all workers at most this many a second (Temporal's task-queue
     # rate limit on a queue of their own); unset: no limit.
     retell_max_creates_per_second: float | None = Field(default=None, gt=0)
@@ -340,6 +352,20 @@ class SimulatorSettings(_EnvSettings):
     simulator_webhook_timeout_s: float | None = Field(default=None, gt=0)
     # What GET /get-concurrency reports as the account's concurrency_limit.
     simulator_concurrency_limit: int = Field(default=20, ge=1)
+    # Retell's inbound webhook of the simulated numbers (POST /_sim/inbound-call asks it how
+    # to take the call); None: the number's agent takes it unasked. Then the slots that
+    # get-concurrency reports as reserved_inbound_concurrency.
+    simulator_inbound_webhook_url: str | None = None
+    simulator_reserved_inbound_concurrency: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _reserved_within_limit(self) -> SimulatorSettings:
+        if self.simulator_reserved_inbound_concurrency > self.simulator_concurrency_limit:
+            raise ValueError(
+                "simulator_reserved_inbound_concurrency: must not exceed "
+                "simulator_concurrency_limit"
+            )
+        return self
 
     def webhook_key(self) -> str:
         key = self.retell_webhook_key or self.retell_api_key

@@ -16,6 +16,8 @@ _EPILOG = """\
 environment:
   SIMULATOR_HOST, SIMULATOR_PORT    where to listen (127.0.0.1, 8100)
   SIMULATOR_WEBHOOK_URL             where webhooks go (none: only recorded)
+  SIMULATOR_INBOUND_WEBHOOK_URL     the inbound webhook POST /_sim/inbound-call asks first
+  SIMULATOR_RESERVED_INBOUND_CONCURRENCY  get-concurrency's reserved_inbound_concurrency (0)
   RETELL_API_KEY                    the Bearer key accepted (default simulator-key)
   RETELL_WEBHOOK_KEY                the key that signs webhooks (default: the API key)
   SIMULATOR_TIME_SCALE              multiplies every delay of a call (default 1.0)

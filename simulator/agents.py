@@ -54,6 +54,21 @@ class AgentStore:
                 return url if isinstance(url, str) and url else None
         return None
 
+    @staticmethod
+    def _list_item(agent: dict[str, Any]) -> dict[str, Any]:
+        """An agent as list-agents shows it: a summary (retell-sdk's ``AgentListResponse``
+        item, which its strict client requires whole), not the full agent."""
+        return {
+            "agent_id": agent["agent_id"],
+            "agent_name": agent.get("agent_name") or "",
+            "channel": "voice",
+            "is_suspended": False,
+            # Version tags; the simulator's agents have none.
+            "tags": {},
+            "user_modified_timestamp": agent["last_modification_timestamp"],
+            "is_transfer_agent": False,
+        }
+
     def page(self, body: Any, limit: int, pagination_key: str | None) -> dict[str, Any]:
         criteria = body.get("filter_criteria") if isinstance(body, dict) else None
         query = (criteria or {}).get("query") if isinstance(criteria, dict) else None
@@ -71,7 +86,7 @@ class AgentStore:
         page = found[start : start + limit]
         has_more = start + limit < len(found)
         return {
-            "items": page,
+            "items": [self._list_item(a) for a in page],
             "has_more": has_more,
             "pagination_key": page[-1]["agent_id"] if has_more and page else None,
         }

@@ -160,6 +160,11 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
     async def get_concurrency() -> Response:
         return JSONResponse(backend.concurrency())
 
+    @router.post("/create-sms-chat")
+    async def create_sms_chat(request: Request) -> Response:
+        sent = backend.create_sms_chat(await _json_body(request))
+        return JSONResponse(sent.chat, status_code=201)
+
     @router.post("/v2/list-agents")
     async def list_agents(
         request: Request, limit: int = 100, pagination_key: str | None = None
@@ -208,6 +213,33 @@ def _admin_router(backend: SimulatedRetell) -> APIRouter:
             raise ApiError(400, "number: must be a string")
         backend.add_dnc(number)
         return JSONResponse(backend.dnc_numbers())
+
+    @router.get("/spam-numbers")
+    async def spam_numbers() -> Response:
+        return JSONResponse(backend.spam_numbers())
+
+    @router.post("/spam-numbers")
+    async def set_spam_numbers(request: Request) -> Response:
+        """``{"numbers": [...]}``: calls from these numbers end ``marked_as_spam`` (replaces
+        the list; ``[]`` clears it)."""
+        body = await _json_body(request)
+        backend.set_spam_numbers(body.get("numbers") if isinstance(body, dict) else None)
+        return JSONResponse(backend.spam_numbers())
+
+    @router.post("/inbound-call")
+    async def inbound_call(request: Request) -> Response:
+        call, record = await backend.inbound_call(await _json_body(request))
+        return JSONResponse(
+            {"call": call.to_api(), "inbound_webhook": record.to_json()}, status_code=201
+        )
+
+    @router.get("/inbound-calls")
+    async def inbound_calls() -> Response:
+        return JSONResponse([r.to_json() for r in backend.inbound_webhooks()])
+
+    @router.get("/sms-chats")
+    async def sms_chats() -> Response:
+        return JSONResponse([c.to_json() for c in backend.sms_chats()])
 
     @router.post("/list-calls-failures")
     async def list_calls_failures(request: Request) -> Response:

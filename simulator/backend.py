@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
-import phonenumbers
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -28,9 +27,28 @@ from outbound_calls_client.phone import mask_number
 from simulator.agents import AgentStore
 from simulator.call_record import SimulatedCall, now_ms
 from simulator.errors import ApiError
+from simulator.inbound import (
+    InboundAnswer,
+    InboundCallRequest,
+    InboundWebhookRecord,
+    ask_inbound_webhook,
+)
 from simulator.lifecycle import play_call
 from simulator.listing import ListCallsRequest, list_calls
-from simulator.scenarios import ScenarioError, duration_for, scenario_for, timing_for
+from simulator.numbers import E164_RULE, check_e164, is_e164
+from simulator.scenarios import (
+    DEFAULT_SCENARIO,
+    MARKED_AS_SPAM,
+    SCENARIO_KEY,
+    SCENARIOS,
+    Scenario,
+    ScenarioError,
+    callback_analysis_for,
+    duration_for,
+    scenario_for,
+    timing_for,
+)
+from simulator.sms import CreateSmsChatRequest, SmsChat, chat_object
 from simulator.webhooks import WebhookOutbox, WebhookPolicy, WebhookRecord, WebhookSender
 
 log = structlog.get_logger("simulator.calls")
@@ -44,6 +62,7 @@ STOP_WAIT_S = 1.0
 # status (400) and the condition ("the contact for to_number is marked do_not_call"), not
 # the sentence; this one uses the documented words.
 DNC_REFUSAL = "Call rejected: the contact for to_number is marked do_not_call"
+DNC_CHAT_REFUSAL = "Chat rejected: the contact for to_number is marked do_not_call"
 # What each simulated create failure says (402's text is Retell's own).
 FAILURE_MESSAGES = {
     402: "Trial has ended, please add payment method",
@@ -68,21 +87,7 @@ class CreatePhoneCallRequest(BaseModel):
     honor_internal_dnc: bool = False
     idempotency_key: str | None = None
 
-    @field_validator("from_number", "to_number")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        # Any country, as Retell with custom telephony; but strictly E.164 as written.
-        try:
-            parsed = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException:
-            parsed = None
-        if (
-            parsed is None
-            or not phonenumbers.is_valid_number(parsed)
-            or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != value
-        ):
-            raise ValueError("must be a valid phone number in E.164 format, e.g. +14155550123")
-        return value
+    _e164 = field_validator("from_number", "to_number")(check_e164)
 
 
 def validation_message(error: ValidationError) -> str:
@@ -155,6 +160,10 @@ class SimulatedRetell:
         self._idempotency: dict[str, tuple[str, float]] = {}
         self._create_attempts: Counter[str] = Counter()
         self._dnc: set[str] = set()
+        self._spam: set[str] = set()
+        self._inbound_policy = replace(self._policy, url=settings.simulator_inbound_webhook_url)
+        self._inbound: list[InboundWebhookRecord] = []
+        self._sms_chats: list[SmsChat] = []
         # (status, how many more list-calls fail; None: all) while a test says so.
         self._list_calls_failure: tuple[int, int | None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -217,6 +226,7 @@ class SimulatedRetell:
             scenario = scenario_for(request.metadata)
             timing = timing_for(request.metadata, self.settings.simulator_time_scale)
             duration_s = duration_for(request.metadata)
+            custom_analysis = callback_analysis_for(scenario, request.metadata)
         except ValidationError as exc:
             raise ApiError(400, validation_message(exc)) from None
         except ScenarioError as exc:
@@ -241,15 +251,11 @@ class SimulatedRetell:
         if request.honor_internal_dnc and request.to_number in self._dnc:
             raise ApiError(400, DNC_REFUSAL)
 
-        if self._client is None:
-            raise RuntimeError("SimulatedRetell.start() was not awaited (app lifespan not run)")
+        if request.from_number in self._spam:
+            # The carrier refuses the caller ID whatever the call was meant to do.
+            scenario, custom_analysis = MARKED_AS_SPAM, {}
         call_id = "call_" + uuid.uuid4().hex
         agent_id = request.override_agent_id or DEFAULT_AGENT_ID
-        # As at Retell: an agent's own webhook_url overrides the account-level one.
-        policy = self._policy
-        agent_url = self.agents.webhook_url(agent_id)
-        if agent_url is not None:
-            policy = replace(policy, url=agent_url)
         call = SimulatedCall(
             call_id=call_id,
             agent_id=agent_id,
@@ -258,26 +264,100 @@ class SimulatedRetell:
             to_number=request.to_number,
             scenario=scenario,
             timing=timing,
-            outbox=WebhookOutbox(call_id, WebhookSender(self._client, policy), scenario.delivery),
+            outbox=self._outbox(call_id, agent_id, scenario),
             metadata=request.metadata,
             dynamic_variables=request.retell_llm_dynamic_variables,
             custom_sip_headers=request.custom_sip_headers,
             idempotency_key=request.idempotency_key,
             duration_s=duration_s,
+            custom_analysis_data=custom_analysis,
         )
-        self._calls[call_id] = call
         if request.idempotency_key is not None:
             self._idempotency[request.idempotency_key] = (call_id, time.monotonic())
+        self._play(call)
+        hold_s = timing.hold_s if scenario.holds_first_response and attempt == 0 else 0.0
+        return CreatedCall(call, hold_s)
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("SimulatedRetell.start() was not awaited (app lifespan not run)")
+        return self._client
+
+    def _outbox(self, call_id: str, agent_id: str, scenario: Scenario) -> WebhookOutbox:
+        # As at Retell: an agent's own webhook_url overrides the account-level one.
+        policy = self._policy
+        agent_url = self.agents.webhook_url(agent_id)
+        if agent_url is not None:
+            policy = replace(policy, url=agent_url)
+        sender = WebhookSender(self._http_client(), policy)
+        return WebhookOutbox(call_id, sender, scenario.delivery)
+
+    def _play(self, call: SimulatedCall) -> None:
+        self._calls[call.call_id] = call
         self._spawn(call.outbox.run())
         self._spawn(play_call(call, self._on_ended))
         log.info(
             "call_created",
-            call_id=call_id,
-            to_number=mask_number(call.to_number),
-            scenario=scenario.name,
+            call_id=call.call_id,
+            direction=call.direction,
+            number=mask_number(call.callee_number),
+            scenario=call.scenario.name,
         )
-        hold_s = timing.hold_s if scenario.holds_first_response and attempt == 0 else 0.0
-        return CreatedCall(call, hold_s)
+
+    async def inbound_call(self, body: Any) -> tuple[SimulatedCall, InboundWebhookRecord]:
+        """A person calls ``to_number``: ask the inbound webhook (if the number has one),
+        then play the call as its answer says; a failed or malformed answer leaves the
+        call to the number's agent, with no variables."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        try:
+            request = InboundCallRequest.model_validate(body)
+            scenario = scenario_for({SCENARIO_KEY: request.scenario or DEFAULT_SCENARIO})
+        except ValidationError as exc:
+            raise ApiError(400, validation_message(exc)) from None
+        except ScenarioError:
+            known = ", ".join(sorted(SCENARIOS))
+            raise ApiError(400, f"scenario: unknown scenario; known: {known}") from None
+        if scenario.create_refusal is not None or scenario.create_failures:
+            raise ApiError(400, f"scenario: {scenario.name} is about create requests")
+        call_id = "call_" + uuid.uuid4().hex
+        number_agent = request.agent_id or DEFAULT_AGENT_ID
+        sender = WebhookSender(self._http_client(), self._inbound_policy)
+        record = await ask_inbound_webhook(sender, call_id, number_agent, request)
+        self._inbound.append(record)
+        answer = record.answer or InboundAnswer()
+        agent_id = answer.override_agent_id or number_agent
+        call = SimulatedCall(
+            call_id=call_id,
+            agent_id=agent_id,
+            agent_version=_agent_version(answer.override_agent_version),
+            from_number=request.from_number,
+            to_number=request.to_number,
+            scenario=scenario,
+            timing=timing_for(None, self.settings.simulator_time_scale),
+            outbox=self._outbox(call_id, agent_id, scenario),
+            metadata=answer.metadata,
+            dynamic_variables=answer.dynamic_variables,
+            direction="inbound",
+        )
+        self._play(call)
+        return call, record
+
+    def create_sms_chat(self, body: Any) -> SmsChat:
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        try:
+            request = CreateSmsChatRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, validation_message(exc)) from None
+        if request.honor_internal_dnc and request.to_number in self._dnc:
+            raise ApiError(400, DNC_CHAT_REFUSAL)
+        agent_id = request.override_agent_id or DEFAULT_AGENT_ID
+        version = _agent_version(request.override_agent_version)
+        sent = SmsChat(request, chat_object(request, agent_id, version))
+        self._sms_chats.append(sent)
+        log.info("sms_chat_created", chat_id=sent.chat["chat_id"])
+        return sent
 
     async def hold(
         self, seconds: float, client_gone: Callable[[], Awaitable[bool]] | None = None
@@ -305,7 +385,7 @@ class SimulatedRetell:
 
     def _on_ended(self, call: SimulatedCall) -> None:
         if call.disconnection_reason == "user_requested_dnc":
-            self._dnc.add(call.to_number)
+            self._dnc.add(call.callee_number)
 
     def get_call(self, call_id: str) -> SimulatedCall:
         """The call; an unknown id answers 422, as Retell's get-call does."""
@@ -355,7 +435,7 @@ class SimulatedRetell:
             "remaining_purchase_limit": 0,
             "concurrency_burst_enabled": False,
             "concurrency_burst_limit": 0,
-            "reserved_inbound_concurrency": 0,
+            "reserved_inbound_concurrency": (self.settings.simulator_reserved_inbound_concurrency),
         }
 
     # -- controls and records for tests ---------------------------------------------------
@@ -392,12 +472,33 @@ class SimulatedRetell:
     def add_dnc(self, number: str) -> None:
         self._dnc.add(number)
 
+    def spam_numbers(self) -> list[str]:
+        return sorted(self._spam)
+
+    def set_spam_numbers(self, numbers: Any) -> None:
+        """The from-numbers carriers flag as spam from now on (replaces the list)."""
+        if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+            raise ApiError(400, "numbers: must be a list of strings")
+        for i, number in enumerate(numbers):
+            if not is_e164(number):
+                raise ApiError(400, f"numbers[{i}]: {E164_RULE}")
+        self._spam = set(numbers)
+
+    def inbound_webhooks(self) -> list[InboundWebhookRecord]:
+        return list(self._inbound)
+
+    def sms_chats(self) -> list[SmsChat]:
+        return list(self._sms_chats)
+
     async def reset(self) -> None:
         await self._cancel_tasks()
         self._calls.clear()
         self._idempotency.clear()
         self._create_attempts.clear()
         self._dnc.clear()
+        self._spam.clear()
+        self._inbound.clear()
+        self._sms_chats.clear()
         self._list_calls_failure = None
         self.agents.clear()
         self.requests.clear()

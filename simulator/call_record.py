@@ -34,6 +34,9 @@ class SimulatedCall:
     idempotency_key: str | None = None
     # Seconds of conversation the transcripts cover; None: the call's real talk time.
     duration_s: float | None = None
+    direction: Literal["inbound", "outbound"] = "outbound"
+    # What the analysis extracts besides the scenario's own (callback_requested's time).
+    custom_analysis_data: dict[str, str] = field(default_factory=dict)
     created_ms: int = field(default_factory=now_ms)
     call_status: CallStatus = "registered"
     start_timestamp: int | None = None
@@ -48,6 +51,11 @@ class SimulatedCall:
     def connect(self) -> None:
         self.call_status = "ongoing"
         self.start_timestamp = now_ms()
+
+    @property
+    def callee_number(self) -> str:
+        """The person's number: whom we called, or who called us."""
+        return self.from_number if self.direction == "inbound" else self.to_number
 
     def talk_s(self) -> float:
         """How long the transcripts say the call talked."""
@@ -79,7 +87,7 @@ class SimulatedCall:
             "call_status": self.call_status,
             "from_number": self.from_number,
             "to_number": self.to_number,
-            "direction": "outbound",
+            "direction": self.direction,
         }
         optional: dict[str, Any] = {
             "metadata": self.metadata,

@@ -55,7 +55,7 @@ async def play_call(call: SimulatedCall, on_ended: Callable[[SimulatedCall], Non
             disconnection_reason=reason,
         )
         await asyncio.sleep(call.timing.analysis_s)
-        call.call_analysis = analysis_for(scenario, reason, connected)
+        call.call_analysis = analysis_for(scenario, reason, connected, call.custom_analysis_data)
         outbox.emit("call_analyzed", call.to_api())
     finally:
         outbox.close()

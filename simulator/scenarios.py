@@ -22,6 +22,12 @@ HOLD_S_KEY = "simulator_hold_s"
 DURATION_S_KEY = "simulator_duration_s"
 # Set by the call workflow on every dial (1-based); picks the step of a scenario list.
 ATTEMPT_KEY = ATTEMPT_METADATA_KEY
+# The moment a callback_requested callee asks to be called back, put verbatim (unread, so
+# that a consumer's handling of an unreadable time can be tested too) into the analysis'
+# custom_analysis_data under the name given by CALLBACK_FIELD_KEY.
+CALLBACK_AT_KEY = "simulator_callback_at"
+CALLBACK_FIELD_KEY = "simulator_callback_field"
+DEFAULT_CALLBACK_FIELD = "callback_at"
 
 DEFAULT_SCENARIO = "answered"
 
@@ -150,6 +156,18 @@ SCENARIOS: Mapping[str, Scenario] = {
 }
 
 
+# Not a scenario a call can ask for: what every call from a number marked as spam plays
+# (POST /_sim/spam-numbers), whatever its metadata says. Never connects, as at Retell.
+MARKED_AS_SPAM = Scenario(
+    "marked_as_spam",
+    connects=False,
+    disconnection_reason="marked_as_spam",
+    call_successful=False,
+    user_sentiment="Unknown",
+    summary="The carrier flagged the caller ID as spam; the call did not connect.",
+)
+
+
 @dataclass(frozen=True)
 class Timing:
     """Seconds each phase lasts, scale already applied."""
@@ -213,6 +231,20 @@ def timing_for(metadata: Mapping[str, Any] | None, time_scale: float) -> Timing:
     )
 
 
+def callback_analysis_for(scenario: Scenario, metadata: Mapping[str, Any] | None) -> dict[str, str]:
+    """The custom analysis a callback_requested call carries: the asked moment, if given."""
+    meta = metadata or {}
+    at = meta.get(CALLBACK_AT_KEY)
+    field = meta.get(CALLBACK_FIELD_KEY, DEFAULT_CALLBACK_FIELD)
+    if at is not None and not isinstance(at, str):
+        raise ScenarioError(f"metadata.{CALLBACK_AT_KEY}", "must be a string")
+    if not isinstance(field, str) or not field:
+        raise ScenarioError(f"metadata.{CALLBACK_FIELD_KEY}", "must be a non-empty string")
+    if at is None or scenario.disconnection_reason != "user_requested_callback":
+        return {}
+    return {field: at}
+
+
 def transcript_for(reason: str, connected: bool) -> str:
     if not connected:
         return ""
@@ -232,14 +264,19 @@ def transcript_for(reason: str, connected: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def analysis_for(scenario: Scenario, reason: str, connected: bool) -> dict[str, Any]:
+def analysis_for(
+    scenario: Scenario,
+    reason: str,
+    connected: bool,
+    custom_analysis_data: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     if reason == scenario.disconnection_reason:
         return {
             "call_summary": scenario.summary,
             "in_voicemail": scenario.in_voicemail,
             "user_sentiment": scenario.user_sentiment,
             "call_successful": scenario.call_successful,
-            "custom_analysis_data": {},
+            "custom_analysis_data": dict(custom_analysis_data or {}),
         }
     summary = "The call was stopped before it connected."
     if connected:

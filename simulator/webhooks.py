@@ -110,10 +110,19 @@ class WebhookSender:
         self.policy = policy
 
     async def deliver(self, call_id: str, record: WebhookRecord) -> None:
+        answer = await self.post(
+            record.body.encode(), record.attempts, call_id=call_id, webhook_event=record.event
+        )
+        record.delivered = answer is not None
+
+    async def post(
+        self, body: bytes, attempts: list[DeliveryAttempt], **log_fields: str
+    ) -> httpx.Response | None:
+        """POST ``body`` signed until a 2xx answers (returned) or the retries run out (None);
+        each attempt is appended to ``attempts``."""
         url = self.policy.url
         if url is None:
-            return
-        body = record.body.encode()
+            return None
         for attempt in range(1 + self.policy.retries):
             if attempt:
                 await asyncio.sleep(self.policy.retry_delay_s)
@@ -124,30 +133,29 @@ class WebhookSender:
             }
             started_ms = _now_ms()
             clock = time.monotonic()
-            status: int | None = None
+            response: httpx.Response | None = None
             error: str | None = None
             try:
                 async with asyncio.timeout(self.policy.attempt_timeout_s):
                     response = await self._client.post(url, content=body, headers=headers)
-                status = response.status_code
             except TimeoutError:
                 error = "timeout"
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
+            status = None if response is None else response.status_code
             elapsed_ms = int((time.monotonic() - clock) * 1000)
-            record.attempts.append(DeliveryAttempt(started_ms, elapsed_ms, status, error))
-            if status is not None and 200 <= status < 300:
-                record.delivered = True
-                return
+            attempts.append(DeliveryAttempt(started_ms, elapsed_ms, status, error))
+            if response is not None and response.is_success:
+                return response
             log.warning(
                 "webhook_attempt_failed",
-                call_id=call_id,
-                webhook_event=record.event,
                 attempt=attempt + 1,
                 status_code=status,
                 error=error,
+                **log_fields,
             )
-        log.error("webhook_abandoned", call_id=call_id, webhook_event=record.event)
+        log.error("webhook_abandoned", **log_fields)
+        return None
 
 
 class WebhookOutbox:

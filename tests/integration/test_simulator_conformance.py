@@ -1,12 +1,14 @@
 """The simulator against retell-sdk, an independent reading of Retell's API.
 
-The SDK's client (with strict response validation) talks to the simulator, its types parse
+The SDK's client, always with strict response validation (an answer missing a field the SDK
+requires raises ``APIResponseValidationError``), talks to the simulator, its types parse
 every call object the simulator produces, and its verifier checks the webhook signatures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,7 +28,13 @@ from retell import (
     UnprocessableEntityError,
 )
 from retell.lib.webhook_auth import verify as retell_verify
-from retell.types import AgentResponse, CallListResponse, PhoneCallResponse
+from retell.types import (
+    AgentListResponse,
+    AgentResponse,
+    CallListResponse,
+    ChatResponse,
+    PhoneCallResponse,
+)
 from retell.types.call_list_response import ItemV3PhoneCallResponse
 from retell.types.concurrency_retrieve_response import ConcurrencyRetrieveResponse
 from retell.types.phone_call_response import CallAnalysis
@@ -45,6 +53,7 @@ API_KEY = "conformance-api-key"
 WEBHOOK_KEY = "conformance-webhook-key"
 FROM = "+14155550100"
 TO = "+14155550123"
+RESERVED_INBOUND = 3
 
 # (raw body, signature header) of every webhook received
 Received = list[tuple[bytes, str]]
@@ -75,23 +84,30 @@ async def sim(received: tuple[Received, str]) -> AsyncIterator[RunningSimulator]
         retell_webhook_key=WEBHOOK_KEY,
         simulator_webhook_url=received[1],
         simulator_time_scale=0.005,
+        simulator_reserved_inbound_concurrency=RESERVED_INBOUND,
     )
     async with running_simulator(settings) as running:
         yield running
 
 
-@pytest.fixture
-async def retell(sim: RunningSimulator) -> AsyncIterator[AsyncRetell]:
+@contextlib.asynccontextmanager
+async def strict_client(sim: RunningSimulator, api_key: str) -> AsyncIterator[AsyncRetell]:
     async with (
         httpx.AsyncClient(trust_env=False) as http,
         AsyncRetell(
-            api_key=API_KEY,
+            api_key=api_key,
             base_url=sim.base_url,
             max_retries=0,
             http_client=http,
             _strict_response_validation=True,
         ) as client,
     ):
+        yield client
+
+
+@pytest.fixture
+async def retell(sim: RunningSimulator) -> AsyncIterator[AsyncRetell]:
+    async with strict_client(sim, API_KEY) as client:
         yield client
 
 
@@ -158,10 +174,7 @@ async def test_sdk_creates_gets_lists_and_stops_a_call(retell: AsyncRetell) -> N
 
 
 async def test_sdk_sees_retells_error_types(retell: AsyncRetell, sim: RunningSimulator) -> None:
-    async with (
-        httpx.AsyncClient(trust_env=False) as http,
-        AsyncRetell(api_key="wrong", base_url=sim.base_url, max_retries=0, http_client=http) as bad,
-    ):
+    async with strict_client(sim, "wrong") as bad:
         with pytest.raises(AuthenticationError):
             await bad.call.retrieve("call_any")
     with pytest.raises(UnprocessableEntityError) as unknown:
@@ -235,6 +248,155 @@ async def test_sdk_reads_concurrency(retell: AsyncRetell) -> None:
     assert answer.concurrency_limit == 20
     assert answer.current_concurrency is not None
     assert answer.current_concurrency >= 0
+    assert answer.reserved_inbound_concurrency == RESERVED_INBOUND
+
+
+async def test_sdk_lists_agents_in_the_shape_it_requires(retell: AsyncRetell) -> None:
+    named = await retell.agent.create(
+        response_engine={"type": "retell-llm", "llm_id": "llm_conformance"},
+        voice_id="11labs-Adrian",
+        agent_name="listed-agent",
+    )
+    unnamed = await retell.agent.create(
+        response_engine={"type": "retell-llm", "llm_id": "llm_conformance"},
+        voice_id="11labs-Adrian",
+    )
+    listed = await retell.agent.list(limit=1000)
+    assert isinstance(listed, AgentListResponse)
+    items = {item.agent_id: item for item in listed.items}
+    assert items[named.agent_id].agent_name == "listed-agent"
+    assert items[named.agent_id].channel == "voice"
+    assert items[named.agent_id].is_suspended is False
+    assert items[named.agent_id].user_modified_timestamp == named.last_modification_timestamp
+    assert items[unnamed.agent_id].agent_name == ""
+    found = await retell.agent.list(filter_criteria={"query": "listed-agent"})
+    assert [item.agent_id for item in found.items] == [named.agent_id]
+
+
+async def calls_ended(retell: AsyncRetell, call_id: str) -> PhoneCallResponse:
+    async def analysed() -> bool:
+        call = await retell.call.retrieve(call_id)
+        return isinstance(call, PhoneCallResponse) and call.call_analysis is not None
+
+    await eventually(analysed)
+    call = await retell.call.retrieve(call_id)
+    assert isinstance(call, PhoneCallResponse)
+    return call
+
+
+async def test_calls_from_a_number_marked_as_spam_end_marked_as_spam(
+    retell: AsyncRetell, raw: httpx.AsyncClient
+) -> None:
+    spam_from = "+14155550111"
+    listed = await raw.post("/_sim/spam-numbers", json={"numbers": [spam_from]})
+    assert listed.json() == [spam_from]
+    try:
+        flagged = await retell.call.create_phone_call(
+            from_number=spam_from, to_number=TO, metadata={"simulator_scenario": "answered"}
+        )
+        clean = await retell.call.create_phone_call(from_number=FROM, to_number=TO)
+        spammed = await calls_ended(retell, flagged.call_id)
+        assert spammed.disconnection_reason == "marked_as_spam"
+        assert spammed.start_timestamp is None  # never connected
+        hooks = (await raw.get(f"/_sim/calls/{flagged.call_id}/webhooks")).json()
+        assert [h["event"] for h in hooks] == ["call_ended", "call_analyzed"]
+        assert (await calls_ended(retell, clean.call_id)).disconnection_reason == "user_hangup"
+    finally:
+        assert (await raw.post("/_sim/spam-numbers", json={"numbers": []})).json() == []
+    bad = await raw.post("/_sim/spam-numbers", json={"numbers": [FROM, "+1555"]})
+    assert bad.status_code == 400
+    assert bad.json()["message"].startswith("numbers[1]: must be a valid phone number")
+    assert (await raw.post("/_sim/spam-numbers", json={"numbers": FROM})).status_code == 400
+
+
+async def test_a_callback_request_carries_the_asked_time(
+    retell: AsyncRetell, raw: httpx.AsyncClient
+) -> None:
+    asked = "2031-05-06T10:00:00-04:00"
+    default = await retell.call.create_phone_call(
+        from_number=FROM,
+        to_number=TO,
+        metadata={"simulator_scenario": "callback_requested", "simulator_callback_at": asked},
+    )
+    named = await retell.call.create_phone_call(
+        from_number=FROM,
+        to_number=TO,
+        metadata={
+            "simulator_scenario": "no_answer,callback_requested",
+            "temporal_attempt": "2",
+            "simulator_callback_at": "tomorrow at ten",
+            "simulator_callback_field": "call_me_at",
+        },
+    )
+    answered = await retell.call.create_phone_call(
+        from_number=FROM, to_number=TO, metadata={"simulator_callback_at": asked}
+    )
+    first = (await calls_ended(retell, default.call_id)).call_analysis
+    assert first is not None
+    assert first.custom_analysis_data == {"callback_at": asked}
+    second = (await calls_ended(retell, named.call_id)).call_analysis
+    assert second is not None
+    assert second.custom_analysis_data == {"call_me_at": "tomorrow at ten"}
+    third = (await calls_ended(retell, answered.call_id)).call_analysis
+    assert third is not None
+    assert third.custom_analysis_data == {}
+    with pytest.raises(BadRequestError, match=r"metadata\.simulator_callback_at: must be a string"):
+        await retell.call.create_phone_call(
+            from_number=FROM,
+            to_number=TO,
+            metadata={"simulator_scenario": "callback_requested", "simulator_callback_at": 10},
+        )
+    with pytest.raises(BadRequestError, match=r"metadata\.simulator_callback_field"):
+        await retell.call.create_phone_call(
+            from_number=FROM, to_number=TO, metadata={"simulator_callback_field": ""}
+        )
+
+
+async def test_sdk_creates_an_sms_chat_and_the_simulator_records_it(
+    retell: AsyncRetell, raw: httpx.AsyncClient
+) -> None:
+    texted = "+14155550166"
+    chat = await retell.chat.create_sms_chat(
+        from_number=FROM,
+        to_number=texted,
+        override_agent_id="agent_chat",
+        metadata={"campaign": "sms-1"},
+        retell_llm_dynamic_variables={"first_name": "Ada"},
+    )
+    assert isinstance(chat, ChatResponse)
+    assert (chat.agent_id, chat.chat_type, chat.chat_status) == (
+        "agent_chat",
+        "sms_chat",
+        "ongoing",
+    )
+    assert chat.retell_llm_dynamic_variables == {"first_name": "Ada"}
+    sent = [
+        c for c in (await raw.get("/_sim/sms-chats")).json() if c["chat"]["chat_id"] == chat.chat_id
+    ]
+    assert [c["request"] for c in sent] == [
+        {
+            "from_number": FROM,
+            "to_number": texted,
+            "override_agent_id": "agent_chat",
+            "metadata": {"campaign": "sms-1"},
+            "retell_llm_dynamic_variables": {"first_name": "Ada"},
+            "honor_internal_dnc": False,
+        }
+    ]
+    with pytest.raises(BadRequestError, match="to_number: must be a valid phone number"):
+        await retell.chat.create_sms_chat(from_number=FROM, to_number="+1555")
+    listed = "+14155550188"
+    assert (await raw.post("/_sim/dnc", json={"number": listed})).status_code == 200
+    before = len((await raw.get("/_sim/sms-chats")).json())
+    with pytest.raises(BadRequestError) as refused:
+        await retell.chat.create_sms_chat(
+            from_number=FROM, to_number=listed, honor_internal_dnc=True
+        )
+    assert refused.value.body == {
+        "status": "error",
+        "message": "Chat rejected: the contact for to_number is marked do_not_call",
+    }
+    assert len((await raw.get("/_sim/sms-chats")).json()) == before
 
 
 async def test_sdk_creates_and_reads_an_agent_with_its_webhook_url(retell: AsyncRetell) -> None:
