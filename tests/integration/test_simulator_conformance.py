@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from retell import (
     APIStatusError,
     AsyncRetell,
@@ -249,6 +250,15 @@ async def test_sdk_reads_concurrency(retell: AsyncRetell) -> None:
     assert answer.current_concurrency is not None
     assert answer.current_concurrency >= 0
     assert answer.reserved_inbound_concurrency == RESERVED_INBOUND
+
+
+def test_the_reserved_inbound_slots_fit_in_the_limit() -> None:
+    with pytest.raises(ValidationError, match="simulator_reserved_inbound_concurrency: must not"):
+        SimulatorSettings(simulator_concurrency_limit=2, simulator_reserved_inbound_concurrency=3)
+    full = SimulatorSettings(
+        simulator_concurrency_limit=2, simulator_reserved_inbound_concurrency=2
+    )
+    assert full.simulator_reserved_inbound_concurrency == 2
 
 
 async def test_sdk_lists_agents_in_the_shape_it_requires(retell: AsyncRetell) -> None:
