@@ -151,7 +151,9 @@ def build_worker(
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
     outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
-    validation = RequestValidationActivities(outcome_urls)
+    validation = RequestValidationActivities(
+        outcome_urls, callback_time_field=settings.callback_time_field
+    )
     delivery = OutcomeDeliveryActivities(
         signing_key.get_secret_value() if signing_key else None, policy=outcome_urls
     )

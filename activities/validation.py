@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlUnresolved
 from outbound_calls_client.errors import InvalidCallRequest
 from outbound_calls_client.models import CallRequest, ValidatedCall
+from outbound_calls_client.names import DEFAULT_CALLBACK_TIME_FIELD
 from outbound_calls_client.validation import validate_request
 
 INVALID_REQUEST_ERROR = "InvalidCallRequest"
@@ -17,10 +18,17 @@ INVALID_REQUEST_ERROR = "InvalidCallRequest"
 
 class RequestValidationActivities:
     """The request rules, with the worker's outcome destination rule
-    (``OUTCOME_URL_ALLOWED_HOSTS``) among them."""
+    (``OUTCOME_URL_ALLOWED_HOSTS``) among them; the result also carries the worker's
+    ``CALLBACK_TIME_FIELD`` to the workflow, recorded with it."""
 
-    def __init__(self, outcome_urls: OutcomeUrlPolicy | None = None) -> None:
+    def __init__(
+        self,
+        outcome_urls: OutcomeUrlPolicy | None = None,
+        *,
+        callback_time_field: str = DEFAULT_CALLBACK_TIME_FIELD,
+    ) -> None:
         self._outcome_urls = outcome_urls or OutcomeUrlPolicy()
+        self._callback_time_field = callback_time_field
 
     @activity.defn(name="validate_call_request")
     async def validate_call_request(self, request: CallRequest) -> ValidatedCall:
@@ -31,7 +39,7 @@ class RequestValidationActivities:
                 # A host that does not resolve now may later: delivery checks again.
                 with contextlib.suppress(OutcomeUrlUnresolved):
                     await self._outcome_urls.resolve(str(request.outcome_url))
-            return validated
+            return validated.model_copy(update={"callback_time_field": self._callback_time_field})
         except InvalidCallRequest as exc:
             raise ApplicationError(
                 str(exc),

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.do_not_call import DoNotCallActivities
     from activities.outcome_delivery import OutcomeDeliveryActivities
     from activities.validation import RequestValidationActivities
+    from calls.callback_time import plan_callback
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.redial import next_redial_delay
     from calls.slots import CONCURRENCY_REASONS
@@ -76,6 +77,10 @@ TEMPORAL_CANCEL_REASON = "canceled through Temporal"
 MAX_SEEN_EVENTS = 200
 MAX_BUSY_ACCOUNT_RETRIES = 10
 BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
+# Patch (docs/changing-workflows.md): a callback is redialed at the time the person asked
+# for, read from the call's analysis; runs that reached a callback before it wait the fixed
+# callback_delay_s, as they recorded.
+CALLBACK_AT_ASKED_TIME = "callback-at-asked-time"
 
 
 # What a finished call's flow ends with: its status and why.
@@ -106,6 +111,13 @@ def _never_again(record: AttemptRecord) -> bool:
     if record.call_id is None:
         return record.status == OutcomeStatus.DO_NOT_CALL
     return classify_disconnection(record.disconnection_reason).follow_up == FollowUp.NEVER_AGAIN
+
+
+def _asked_for_callback(record: AttemptRecord) -> bool:
+    return (
+        record.call_id is not None
+        and classify_disconnection(record.disconnection_reason).follow_up == FollowUp.CALLBACK
+    )
 
 
 @workflow.defn(name=CALL_WORKFLOW)
@@ -315,7 +327,7 @@ class OutboundCallWorkflow:
                 busy_account_retries += 1
                 await self._wait_for_redial(BUSY_ACCOUNT_RETRY_DELAY * busy_account_retries)
                 continue
-            delay = await self._follow_up(validated.to_number, record)
+            delay = await self._follow_up(validated, record)
             if delay is None:
                 break
             await self._wait_for_redial(delay)
@@ -370,14 +382,42 @@ class OutboundCallWorkflow:
 
     # ----- follow-ups -----------------------------------------------------------------------
 
-    async def _follow_up(self, number: str, record: AttemptRecord) -> timedelta | None:
+    async def _follow_up(self, validated: ValidatedCall, record: AttemptRecord) -> timedelta | None:
         """List the number as do-not-call if the attempt says so; the wait before the next
         attempt, or None when there is none to make."""
         if _never_again(record):
-            await self._add_to_do_not_call(number, record)
+            await self._add_to_do_not_call(validated.to_number, record)
         counted = [a for a in self._records if a.disconnection_reason not in CONCURRENCY_REASONS]
         delay = next_redial_delay(self._request.redial, counted)
-        return None if self._progress.canceled() else delay
+        if self._progress.canceled():
+            return None
+        # patched() last: only a run that does call back records the patch's marker.
+        if (
+            delay is not None
+            and _asked_for_callback(record)
+            and workflow.patched(CALLBACK_AT_ASKED_TIME)
+        ):
+            delay = self._callback_delay(validated, delay)
+        return delay
+
+    def _callback_delay(self, validated: ValidatedCall, fixed: timedelta) -> timedelta:
+        """The wait until the time the person asked for (calls/callback_time.py), else
+        ``fixed``; the attempt's detail says which, and why (no new field: a 1.0 client
+        reading the outcome refuses fields it does not know)."""
+        record = self._records[-1]
+        call = self._attempt.call
+        analysis = call.call_analysis if call and call.call_id == record.call_id else None
+        plan = plan_callback(
+            analysis.custom_analysis_data if analysis else None,
+            validated.callback_time_field,
+            now=workflow.now(),
+            zones=validated.time_zones,
+            window=self._request.calling_window,
+            fixed_delay=fixed,
+        )
+        detail = plan.note if record.detail is None else f"{record.detail}; {plan.note}"
+        self._records[-1] = record.model_copy(update={"detail": detail})
+        return plan.delay
 
     async def _add_to_do_not_call(self, number: str, record: AttemptRecord) -> None:
         await workflow.execute_activity_method(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 from outbound_calls_client.names import (
     ANALYSIS_FIELDS_METADATA_KEY,
     ATTEMPT_METADATA_KEY,
+    DEFAULT_CALLBACK_TIME_FIELD,
     IDEMPOTENCY_METADATA_KEY,
     KEEP_TRANSCRIPT_METADATA_KEY,
     WORKFLOW_ID_METADATA_KEY,
@@ -298,6 +299,9 @@ class ValidatedCall(FrozenModel):
     from_number: str
     to_number_masked: str
     time_zones: tuple[str, ...]
+    # The worker's CALLBACK_TIME_FIELD, carried here so that the workflow reads the setting
+    # from its history (the validation's recorded result), never from the environment.
+    callback_time_field: str = DEFAULT_CALLBACK_TIME_FIELD
 
 
 class DoNotCallEntry(FrozenModel):
