@@ -213,9 +213,14 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     contacts_max_line_bytes: int = Field(default=CONTACTS_LIMITS.max_line_bytes, ge=64)
     # The custom analysis field (call_analysis.custom_analysis_data) in which the agent's
     # post-call analysis puts when a person asked to be called back (calls/callback_time.py).
-    callback_time_field: str = Field(
-        default=DEFAULT_CALLBACK_TIME_FIELD, min_length=1, max_length=128, pattern=r"^\S+$"
-    )
+    callback_time_field: str = Field(default=DEFAULT_CALLBACK_TIME_FIELD, max_length=128)
+
+    @field_validator("callback_time_field")
+    @classmethod
+    def _one_word(cls, value: str) -> str:
+        if not value or value.split() != [value]:
+            raise ValueError("must be one word, the analysis field's name (no spaces)")
+        return value
 
     @property
     def contacts_locations(self) -> list[str]:

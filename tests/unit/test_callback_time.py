@@ -6,7 +6,9 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from pydantic import ValidationError
 
+from adapters.settings import WorkerSettings
 from calls.callback_time import (
     CallbackPlan,
     UnreadableCallbackTime,
@@ -132,3 +134,11 @@ def test_an_asked_time_in_a_moment_waits_the_redial_floor() -> None:
     plan = _plan((NOW + timedelta(seconds=1)).isoformat())
     assert plan.delay == timedelta(seconds=5)
     assert "(the redial floor)" in plan.note
+
+
+def test_the_setting_is_one_word_and_says_so() -> None:
+    assert WorkerSettings().callback_time_field == "callback_at"
+    assert WorkerSettings(callback_time_field="call_me_at").callback_time_field == "call_me_at"
+    for bad in ("call me at", " ", "x" * 129):
+        with pytest.raises(ValidationError, match="callback_time_field"):
+            WorkerSettings(callback_time_field=bad)
