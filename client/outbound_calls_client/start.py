@@ -21,6 +21,7 @@ from outbound_calls_client.campaign import (
     campaign_summary_text,
     campaign_workflow_id,
 )
+from outbound_calls_client.campaign_bounds import check_campaign_bounds
 from outbound_calls_client.models import CallOutcome, CallRequest, DialReport
 from outbound_calls_client.names import (
     CALL_WORKFLOW,
@@ -165,8 +166,10 @@ async def start_campaign(
     The same id policies as a call: a campaign started twice, even at the same moment, is
     one campaign, and after it finished the handle reads its summary instead of calling
     everyone again. The calls' numbers are checked by each call's own validation, so one
-    bad entry ends as ``rejected`` rather than refusing the whole list.
+    bad entry ends as ``rejected`` rather than refusing the whole list; the request's size
+    is checked here (outbound_calls_client.campaign_bounds), before anything starts.
     """
+    check_campaign_bounds(request)
     return await start_once(
         client,
         CAMPAIGN_WORKFLOW,
