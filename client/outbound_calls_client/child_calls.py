@@ -9,6 +9,12 @@ with ``REJECT_DUPLICATE``: if a call with that id already ran or runs (another p
 CLI start), no second call is placed and the existing call's outcome is awaited instead.
 A parent that closes asks its open calls to cancel (they hang up) rather than killing them.
 
+A key or an id in a space reserved for campaigns and Nexus callers (outbound_calls_client.
+call_ids) is refused before anything starts, as ``start_call`` refuses it: the parent gets a
+non-retryable ``ApplicationError`` of type ``InvalidCallRequest`` naming the field and the
+rule, which fails it unless it catches it (an exception of another kind would fail the
+workflow task instead, retried without end, and the parent would hang).
+
 A parent on another team's worker passes ``task_queue="outbound-calls"`` (our
 ``DEFAULT_TASK_QUEUE``, or wherever our worker runs): the call, and the look at an existing
 one, run there; without it they run on the parent's own task queue.
@@ -26,9 +32,11 @@ from temporalio.common import (
     TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from outbound_calls_client.call_ids import check_dedupe_key, check_workflow_id
+    from outbound_calls_client.errors import InvalidCallRequest
     from outbound_calls_client.models import CallOutcome, CallRequest
     from outbound_calls_client.names import CALL_LOOKUP_ACTIVITY, CALL_WORKFLOW, call_workflow_id
     from outbound_calls_client.start_options import call_memo, call_summary
@@ -46,6 +54,22 @@ def child_call_id(request: CallRequest) -> str:
     return f"{workflow.info().workflow_id}-call-{workflow.uuid4().hex[:12]}"
 
 
+def check_child_ids(request: CallRequest, workflow_id: str | None) -> None:
+    """The reserved-id rule of ``start_call``, as a workflow's failure: a pure check, so it
+    runs in the parent's workflow code."""
+    try:
+        check_dedupe_key(request.dedupe_key)
+        if workflow_id is not None:
+            check_workflow_id(workflow_id)
+    except InvalidCallRequest as exc:
+        raise ApplicationError(
+            str(exc),
+            {"field": exc.field, "rule": exc.rule},
+            type=InvalidCallRequest.__name__,
+            non_retryable=True,
+        ) from None
+
+
 async def call_as_child(
     request: CallRequest,
     *,
@@ -53,7 +77,12 @@ async def call_as_child(
     search_attributes: Sequence[SearchAttributePair[str] | SearchAttributePair[int]] = (),
     task_queue: str | None = None,
 ) -> CallOutcome:
-    """Run the call as a child workflow (or await the existing one) and return its outcome."""
+    """Run the call as a child workflow (or await the existing one) and return its outcome.
+
+    Raises ``ApplicationError`` (type ``InvalidCallRequest``, non-retryable) for a dedupe key
+    or a ``workflow_id`` in a reserved space, before the child is started.
+    """
+    check_child_ids(request, workflow_id)
     wid = workflow_id or child_call_id(request)
     try:
         handle = await workflow.start_child_workflow(
