@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -36,6 +36,7 @@ from adapters.codec_keys import PayloadKeyError
 from adapters.contacts_locations import ContactsLocationPolicy
 from adapters.dnc_store import open_do_not_call_list
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
+from adapters.inbound_reserve import NoOutboundCapacity, OutboundCapacity
 from adapters.logs import configure_logging, get_logger, secret_values
 from adapters.outcome_urls import OutcomeUrlPolicy
 from adapters.payload_codec import describe_encryption
@@ -134,6 +135,7 @@ def build_worker(
     do_not_call: DoNotCallList | None = None,
     extra_workflows: Sequence[type] = (),
     workflows: Sequence[type] = WORKFLOWS,
+    outbound_slots: Callable[[], int] | None = None,
 ) -> Worker:
     """A worker of TEMPORAL_TASK_QUEUE with every workflow and activity of the product.
 
@@ -142,7 +144,10 @@ def build_worker(
     opens and closes it: ``retell_client_for``); ``do_not_call``, the store, by default the
     SQLite list at DO_NOT_CALL_DB; ``extra_workflows``, your own workflows (for instance
     parents that start calls) on the same worker; ``workflows``, the product's workflow
-    classes replaced (the rolling-deploy test runs a next build's).
+    classes replaced (the rolling-deploy test runs a next build's); ``outbound_slots``, what
+    answers the slots the pools may grant (``run_worker`` passes an ``OutboundCapacity`` that
+    reads Retell's reserve for inbound), by default MAX_CONCURRENT_CALLS less
+    RESERVED_INBOUND_CALLS.
     """
     task_queue = settings.temporal_task_queue
     store = do_not_call or SqliteDoNotCallList(settings.do_not_call_db)
@@ -160,7 +165,8 @@ def build_worker(
     slots = CallSlotActivities(
         client,
         task_queue=task_queue,
-        capacity=settings.max_concurrent_calls,
+        capacity=outbound_slots
+        or OutboundCapacity(settings.max_concurrent_calls, settings.reserved_inbound_calls),
         shards=settings.call_slot_shards,
         # Calls send their creates to the rate-limited queue only when it is served.
         create_task_queue=create_task_queue_for(task_queue)
@@ -288,7 +294,16 @@ async def run_worker(settings: WorkerSettings) -> None:
         retell_client_for(settings) as retell,
         open_do_not_call_list(settings) as do_not_call,
     ):
-        calls = build_worker(client, settings, retell=retell, do_not_call=do_not_call)
+        try:
+            outbound = OutboundCapacity(
+                settings.max_concurrent_calls, settings.reserved_inbound_calls, retell
+            )
+            await outbound.start()
+        except NoOutboundCapacity as err:
+            raise SystemExit(f"worker not started: {err}") from None
+        calls = build_worker(
+            client, settings, retell=retell, do_not_call=do_not_call, outbound_slots=outbound
+        )
         workers = [calls, *build_side_workers(client, settings, retell=retell)]
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -303,9 +318,14 @@ async def run_worker(settings: WorkerSettings) -> None:
             metrics_bind=settings.temporal_metrics_bind,
             payload_encryption=describe_encryption(client.data_converter),
             do_not_call="postgresql" if settings.dnc_database_url else "sqlite",
+            outbound_slots=outbound(),
+            reserved_inbound=outbound.reserve.calls,
+            reserved_from=outbound.reserve.source,
         )
         async with running(workers):
+            refresher = asyncio.create_task(outbound.keep_fresh())
             await stop.wait()
+            refresher.cancel()
             log.info("worker stopping: finishing in-flight tasks")
     log.info("worker stopped")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
@@ -66,15 +67,18 @@ class CallSlotActivities:
         client: Client,
         *,
         task_queue: str,
-        capacity: int,
+        capacity: int | Callable[[], int],
         shards: int | None = None,
         create_task_queue: str | None = None,
         pool_task_queue: str | None = None,
     ) -> None:
         self._client = client
         self._task_queue = task_queue
-        self._capacity = capacity
-        self._shards = shard_count(capacity, shards)
+        # A figure, or what answers the current one (the cap less what Retell keeps for
+        # inbound calls, which a worker reads again while it runs: adapters/inbound_reserve).
+        self._capacity_now = capacity if callable(capacity) else lambda: capacity
+        # Fixed for the worker's life: a call must ask the same pool whatever the figure.
+        self._shards = shard_count(self._capacity_now(), shards)
         self._create_task_queue = create_task_queue
         # Where the pools run: a queue of their own keeps their tasks from waiting behind
         # a backlog of call tasks (worker.slots_task_queue_for).
@@ -84,8 +88,12 @@ class CallSlotActivities:
     def _shard_for(self, request: SlotRequest) -> int:
         return shard_of(request.holder, self._shards)
 
+    def _share(self, shard: int) -> int:
+        # A figure fallen below the pools' count since the start still leaves each one slot.
+        return max(1, shard_capacity(self._capacity_now(), self._shards, shard))
+
     def _pool_start(self, shard: int) -> tuple[str, SlotPoolState]:
-        capacity = shard_capacity(self._capacity, self._shards, shard)
+        capacity = self._share(shard)
         state = SlotPoolState(capacity=capacity, shard=shard, shards=self._shards)
         return slots_workflow_id(self._task_queue, shard), state
 
@@ -144,8 +152,7 @@ class CallSlotActivities:
         a holder that already has its slot with that slot.
         """
         shard = self._shard_for(request)
-        capacity = shard_capacity(self._capacity, self._shards, shard)
-        request = request.model_copy(update={"capacity": capacity})
+        request = request.model_copy(update={"capacity": self._share(shard)})
         ticket = SlotTicket(
             shard=shard,
             pool_id=slots_workflow_id(self._task_queue, shard),
