@@ -60,6 +60,24 @@ class ReadLimits:
 
 DEFAULT_LIMITS = ReadLimits()
 
+# A bad row's field and message quote the file (a metadata key, a value): cut, so that the
+# bad rows a campaign lists stay a few kB whatever the file holds (MAX_BAD_ROWS_LISTED each).
+MAX_BAD_FIELD_CHARS = 200
+MAX_BAD_MESSAGE_CHARS = 500
+
+
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _bad_row(*, row: int, field: str, rule: str, message: str) -> BadRow:
+    return BadRow(
+        row=row,
+        field=_cut(field, MAX_BAD_FIELD_CHARS),
+        rule=rule,
+        message=_cut(message, MAX_BAD_MESSAGE_CHARS),
+    )
+
 
 class ContactsFileError(ValueError):
     """The file as a whole cannot be used (no to_number column, not UTF-8, ...)."""
@@ -184,9 +202,9 @@ def _contact(record: _Record, template: CallTemplate) -> Contact | BadRow:
             try:
                 data = json.loads(record.value)
             except json.JSONDecodeError as exc:
-                return BadRow(row=row, field="line", rule="json", message=exc.msg)
+                return _bad_row(row=row, field="line", rule="json", message=exc.msg)
             if not isinstance(data, dict):
-                return BadRow(row=row, field="line", rule="json_object", message="not an object")
+                return _bad_row(row=row, field="line", rule="json_object", message="not an object")
             merged = {**template.model_dump(exclude_none=True), **data}
             request = CallRequest.model_validate(merged)
         else:
@@ -196,11 +214,11 @@ def _contact(record: _Record, template: CallTemplate) -> Contact | BadRow:
     except _RowError as exc:
         return exc.bad
     except InvalidCallRequest as exc:
-        return BadRow(row=row, field=exc.field, rule=exc.rule, message=str(exc))
+        return _bad_row(row=row, field=exc.field, rule=exc.rule, message=str(exc))
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err["loc"]) or "line"
-        return BadRow(row=row, field=name, rule=err["type"], message=err["msg"])
+        return _bad_row(row=row, field=name, rule=err["type"], message=err["msg"])
     return Contact(position=record.position, row=row, request=request)
 
 
@@ -212,12 +230,14 @@ class _RowError(Exception):
 def _csv_request(columns: dict[str, Any], template: CallTemplate, row: int) -> CallRequest:
     if "" in columns:
         raise _RowError(
-            BadRow(row=row, field="row", rule="columns", message="more values than header columns")
+            _bad_row(
+                row=row, field="row", rule="columns", message="more values than header columns"
+            )
         )
     missing = [name for name, value in columns.items() if value is None]
     if missing:
         raise _RowError(
-            BadRow(row=row, field=missing[0], rule="missing", message="the column has no value")
+            _bad_row(row=row, field=missing[0], rule="missing", message="the column has no value")
         )
     metadata = dict(template.metadata)
     variables = dict(template.dynamic_variables)
@@ -234,7 +254,7 @@ def _csv_request(columns: dict[str, Any], template: CallTemplate, row: int) -> C
             variables[name] = value
     if not to_number:
         raise _RowError(
-            BadRow(row=row, field="to_number", rule="required", message="to_number is empty")
+            _bad_row(row=row, field="to_number", rule="required", message="to_number is empty")
         )
     return CallRequest(
         **template.model_dump(exclude={"metadata", "dynamic_variables"}),
@@ -280,7 +300,7 @@ def scan_contacts(
         if isinstance(found, Contact) and found.request.dedupe_key is not None:
             key = found.request.dedupe_key
             if key in keys:
-                found = BadRow(
+                found = _bad_row(
                     row=record.row,
                     field="dedupe_key",
                     rule="unique",

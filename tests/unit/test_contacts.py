@@ -234,3 +234,16 @@ def test_a_page_of_the_largest_rows_stops_at_the_byte_budget_and_the_next_reads_
     assert max(sizes) <= PAGE_BUDGET_BYTES
     # Full pages: within one contact of the budget.
     assert min(sizes[:-1]) > PAGE_BUDGET_BYTES - 50_000
+
+
+def test_bad_rows_quoting_a_huge_key_stay_small() -> None:
+    """A bad row names the field it broke, which may be a key of the file's own (up to the
+    line cap): cut, so that the listed bad rows fit a payload whatever the file holds."""
+    key = "k" * 60_000
+    line = json.dumps({"to_number": _number(1), "metadata": {key: {"not": "a string"}}})
+    data = ("\n".join([line] * 200) + "\n").encode()
+    opened = scan_contacts(io.BytesIO(data), _source("jsonl")).opened
+    assert opened.bad_rows == 200
+    assert opened.bad_row_list
+    assert all(key[:100] in b.field for b in opened.bad_row_list)
+    assert len(opened.model_dump_json()) < 200_000
