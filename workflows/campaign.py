@@ -108,6 +108,10 @@ FILE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts
 # compares, so no patch (the 1.0 campaign histories replay unchanged).
 FILE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 BAD_ROWS_IN_ERROR = 20
+# A pause or cancel reason is carried over continue-as-new and shown in the UI: short. A
+# validator refuses it before the update is accepted, so nothing of it reaches the history
+# (and replay, which skips validators, is unchanged).
+MAX_REASON_CHARS = 1000
 # Rows without a key get ids no other starter may use (outbound_calls_client.call_ids). Asked
 # once, first thing in a run: a run that began before the patch keeps its old ids throughout,
 # and its next run (continue-as-new) takes the new ones.
@@ -212,6 +216,7 @@ class CampaignWorkflow:
     @pause.validator
     def _validate_pause(self, reason: str = "") -> None:
         self._reject_when_over("pause")
+        _check_reason(reason)
         if self._paused:
             raise ApplicationError(
                 f"campaign is already paused ({self._pause_reason}); resume it first",
@@ -256,6 +261,7 @@ class CampaignWorkflow:
     @cancel.validator
     def _validate_cancel(self, reason: str = "") -> None:
         self._reject_when_over("cancel")
+        _check_reason(reason)
 
     def _reject_when_over(self, action: str) -> None:
         if self._summary is not None:
@@ -616,4 +622,12 @@ class CampaignWorkflow:
         workflow.set_current_details(
             f"{self._finished}/{total} finished, {len(self._in_flight)} in flight, "
             f"{self._invalid_rows} bad rows, {state} (run {self._run_number})"
+        )
+
+
+def _check_reason(reason: str) -> None:
+    if len(reason) > MAX_REASON_CHARS:
+        raise ApplicationError(
+            f"reason: {len(reason)} characters; at most {MAX_REASON_CHARS} (rule: max_length)",
+            type="InvalidReason",
         )

@@ -28,7 +28,7 @@ from tests.helpers.call_harness import (
     eventually,
     live_stack,
 )
-from workflows.campaign import CampaignWorkflow, campaign_call_id
+from workflows.campaign import MAX_REASON_CHARS, CampaignWorkflow, campaign_call_id
 
 pytestmark = pytest.mark.integration
 
@@ -170,6 +170,12 @@ async def test_cancel_hangs_up_open_calls_and_dials_no_more(
 ) -> None:
     size, window = 10, 3
     handle = await _start_hanging_campaign(dev_env, stack, size, window)
+    # A reason is carried from run to run: a long one is refused before anything changes.
+    for update in (CampaignWorkflow.pause, CampaignWorkflow.cancel):
+        with pytest.raises(WorkflowUpdateFailedError) as long_reason:
+            await handle.execute_update(update, "x" * (MAX_REASON_CHARS + 1))
+        assert "rule: max_length" in str(long_reason.value.cause)
+    assert not (await _progress(handle)).paused
     summary = await _bounded(handle.execute_update(CampaignWorkflow.cancel, "wrong list"))
     await _assert_canceled(summary, stack.sim, size, window)
     assert await _bounded(handle.result()) == summary
