@@ -30,6 +30,7 @@ from activities.do_not_call import DoNotCallActivities
 from activities.nexus_calls import OutboundCallsHandler
 from activities.outcome_delivery import OutcomeDeliveryActivities
 from activities.retell import RetellActivities
+from activities.texts import TextActivities
 from activities.validation import RequestValidationActivities
 from adapters.bytecode import cache_bytecode
 from adapters.codec_keys import PayloadKeyError
@@ -155,6 +156,7 @@ def build_worker(
     retell_activities = RetellActivities(retell)
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
+    texts = TextActivities(retell, store)
     outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
     validation = RequestValidationActivities(
         outcome_urls, callback_time_field=settings.callback_time_field
@@ -191,6 +193,7 @@ def build_worker(
         lookup.call_outcome_if_done,
         dnc.check_do_not_call,
         dnc.add_to_do_not_call,
+        texts.send_text,
         delivery.deliver_outcome,
         slots.request_call_slot,
         slots.release_call_slot,

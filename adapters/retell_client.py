@@ -252,6 +252,40 @@ class RetellClient:
                 return None
         return None
 
+    async def create_sms_chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one text (``POST /create-sms-chat``); answers the chat object. With
+        ``honor_internal_dnc``, a contact Retell knows as do-not-call is RetellDoNotCall."""
+        try:
+            answer: dict[str, Any] = await self._request(
+                "POST", "/create-sms-chat", body, http_timeout=self._create_timeout
+            )
+        except RetellRequestRejected as exc:
+            if (
+                type(exc) is RetellRequestRejected
+                and exc.status_code == 400
+                and body.get("honor_internal_dnc")
+                and is_do_not_call_refusal(str(exc))
+            ):
+                raise RetellDoNotCall(str(exc), status_code=400) from None
+            raise
+        return answer
+
+    async def list_sms_chats_to(self, to_number: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest SMS chats with ``to_number`` (``POST /v3/list-chats``, first page)."""
+        body = {
+            "filter_criteria": {
+                "user_number": {"op": "eq", "type": "string", "value": to_number},
+                "chat_type": {"op": "in", "type": "enum", "value": ["sms_chat"]},
+            },
+            "limit": limit,
+            "sort_order": "descending",
+        }
+        answer = await self._request(
+            "POST", "/v3/list-chats", body, http_timeout=self._list_calls_timeout
+        )
+        items: list[dict[str, Any]] = answer.get("items", [])
+        return items
+
     async def list_calls_by_metadata(
         self, key: str, value: str, *, limit: int = 10
     ) -> list[RetellCall]:

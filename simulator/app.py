@@ -165,6 +165,10 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
         sent = backend.create_sms_chat(await _json_body(request))
         return JSONResponse(sent.chat, status_code=201)
 
+    @router.post("/v3/list-chats")
+    async def list_chats(request: Request) -> Response:
+        return JSONResponse(backend.list_sms_chats(await _json_body(request)))
+
     @router.post("/v2/list-agents")
     async def list_agents(
         request: Request, limit: int = 100, pagination_key: str | None = None

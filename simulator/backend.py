@@ -487,6 +487,15 @@ class SimulatedRetell:
     def inbound_webhooks(self) -> list[InboundWebhookRecord]:
         return list(self._inbound)
 
+    def list_sms_chats(self, body: Any) -> dict[str, Any]:
+        """``POST /v3/list-chats`` for SMS chats, filtered by ``user_number`` (eq) alone:
+        the one filter the service uses (its retried text looks for one it sent)."""
+        criteria = body.get("filter_criteria") if isinstance(body, dict) else None
+        wanted = (criteria or {}).get("user_number") if isinstance(criteria, dict) else None
+        number = wanted.get("value") if isinstance(wanted, dict) else None
+        items = [c.chat for c in reversed(self._sms_chats) if number in (None, c.request.to_number)]
+        return {"items": items, "has_more": False}
+
     def sms_chats(self) -> list[SmsChat]:
         return list(self._sms_chats)
 

@@ -30,13 +30,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
     from activities.do_not_call import DoNotCallActivities
     from activities.outcome_delivery import OutcomeDeliveryActivities
+    from activities.texts import TextActivities
     from activities.validation import RequestValidationActivities
     from calls.callback_time import plan_callback
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.redial import next_redial_delay
     from calls.slots import CONCURRENCY_REASONS
     from outbound_calls_client import search_attributes as sa
+    from outbound_calls_client.calling_window import next_allowed_time
     from outbound_calls_client.models import (
+        MAX_TEXT_WAIT,
         AgentConfig,
         AttemptRecord,
         CallOutcome,
@@ -47,6 +50,9 @@ with workflow.unsafe.imports_passed_through():
         DoNotCallEntry,
         OutcomeDelivery,
         OutcomeStatus,
+        SendTextInput,
+        TextFollowUp,
+        TextRecord,
         ValidatedCall,
     )
     from outbound_calls_client.names import (
@@ -64,9 +70,13 @@ from workflows.best_effort import best_effort, failure_text, raise_if_cancelled
 from workflows.call_attempt import CallAttempt
 from workflows.call_policies import (
     ACTIVITY_TIMEOUT,
+    CREATE_ATTEMPT_TIMEOUT,
+    CREATE_RETRY,
+    CREATE_TOTAL_TIMEOUT,
     DELIVERY_RETRY,
     LOCAL_ACTIVITY_TIMEOUT,
     POLL_RETRY,
+    RETELL_HEARTBEAT_TIMEOUT,
     VALIDATE_RETRY,
 )
 from workflows.call_progress import CallProgress
@@ -81,6 +91,9 @@ BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
 # for, read from the call's analysis; runs that reached a callback before it wait the fixed
 # callback_delay_s, as they recorded.
 CALLBACK_AT_ASKED_TIME = "callback-at-asked-time"
+# Patch: a request with a text_follow_up sends its text after the final outcome; asked only
+# for such requests, so every other run keeps its recorded commands.
+TEXT_FOLLOW_UP = "text-follow-up"
 
 
 # What a finished call's flow ends with: its status and why.
@@ -136,6 +149,7 @@ class OutboundCallWorkflow:
         self._records: list[AttemptRecord] = []
         self._outcome: CallOutcome | None = None
         self._to_masked = mask_number(request.to_number)
+        self._validated: ValidatedCall | None = None
 
     # ----- handlers -------------------------------------------------------------------------
 
@@ -277,7 +291,17 @@ class OutboundCallWorkflow:
 
     async def _call_and_report(self, request: CallRequest) -> CallOutcome:
         status, detail = await self._call_until_final(request)
-        outcome = self._finish(status, detail=detail)
+        follow_up = request.text_follow_up
+        text = None
+        # patched() last: only a run that texts records the patch's marker.
+        if (
+            follow_up is not None
+            and status in follow_up.after
+            and self._validated is not None
+            and workflow.patched(TEXT_FOLLOW_UP)
+        ):
+            text = await self._send_text(follow_up, self._validated)
+        outcome = self._finish(status, detail=detail, text=text)
         if request.report_to is not None:
             await self._report(request.report_to, outcome)
         if request.outcome_url is not None:
@@ -295,6 +319,7 @@ class OutboundCallWorkflow:
         validated = await self._validate(request)
         if not isinstance(validated, ValidatedCall):
             return validated
+        self._validated = validated
         if self._progress.canceled():
             return OutcomeStatus.CANCELED, self._progress.cancel_reason
         if request.agent is not None:
@@ -477,9 +502,54 @@ class OutboundCallWorkflow:
                 + ("stopped by a cancel" if canceled else "failed")
             )
 
+    async def _send_text(self, follow_up: TextFollowUp, validated: ValidatedCall) -> TextRecord:
+        """The text, inside the callee's calling hours (waited for up to MAX_TEXT_WAIT);
+        what became of it."""
+        now = workflow.now()
+        opens = next_allowed_time(now, validated.time_zones, self._request.calling_window)
+        if opens - now > MAX_TEXT_WAIT:
+            return TextRecord(
+                status="not_sent",
+                detail=f"calling hours open at {opens.isoformat()}, over 24 h after the call",
+            )
+        if opens > now:
+            self._progress.waiting_until = opens
+            workflow.set_current_details(f"text follow-up at {opens.isoformat()}")
+            await wait_until(self._progress.canceled, opens - now, "wait for calling hours")
+            self._progress.waiting_until = None
+        if self._progress.canceled():
+            return TextRecord(status="not_sent", detail="canceled before the text was sent")
+        from_number = follow_up.from_number or validated.from_number
+        if from_number is None:
+            return TextRecord(
+                status="not_sent", detail="text_follow_up.from_number is needed with a pool"
+            )
+        info = workflow.info()
+        try:
+            return await workflow.execute_activity_method(
+                TextActivities.send_text,
+                SendTextInput(
+                    dedupe_key=f"{info.workflow_id}/{info.first_execution_run_id}",
+                    to_number=validated.to_number,
+                    from_number=from_number,
+                    chat_agent_id=follow_up.chat_agent_id,
+                    dynamic_variables=self._request.dynamic_variables,
+                ),
+                start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
+                heartbeat_timeout=RETELL_HEARTBEAT_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                retry_policy=CREATE_RETRY,
+                summary="send the text follow-up",
+            )
+        except ActivityError as err:
+            raise_if_cancelled(err)
+            return TextRecord(status="not_sent", detail=failure_text(err))
+
     # ----- the outcome ----------------------------------------------------------------------
 
-    def _finish(self, status: OutcomeStatus, *, detail: str | None) -> CallOutcome:
+    def _finish(
+        self, status: OutcomeStatus, *, detail: str | None, text: TextRecord | None = None
+    ) -> CallOutcome:
         last = self._records[-1] if self._records else None
         call = self._attempt.call
         self._outcome = CallOutcome(
@@ -494,6 +564,7 @@ class OutboundCallWorkflow:
             transcript=call.transcript if call else None,
             call_analysis=call.call_analysis if call else None,
             detail=detail,
+            text=text,
         )
         self._progress.set_phase("finished", sa.CALL_OUTCOME.value_set(status.value))
         workflow.set_current_details(f"finished: {status.value}")

@@ -28,6 +28,7 @@ from outbound_calls_client.models import (
     FrozenModel,
     PrivacyOptions,
     RedialPolicy,
+    TextFollowUp,
 )
 
 ContactFormat = Literal["csv", "jsonl"]
@@ -49,6 +50,7 @@ class CallTemplate(FrozenModel):
     calling_window: CallingWindow = Field(default_factory=CallingWindow)
     outcome_url: HttpUrl | None = None
     privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
+    text_follow_up: TextFollowUp | None = None
 
 
 class ContactSource(FrozenModel):

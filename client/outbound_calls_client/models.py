@@ -11,7 +11,16 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from outbound_calls_client.names import (
     ANALYSIS_FIELDS_METADATA_KEY,
@@ -33,6 +42,19 @@ RESERVED_METADATA_KEYS = frozenset(
         ANALYSIS_FIELDS_METADATA_KEY,
     }
 )
+
+# Fields added after 1.0, left out of the JSON while unset: a 1.0 client (which refuses
+# unknown fields) still reads every request and outcome that does not use them.
+NEW_REQUEST_FIELDS = ("text_follow_up",)
+
+
+def without_unused(data: Any, names: tuple[str, ...]) -> Any:
+    if isinstance(data, dict):
+        for name in names:
+            if data.get(name, 0) is None:
+                del data[name]
+    return data
+
 
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -220,6 +242,56 @@ class PrivacyOptions(FrozenModel):
         return extra
 
 
+# Texts wait for the callee's calling hours at most this long after the call's end; past it
+# the text is not sent (a "sorry we missed you" a day late reads as spam).
+MAX_TEXT_WAIT = timedelta(hours=24)
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+
+
+class TextFollowUp(FrozenModel):
+    """Opt-in: one text (Retell's create-sms-chat, a chat agent writing it with the call's
+    dynamic variables) after the call ends as one of ``after``."""
+
+    after: frozenset[OutcomeStatus] = Field(
+        min_length=1, description="Outcomes that send the text, e.g. no_answer, voicemail."
+    )
+    chat_agent_id: str = Field(min_length=1, max_length=128)
+    from_number: str | None = Field(
+        default=None,
+        pattern=E164_PATTERN,
+        description="An SMS-capable number (E.164); by default the call's from_number.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _never_after_do_not_call(cls, value: frozenset[OutcomeStatus]) -> frozenset[OutcomeStatus]:
+        if OutcomeStatus.DO_NOT_CALL in value:
+            raise ValueError("do_not_call may not be texted (the person asked not to be called)")
+        return value
+
+
+TextStatus = Literal["sent", "not_sent"]
+
+
+class TextRecord(FrozenModel):
+    """What became of a call's text follow-up."""
+
+    status: TextStatus
+    chat_id: str | None = None
+    sent_at: datetime | None = None
+    detail: str | None = Field(default=None, description="Why it was not sent.")
+
+
+class SendTextInput(FrozenModel):
+    """What the send-text activity needs: one text, known by ``dedupe_key``."""
+
+    dedupe_key: str
+    to_number: str
+    from_number: str
+    chat_agent_id: str
+    dynamic_variables: dict[str, str] = Field(default_factory=dict)
+
+
 class CallRequest(FrozenModel):
     """What a caller asks for: call this person with this agent, and tell me what happened.
 
@@ -252,6 +324,14 @@ class CallRequest(FrozenModel):
             "CallReport (the outcome without transcript or analysis). Campaigns use it."
         ),
     )
+    text_follow_up: TextFollowUp | None = Field(
+        default=None, description="Opt-in: one text after chosen outcomes (docs/calls.md)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        result: dict[str, Any] = without_unused(handler(self), NEW_REQUEST_FIELDS)
+        return result
 
     @model_validator(mode="after")
     def _one_way_to_name_the_agent(self) -> CallRequest:
@@ -356,6 +436,14 @@ class CallOutcome(FrozenModel):
     detail: str | None = Field(
         default=None, description="Why the call was rejected, failed or timed out."
     )
+    text: TextRecord | None = Field(
+        default=None, description="The text follow-up, when the request asked for one."
+    )
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        result: dict[str, Any] = without_unused(handler(self), ("text",))
+        return result
 
     @property
     def attempt_count(self) -> int:

@@ -67,6 +67,8 @@ WORKFLOW_ID_METADATA_KEY = "temporal_workflow_id"
 IDEMPOTENCY_METADATA_KEY = "idempotency_key"
 # The attempt (1-based); the simulator also picks the step of a scenario list by it.
 ATTEMPT_METADATA_KEY = "temporal_attempt"
+# The text follow-up a chat was sent for: a retried send finds it by this key.
+TEXT_METADATA_KEY = "temporal_text_key"
 # Privacy choices ride along in Retell's metadata, so that every place that reads a call
 # object (bridge, activities) drops what the caller did not want kept, before Temporal sees it.
 KEEP_TRANSCRIPT_METADATA_KEY = "temporal_keep_transcript"
