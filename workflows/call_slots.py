@@ -76,6 +76,7 @@ class CallSlotsWorkflow:
         self._unconfirmed: set[str] = set(state.unconfirmed)
         # Until recovery knows who holds a slot, asks wait for their answer.
         self._recovering = not state.recovered and workflow.info().continued_run_id is None
+        self._released_while_recovering: set[str] = set()
         self._shard = state.shard
         self._shards = state.shards
         # The group granted last: the next grant goes to the next group (fair share).
@@ -128,6 +129,9 @@ class CallSlotsWorkflow:
 
     @workflow.signal(name=RELEASE_SLOT_SIGNAL)
     def release_slot(self, holder: str) -> None:
+        if self._recovering and workflow.patched(ASKS_WAIT_FOR_RECOVERY):
+            # Released before recovery lists it, where visibility may still show it holding.
+            self._released_while_recovering.add(holder)
         self._holders.pop(holder, None)
         self._unconfirmed.discard(holder)
         self._queue = deque(r for r in self._queue if r.holder != holder)
@@ -212,11 +216,18 @@ class CallSlotsWorkflow:
             return
         lease_end = workflow.now() + RECOVERED_LEASE
         waiting = {r.holder for r in self._queue}
+        gone = self._released_while_recovering
         for holder in (*found.holding, *found.waiting):
-            if holder not in waiting and holder not in self._holders:
+            if holder not in waiting and holder not in self._holders and holder not in gone:
                 self._holders[holder] = lease_end
                 self._unconfirmed.add(holder)
-        asked = [h for h in found.waiting if h in self._unconfirmed]
+        if workflow.patched(ASKS_WAIT_FOR_RECOVERY):
+            # Every one found is asked, holders too: a call closed since (its release lost
+            # with the terminated run) cannot take the signal, and its slot comes back now
+            # instead of after RECOVERED_LEASE. A call that holds its slot ignores it.
+            asked = [h for h in (*found.holding, *found.waiting) if h in self._unconfirmed]
+        else:
+            asked = [h for h in found.waiting if h in self._unconfirmed]
         if asked:
             workflow.logger.warning(
                 "slot pool recovered holders", extra={"holding": len(found.holding)}

@@ -223,3 +223,34 @@ async def test_a_fresh_pool_answers_no_ask_before_it_knows_its_holders(
         await waiting.signal("give_back")
         await waiting.result()
         await dialing.result()
+
+
+async def test_a_slot_given_back_while_the_pool_recovers_is_free(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """A release that reaches the fresh run before its lookup counts: the lookup may still
+    see the call holding (visibility trails), and must not take the slot back for it."""
+    client = dev_env.client
+    queue = f"released-{uuid.uuid4().hex[:8]}"
+    slots = CallSlotActivities(client, task_queue=queue, capacity=1)
+    pool = slots_workflow_id(queue)
+    async with _pool_worker(client, queue, slots):
+        dialing = await client.start_workflow(
+            DialingCallWorkflow.run, id=f"{queue}-dialing", task_queue=queue
+        )
+        first = SlotRequest(holder=dialing.id, lease_s=600, capacity=1, ticket=1)
+        assert (await slots.request_call_slot(first)).granted
+        await client.get_workflow_handle(pool).terminate("operator mistake (test)")
+        # As release_call_slot does: the release starts the fresh run.
+        await slots._signal_with_start(0, RELEASE_SLOT_SIGNAL, dialing.id)
+        waiting = await client.start_workflow(
+            "HeldSlotWorkflow", pool, id=f"{queue}-next", task_queue=queue
+        )
+        ask = SlotRequest(holder=waiting.id, lease_s=600, capacity=1, ticket=1)
+        assert (await slots.request_call_slot(ask)).granted
+        assert (await _holders(client, pool)).holders == (waiting.id,)
+        await waiting.signal(SLOT_GRANTED_SIGNAL, 1)
+        await waiting.signal("give_back")
+        await dialing.signal(DialingCallWorkflow.end)
+        await waiting.result()
+        await dialing.result()
