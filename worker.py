@@ -24,6 +24,7 @@ import workflows
 from activities.agents import AgentActivities
 from activities.call_lookup import CallLookupActivities
 from activities.call_slots import CallSlotActivities
+from activities.caller_ids import CallerIdActivities
 from activities.campaign_calls import CampaignCallActivities
 from activities.contacts import ContactActivities
 from activities.do_not_call import DoNotCallActivities
@@ -33,6 +34,8 @@ from activities.retell import RetellActivities
 from activities.texts import TextActivities
 from activities.validation import RequestValidationActivities
 from adapters.bytecode import cache_bytecode
+from adapters.caller_id_store import open_caller_id_store
+from adapters.caller_ids import CallerIdStore, SqliteCallerIdStore
 from adapters.codec_keys import PayloadKeyError
 from adapters.contacts_locations import ContactsLocationPolicy
 from adapters.dnc_store import open_do_not_call_list
@@ -137,6 +140,7 @@ def build_worker(
     extra_workflows: Sequence[type] = (),
     workflows: Sequence[type] = WORKFLOWS,
     outbound_slots: Callable[[], int] | None = None,
+    caller_ids: CallerIdStore | None = None,
 ) -> Worker:
     """A worker of TEMPORAL_TASK_QUEUE with every workflow and activity of the product.
 
@@ -148,7 +152,8 @@ def build_worker(
     classes replaced (the rolling-deploy test runs a next build's); ``outbound_slots``, what
     answers the slots the pools may grant (``run_worker`` passes an ``OutboundCapacity`` that
     reads Retell's reserve for inbound), by default MAX_CONCURRENT_CALLS less
-    RESERVED_INBOUND_CALLS.
+    RESERVED_INBOUND_CALLS; ``caller_ids``, the caller-ID pools, by default in the SQLite
+    file at DO_NOT_CALL_DB.
     """
     task_queue = settings.temporal_task_queue
     store = do_not_call or SqliteDoNotCallList(settings.do_not_call_db)
@@ -156,6 +161,7 @@ def build_worker(
     retell_activities = RetellActivities(retell)
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
+    pools = CallerIdActivities(caller_ids or SqliteCallerIdStore(settings.do_not_call_db))
     texts = TextActivities(retell, store)
     outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
     validation = RequestValidationActivities(
@@ -193,6 +199,7 @@ def build_worker(
         lookup.call_outcome_if_done,
         dnc.check_do_not_call,
         dnc.add_to_do_not_call,
+        pools.pick_caller_id,
         texts.send_text,
         delivery.deliver_outcome,
         slots.request_call_slot,
@@ -296,6 +303,7 @@ async def run_worker(settings: WorkerSettings) -> None:
     async with (
         retell_client_for(settings) as retell,
         open_do_not_call_list(settings) as do_not_call,
+        open_caller_id_store(settings) as caller_ids,
     ):
         try:
             outbound = OutboundCapacity(
@@ -305,7 +313,12 @@ async def run_worker(settings: WorkerSettings) -> None:
         except NoOutboundCapacity as err:
             raise SystemExit(f"worker not started: {err}") from None
         calls = build_worker(
-            client, settings, retell=retell, do_not_call=do_not_call, outbound_slots=outbound
+            client,
+            settings,
+            retell=retell,
+            do_not_call=do_not_call,
+            outbound_slots=outbound,
+            caller_ids=caller_ids,
         )
         workers = [calls, *build_side_workers(client, settings, retell=retell)]
         loop = asyncio.get_running_loop()

@@ -28,7 +28,6 @@ from cli.calls import (
 )
 from cli.command import (
     AgentIdOption,
-    FromNumberOption,
     OutputOption,
     Session,
     TaskQueueOption,
@@ -103,11 +102,18 @@ def _report_outcome(session: Session, found_id: str, outcome: Any, output: Outpu
         "outbound-calls start --to +14155550123 --from +12125550199 --no-calling-window "
         "--scenario no_answer --wait -o json",
         "outbound-calls start --to +14155550123 --from +12125550199 --wait-dialed -o json",
+        "outbound-calls start --to +14155550123 --from-pool sales --wait",
     )
 )
 def start(
     to: Annotated[str, typer.Option("--to", help="callee, E.164 (+14155550123)")],
-    from_number: FromNumberOption,
+    from_number: Annotated[
+        str | None, typer.Option("--from", help="your Retell number, E.164 (or --from-pool)")
+    ] = None,
+    from_pool: Annotated[
+        str | None,
+        typer.Option(help="a caller-ID pool (outbound-calls numbers): each dial's most local"),
+    ] = None,
     agent_id: AgentIdOption = None,
     agent_version: Annotated[int | None, typer.Option(min=0)] = None,
     dedupe_key: Annotated[
@@ -160,6 +166,7 @@ def start(
         request = CallRequest(
             to_number=to,
             from_number=from_number,
+            caller_id_pool=from_pool,
             agent_id=agent_id,
             agent_version=agent_version,
             metadata=fields,

@@ -22,6 +22,7 @@ from cli import (
     do_not_call_commands,
     doctor_command,
     namespace_commands,
+    number_commands,
     process_commands,
 )
 from cli.command import help_text
@@ -46,6 +47,7 @@ for group in (call_commands, namespace_commands, doctor_command, process_command
     app.add_typer(group.app)
 app.add_typer(campaign_commands.app, name="campaign")
 app.add_typer(do_not_call_commands.app, name="dnc")
+app.add_typer(number_commands.app, name="numbers")
 
 
 def _version(value: bool) -> None:

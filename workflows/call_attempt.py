@@ -22,6 +22,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.caller_ids import CallerIdActivities
     from activities.retell import RetellActivities
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.outcomes import classify_disconnection
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CallTimeouts,
         CreateCallInput,
         OutcomeStatus,
+        PickCallerIdInput,
         ValidatedCall,
     )
     from outbound_calls_client.retell_wire import CallEvent, RetellCall
@@ -63,6 +65,8 @@ CREATE_REFUSALS: dict[str, OutcomeStatus] = {
     "RetellAccountProblem": OutcomeStatus.ACCOUNT_ERROR,
     "RetellDoNotCall": OutcomeStatus.DO_NOT_CALL,
 }
+# A pool request picks its number before each create (docs/calls.md, "Caller-ID pools").
+CALLER_ID_POOL = "caller-id-pool"
 PHASE_NAMES: dict[CallPhase, CallPhaseName] = {
     CallPhase.REGISTERED: "ringing",
     CallPhase.ONGOING: "in_call",
@@ -112,6 +116,8 @@ class CallAttempt:
         self._idempotency_key: str | None = None
         self._dialed_at: datetime | None = None
         self._call_unknown = False
+        # The number this attempt's pool gave it; None for a request's own from_number.
+        self._picked: str | None = None
 
     # ----- what the workflow's handlers see ---------------------------------------------------
 
@@ -189,7 +195,16 @@ class CallAttempt:
         self, validated: ValidatedCall, number: int, agent_id: str | None
     ) -> AttemptRecord:
         self._begin(number)
-        created = await self._create(validated, agent_id)
+        from_number = validated.from_number
+        pool = self._request.caller_id_pool
+        # patched() only for a pool: a from_number request keeps the 1.0 commands.
+        if pool is not None and workflow.patched(CALLER_ID_POOL):
+            picked = await self._pick_caller_id(validated, pool)
+            if isinstance(picked, AttemptRecord):
+                return picked
+            from_number = self._picked = picked
+        assert from_number is not None  # validation: a from_number, or a pool
+        created = await self._create(validated, agent_id, from_number)
         if isinstance(created, AttemptRecord):
             return created
         self._take(created)
@@ -202,10 +217,51 @@ class CallAttempt:
         self._dialed_at = workflow.now()
         self.state = None
         self._call_unknown = False
+        self._picked = None
         self._progress.set_phase("dialing", sa.CALL_ATTEMPT.value_set(number))
 
+    async def _pick_caller_id(self, validated: ValidatedCall, pool: str) -> str | AttemptRecord:
+        """The number of ``pool`` this attempt dials from, or the record of an attempt that
+        had none to dial from (every number rested or at its daily cap)."""
+        assert self._idempotency_key is not None
+        try:
+            picked = await workflow.execute_activity_method(
+                CallerIdActivities.pick_caller_id,
+                PickCallerIdInput(
+                    idempotency_key=self._idempotency_key,
+                    pool=pool,
+                    to_number=validated.to_number,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                retry_policy=CREATE_RETRY,
+                summary=f"pick a caller id from pool {pool}",
+            )
+        except ActivityError as err:
+            raise_if_cancelled(err)
+            return self._undialed(
+                OutcomeStatus.FAILED, f"caller-id pick failed: {failure_text(err)}"
+            )
+        if picked is None:
+            return self._undialed(
+                OutcomeStatus.REJECTED,
+                f"caller_id_pool {pool!r} has no usable number (each is rested or at its "
+                "daily cap, or the pool is empty): nothing dialed",
+            )
+        return picked
+
+    def _undialed(self, status: OutcomeStatus, detail: str) -> AttemptRecord:
+        assert self._idempotency_key is not None
+        return AttemptRecord(
+            attempt=self._progress.attempt,
+            idempotency_key=self._idempotency_key,
+            dialed_at=self._dialed_at,
+            status=status,
+            detail=detail,
+        )
+
     async def _create(
-        self, validated: ValidatedCall, agent_id: str | None
+        self, validated: ValidatedCall, agent_id: str | None, from_number: str
     ) -> RetellCall | AttemptRecord:
         """The call Retell took for this attempt, or the record of an attempt that placed
         none."""
@@ -220,7 +276,7 @@ class CallAttempt:
                     attempt=number,
                     idempotency_key=self._idempotency_key,
                     to_number=validated.to_number,
-                    from_number=validated.from_number,
+                    from_number=from_number,
                     agent_id=agent_id,
                     agent_version=request.agent_version,
                     metadata=request.metadata,
@@ -249,6 +305,7 @@ class CallAttempt:
                 dialed_at=self._dialed_at,
                 status=refused or OutcomeStatus.FAILED,
                 detail=f"create call failed: {failure_text(err)}",
+                from_number=self._picked,
             )
 
     def _take(self, call: RetellCall) -> None:
@@ -432,4 +489,5 @@ class CallAttempt:
             ended_at=_ms_to_datetime(call.end_timestamp if call else None),
             duration_ms=call.duration_ms if call else None,
             detail=detail,
+            from_number=self._picked,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from outbound_calls_client.call_ids import check_dedupe_key
@@ -134,3 +135,28 @@ def check_bounds(request: CallRequest) -> None:
     # Not a size, but refused wherever the sizes are: a key in a campaign's or a Nexus
     # caller's id space would let this request take a call id that is not its starter's.
     check_dedupe_key(request.dedupe_key)
+    check_caller_id_source(request.from_number, request.caller_id_pool)
+
+
+# A pool's name: a word a shell and a CSV cell carry as it is.
+POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_pool_name(field: str, name: str) -> str:
+    if not POOL_NAME.fullmatch(name):
+        raise InvalidCallRequest(
+            field,
+            "pool_name",
+            "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def check_caller_id_source(from_number: str | None, pool: str | None) -> None:
+    """A call dials from one number or from a pool: exactly one of the two."""
+    if (from_number is None) == (pool is None):
+        raise InvalidCallRequest(
+            "from_number", "one_caller_id", "give from_number or caller_id_pool, exactly one"
+        )
+    if pool is not None:
+        check_pool_name("caller_id_pool", pool)

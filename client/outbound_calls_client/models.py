@@ -45,7 +45,8 @@ RESERVED_METADATA_KEYS = frozenset(
 
 # Fields added after 1.0, left out of the JSON while unset: a 1.0 client (which refuses
 # unknown fields) still reads every request and outcome that does not use them.
-NEW_REQUEST_FIELDS = ("text_follow_up",)
+NEW_REQUEST_FIELDS = ("caller_id_pool", "text_follow_up")
+NEW_ATTEMPT_FIELDS = ("from_number",)
 
 
 def without_unused(data: Any, names: tuple[str, ...]) -> Any:
@@ -300,7 +301,14 @@ class CallRequest(FrozenModel):
     """
 
     to_number: str = Field(min_length=1, max_length=32)
-    from_number: str = Field(min_length=1, max_length=32)
+    # Exactly one of from_number and caller_id_pool: checked with the bounds, not here, so
+    # that a recorded 1.0 request (always a from_number) replays whatever this model allows.
+    from_number: str | None = Field(default=None, min_length=1, max_length=32)
+    caller_id_pool: str | None = Field(
+        default=None,
+        description="Instead of from_number: a pool of our numbers (outbound-calls numbers); "
+        "each attempt dials from the most local usable one.",
+    )
     agent_id: str | None = Field(default=None, max_length=128)
     agent_version: int | None = Field(default=None, ge=0)
     agent: AgentConfig | None = Field(
@@ -329,9 +337,8 @@ class CallRequest(FrozenModel):
     )
 
     @model_serializer(mode="wrap")
-    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        result: dict[str, Any] = without_unused(handler(self), NEW_REQUEST_FIELDS)
-        return result
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), NEW_REQUEST_FIELDS)
 
     @model_validator(mode="after")
     def _one_way_to_name_the_agent(self) -> CallRequest:
@@ -376,7 +383,8 @@ class ValidatedCall(FrozenModel):
     """A request after the validation activity: numbers normalised to E.164."""
 
     to_number: str
-    from_number: str
+    # None: the request names a caller_id_pool, and each attempt picks its number.
+    from_number: str | None
     to_number_masked: str
     time_zones: tuple[str, ...]
     # The worker's CALLBACK_TIME_FIELD, carried here so that the workflow reads the setting
@@ -388,6 +396,15 @@ class DoNotCallEntry(FrozenModel):
     number: str
     reason: str
     workflow_id: str | None = None
+
+
+class PickCallerIdInput(FrozenModel):
+    """What the caller-ID pick needs: the attempt (its key makes a retried pick the same
+    pick, counted once), the pool and the callee."""
+
+    idempotency_key: str
+    pool: str
+    to_number: str
 
 
 class CreateCallInput(FrozenModel):
@@ -418,6 +435,13 @@ class AttemptRecord(FrozenModel):
     ended_at: datetime | None = None
     duration_ms: int | None = None
     detail: str | None = None
+    from_number: str | None = Field(
+        default=None, description="The number picked from the request's caller_id_pool."
+    )
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), NEW_ATTEMPT_FIELDS)
 
 
 class CallOutcome(FrozenModel):

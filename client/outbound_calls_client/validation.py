@@ -20,7 +20,9 @@ def validate_request(request: CallRequest) -> ValidatedCall:
     """
     check_bounds(request)
     to_number = normalize_e164("to_number", request.to_number)
-    from_number = normalize_e164("from_number", request.from_number)
+    from_number = (
+        None if request.from_number is None else normalize_e164("from_number", request.from_number)
+    )
     window = request.calling_window
     zones = (window.time_zone,) if window.time_zone else time_zones_for(to_number)
     try:

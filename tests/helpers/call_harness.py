@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from adapters.caller_ids import CallerIdStore
 from adapters.do_not_call import DoNotCallList
 from adapters.namespace_setup import register_search_attributes
 from adapters.settings import WorkerSettings
@@ -95,6 +96,7 @@ async def call_worker(
     *,
     read_timeout_s: float = 2.0,
     do_not_call: DoNotCallList | None = None,
+    caller_ids: CallerIdStore | None = None,
     extra_workflows: Sequence[type] = (),
     workflows: Sequence[type] = WORKFLOWS,
     pool_workflow: type = CallSlotsWorkflow,
@@ -118,6 +120,7 @@ async def call_worker(
                 chosen,
                 retell=retell,
                 do_not_call=do_not_call,
+                caller_ids=caller_ids,
                 extra_workflows=extra_workflows,
                 workflows=workflows,
             )

@@ -1,0 +1,194 @@
+"""The ``numbers`` commands: caller-ID pools, the account's numbers a call may dial from
+(add, list, remove, rest, restore). Stored with the do-not-call list (DNC_DATABASE_URL,
+else DO_NOT_CALL_DB), so every worker picks from the same pools and counts.
+
+Our own numbers are shown in clear: they are the account's, not a callee's
+(docs/privacy.md), and an operator must see which one to rest.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from adapters.caller_id_store import open_caller_id_store
+from adapters.caller_ids import CallerIdStore
+from adapters.settings import WorkerSettings
+from cli.command import OutputOption, Session, bad_input, help_text, run_step
+from cli.connection import settings_error
+from cli.failures import CliError
+from cli.output import Document, OutputFormat, emit, note
+from outbound_calls_client.bounds import check_pool_name
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.phone import normalize_e164
+
+app = typer.Typer(
+    help="Caller-ID pools: the numbers calls dial from (add, list, remove, rest, restore).",
+    no_args_is_help=True,
+    epilog=help_text(
+        "outbound-calls numbers add +14155550100 --pool sales --daily-cap 100",
+        "outbound-calls numbers list --pool sales -o csv",
+    ),
+)
+
+CODES = "Exit codes:\n0 done\n1 could not do it (e.g. not in any pool)\n2 bad input"
+COLUMNS = ("number", "pool", "daily_cap", "used_today", "rested_until", "rested_reason")
+Number = Annotated[str, typer.Argument(help="one of your Retell numbers, E.164 (+14155550100)")]
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# A rest is a pause, not a removal: beyond a month, remove the number instead.
+MAX_REST = timedelta(days=30)
+
+
+def _store() -> AbstractAsyncContextManager[CallerIdStore]:
+    try:
+        settings = WorkerSettings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+    return open_caller_id_store(settings)
+
+
+def _number(raw: str) -> str:
+    try:
+        return normalize_e164("number", raw)
+    except ValueError as exc:
+        bad_input(str(exc))
+
+
+def _pool(raw: str) -> str:
+    try:
+        return check_pool_name("--pool", raw)
+    except InvalidCallRequest as exc:
+        bad_input(str(exc))
+
+
+def parse_duration(raw: str) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``2d``: one number and one unit, at most 30 days."""
+    match = _DURATION.fullmatch(raw.strip())
+    if match is None or int(match.group(1)) == 0:
+        bad_input(f"--for: {raw!r} is not a duration like 30m, 12h or 2d (rule: duration)")
+    length = timedelta(seconds=int(match.group(1)) * _UNIT_S[match.group(2)])
+    if length > MAX_REST:
+        bad_input(f"--for: at most {MAX_REST.days}d; remove the number instead (rule: max)")
+    return length
+
+
+@app.command("add", epilog=help_text("outbound-calls numbers add +14155550100 --pool sales"))
+def numbers_add(
+    number: Number,
+    pool: Annotated[str, typer.Option(help="the pool's name (calls name it: --from-pool)")],
+    daily_cap: Annotated[
+        int | None, typer.Option(min=1, help="at most this many calls a day (UTC), all workers")
+    ] = None,
+) -> None:
+    """Put a number in a pool (or move it, with its new cap: a number is in one pool)."""
+    e164, name = _number(number), _pool(pool)
+
+    async def step(session: Session) -> int:
+        async with _store() as store:
+            await store.add(e164, name, daily_cap)
+        cap = f", at most {daily_cap} calls a day" if daily_cap else ""
+        note(f"{e164} is in pool {name}{cap}")
+        return 0
+
+    run_step(step)
+
+
+@app.command(
+    "list", epilog=help_text("outbound-calls numbers list --pool sales -o json", codes=CODES)
+)
+def numbers_list(
+    pool: Annotated[str | None, typer.Option(help="only this pool")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """The pools' numbers: cap, calls today, and whether (until when, why) each is rested."""
+    name = _pool(pool) if pool is not None else None
+
+    async def step(session: Session) -> int:
+        now = datetime.now(UTC)
+        async with _store() as store:
+            numbers = await store.numbers(name, now)
+        rows = [
+            {
+                "number": n.number,
+                "pool": n.pool,
+                "daily_cap": n.daily_cap,
+                "used_today": n.used_today,
+                # A rest that has run out is over: the number is picked again.
+                "rested_until": n.rested_until.isoformat()
+                if n.rested_until and n.rested_until > now
+                else None,
+                "rested_reason": n.rested_reason
+                if n.rested_until and n.rested_until > now
+                else None,
+            }
+            for n in numbers
+        ]
+        emit(Document(data=rows, rows=rows, columns=COLUMNS), output)
+        note(f"{len(rows)} number(s)" + (f" in pool {name}" if name else ""))
+        return 0
+
+    run_step(step)
+
+
+@app.command("remove", epilog=help_text("outbound-calls numbers remove +14155550100", codes=CODES))
+def numbers_remove(number: Number) -> None:
+    """Take a number out of its pool: no call picks it again."""
+    e164 = _number(number)
+
+    async def step(session: Session) -> int:
+        async with _store() as store:
+            if not await store.remove(e164):
+                raise CliError(f"{e164} is in no caller-ID pool")
+        note(f"{e164} removed from its pool")
+        return 0
+
+    run_step(step)
+
+
+@app.command(
+    "rest", epilog=help_text("outbound-calls numbers rest +14155550100 --for 2d", codes=CODES)
+)
+def numbers_rest(
+    number: Number,
+    for_: Annotated[
+        str, typer.Option("--for", help="how long: 30m, 12h, 2d (at most 30d)")
+    ] = "24h",
+    reason: Annotated[
+        str, typer.Option(help="why (shown by numbers list)")
+    ] = "rested from the CLI",
+) -> None:
+    """Stop picking a number for a while (a carrier labels it spam, say); it comes back then."""
+    e164, length = _number(number), parse_duration(for_)
+
+    async def step(session: Session) -> int:
+        until = datetime.now(UTC) + length
+        async with _store() as store:
+            if not await store.rest(e164, until, reason):
+                raise CliError(f"{e164} is in no caller-ID pool")
+        note(f"{e164} rested until {until.isoformat(timespec='seconds')}")
+        return 0
+
+    run_step(step)
+
+
+@app.command(
+    "restore", epilog=help_text("outbound-calls numbers restore +14155550100", codes=CODES)
+)
+def numbers_restore(number: Number) -> None:
+    """End a number's rest now: calls pick it again."""
+    e164 = _number(number)
+
+    async def step(session: Session) -> int:
+        async with _store() as store:
+            if not await store.restore(e164):
+                raise CliError(f"{e164} is in no caller-ID pool")
+        note(f"{e164} restored: calls pick it again")
+        return 0
+
+    run_step(step)
