@@ -165,7 +165,9 @@ def build_worker(
     texts = TextActivities(retell, store)
     outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
     validation = RequestValidationActivities(
-        outcome_urls, callback_time_field=settings.callback_time_field
+        outcome_urls,
+        callback_time_field=settings.callback_time_field,
+        number_hash_key=settings.number_hash_secret(),
     )
     delivery = OutcomeDeliveryActivities(
         signing_key.get_secret_value() if signing_key else None, policy=outcome_urls

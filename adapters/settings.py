@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
@@ -169,6 +170,16 @@ class RetellSettings(_EnvSettings):
             return self.retell_webhook_key.get_secret_value()
         return self.api_key()
 
+    # The HMAC key of the callee-number hashes (ToNumberHash, calls/returned_call.py): the
+    # same on every worker and bridge. Unset: the webhook key, so a rotation of that key
+    # forgets the calls placed before it (set this one on its own to keep them).
+    number_hash_key: SecretStr | None = None
+
+    def number_hash_secret(self) -> str:
+        if self.number_hash_key is not None:
+            return self.number_hash_key.get_secret_value()
+        return self.webhook_key()
+
 
 class PayloadCodecSettings(_EnvSettings):
     """Keys that encrypt every payload Temporal stores (``adapters/payload_codec.py``).
@@ -286,6 +297,8 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
     bridge_max_unverified_reads: int = Field(default=32, ge=1)
     # During a rotation of the webhook key: the old key, still accepted (docs/deployment.md).
     retell_webhook_key_previous: SecretStr | None = None
+    # An inbound caller we called within this long is a returned call (calls/returned_call.py).
+    returned_call_window: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
 
     def http_limits(self) -> HttpLimits:
         return http_limits_of(self, "bridge")

@@ -35,6 +35,7 @@ from adapters.logs import get_logger
 from adapters.settings import BridgeSettings
 from adapters.temporal_client import connect_temporal
 from adapters.tracing import instrument_fastapi
+from bridge.inbound import InboundOutcome, ReturnedCalls, parse_inbound
 from bridge.openapi import READINESS_RESPONSES, WEBHOOK_RESPONSES, Health, webhook_openapi_extra
 from bridge.routing import Delivery, EventRouter, Outcome
 from bridge.webhook import IgnoredEvent, MalformedWebhook, parse_webhook
@@ -44,7 +45,7 @@ from calls.signatures import (
     parse_signature_header,
     verify_signed_body,
 )
-from outbound_calls_client.names import WEBHOOK_PATH
+from outbound_calls_client.names import INBOUND_WEBHOOK_PATH, WEBHOOK_PATH
 from outbound_calls_client.phone import mask_number
 
 # One message for every signature failure: which check failed is for our log, not a forger.
@@ -271,6 +272,48 @@ class _WebhookHandler:
         return _answer(delivery)
 
 
+# How an inbound answer reads on the request's one log line.
+_INBOUND_LINE = {
+    InboundOutcome.RETURNED_CALL: Outcome.SIGNALLED,
+    InboundOutcome.RETURNED_CALL_CLOSED: Outcome.WORKFLOW_CLOSED,
+    InboundOutcome.UNKNOWN_CALLER: Outcome.IGNORED,
+    InboundOutcome.UNAVAILABLE: Outcome.UNAVAILABLE,
+}
+
+
+class _InboundHandler(_WebhookHandler):
+    """Retell's inbound webhook, checked as the call webhooks are (headers before body)."""
+
+    def __init__(self, settings: BridgeSettings, temporal: _Temporal) -> None:
+        super().__init__(settings, temporal)
+        self._hash_key = settings.number_hash_secret()
+        self._window = settings.returned_call_window
+        self._timeout_s = settings.bridge_signal_timeout_s
+
+    async def _handle(self, request: Request, line: _RequestLine) -> Response:
+        verified = await self._verified_body(request, line)
+        if isinstance(verified, Response):
+            return verified
+        line.retell_event = "call_inbound"
+        try:
+            call = parse_inbound(verified)
+        except MalformedWebhook as err:
+            line.outcome, line.reason = Outcome.REJECTED, str(err)
+            return _problem(400, str(err))
+        line.call_id, line.to_number = call.call_id, mask_number(call.from_number)
+        client, _ = self._temporal.require()
+        returned = ReturnedCalls(
+            client, hash_key=self._hash_key, window=self._window, timeout_s=self._timeout_s
+        )
+        answer = await returned.answer(call)
+        line.outcome, line.workflow_id = _INBOUND_LINE[answer.outcome], answer.workflow_id
+        line.reason = answer.outcome.value + (f": {answer.reason}" if answer.reason else "")
+        if answer.outcome is InboundOutcome.UNAVAILABLE:
+            # Retell retries a failed answer (and connects with the defaults after the last).
+            return _problem(503, UNAVAILABLE_DETAIL, {"Retry-After": RETRY_AFTER_S})
+        return JSONResponse(answer.body)
+
+
 async def _readiness(client: Client, timeout_s: float) -> str | None:
     """None when Temporal answers for our namespace, else why not."""
     try:
@@ -295,6 +338,7 @@ def create_app(settings: BridgeSettings, *, client: Client | None = None) -> Fas
         client, settings.bridge_signal_timeout_s, settings.bridge_recent_deliveries
     )
     handler = _WebhookHandler(settings, temporal)
+    inbound = _InboundHandler(settings, temporal)
     readiness_timeout_s = min(READINESS_TIMEOUT_S, settings.bridge_signal_timeout_s)
 
     @asynccontextmanager
@@ -333,6 +377,18 @@ def create_app(settings: BridgeSettings, *, client: Client | None = None) -> Fas
     )
     async def retell_webhook(request: Request) -> Response:
         return await handler(request)
+
+    @app.post(
+        INBOUND_WEBHOOK_PATH,
+        summary="Receive Retell's inbound webhook",
+        description=(
+            "Signed like the call webhooks. A caller we called within RETURNED_CALL_WINDOW "
+            "gets dynamic variables saying why we called, and the call workflow that called "
+            "them stops its redials (returned_call); anyone else the empty answer."
+        ),
+    )
+    async def retell_inbound_webhook(request: Request) -> Response:
+        return await inbound(request)
 
     @app.get("/healthz", response_model=Health, summary="The process is alive")
     async def healthz() -> Health:

@@ -34,6 +34,8 @@ class ExitCode(IntEnum):
 # How a finished call's outcome reads as an exit code (``start --wait``, ``result``).
 OUTCOME_EXIT_CODES: dict[OutcomeStatus, ExitCode] = {
     OutcomeStatus.COMPLETED: ExitCode.COMPLETED,
+    # Reached after all: the person called back.
+    OutcomeStatus.RETURNED_CALL: ExitCode.COMPLETED,
     OutcomeStatus.NO_ANSWER: ExitCode.NOT_REACHED,
     OutcomeStatus.BUSY: ExitCode.NOT_REACHED,
     OutcomeStatus.VOICEMAIL: ExitCode.NOT_REACHED,
@@ -50,7 +52,7 @@ OUTCOME_EXIT_CODES: dict[OutcomeStatus, ExitCode] = {
 
 EXIT_CODE_TABLE = """\
 Exit codes:
-0 done (a waited call: completed)
+0 done (a waited call: completed, returned_call)
 1 could not do it (Temporal unreachable, no such call, a refused cancel)
 2 bad input (checked before any connection)
 3 not reached (no_answer, busy, voicemail, callback_requested)

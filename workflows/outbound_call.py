@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from calls.callback_time import plan_callback
     from calls.outcomes import FollowUp, classify_disconnection
     from calls.redial import next_redial_delay
+    from calls.returned_call import CalledContext
     from calls.slots import CONCURRENCY_REASONS
     from outbound_calls_client import search_attributes as sa
     from outbound_calls_client.calling_window import next_allowed_time
@@ -58,7 +59,9 @@ with workflow.unsafe.imports_passed_through():
     from outbound_calls_client.names import (
         CALL_EVENT_SIGNAL,
         CALL_FINISHED_SIGNAL,
+        CALL_RETURNED_SIGNAL,
         CALL_WORKFLOW,
+        RETURNED_CALL_CONTEXT_QUERY,
         SLOT_ASK_AGAIN_SIGNAL,
         SLOT_GRANTED_SIGNAL,
         STATUS_QUERY,
@@ -91,6 +94,10 @@ BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
 # for, read from the call's analysis; runs that reached a callback before it wait the fixed
 # callback_delay_s, as they recorded.
 CALLBACK_AT_ASKED_TIME = "callback-at-asked-time"
+# Patches of returned calls (docs/calls.md, "Returned calls"): the run records the keyed hash
+# of its callee's number (ToNumberHash), and a call_returned signal ends a redial wait.
+TO_NUMBER_HASH = "to-number-hash"
+RETURNED_CALL = "returned-call"
 # Patch: a request with a text_follow_up sends its text after the final outcome; asked only
 # for such requests, so every other run keeps its recorded commands.
 TEXT_FOLLOW_UP = "text-follow-up"
@@ -149,6 +156,7 @@ class OutboundCallWorkflow:
         self._records: list[AttemptRecord] = []
         self._outcome: CallOutcome | None = None
         self._to_masked = mask_number(request.to_number)
+        self._returned_call_id: str | None = None
         self._validated: ValidatedCall | None = None
 
     # ----- handlers -------------------------------------------------------------------------
@@ -169,6 +177,25 @@ class OutboundCallWorkflow:
                 "event": event.event,
                 "attempt": self._progress.attempt,
             },
+        )
+
+    @workflow.signal(name=CALL_RETURNED_SIGNAL)
+    def call_returned(self, inbound_call_id: str) -> None:
+        """The person called us back (the bridge's inbound webhook): no more redials."""
+        # patched() here: a run recorded before this signal existed replays it as ignored.
+        if (
+            self._outcome is None
+            and self._returned_call_id is None
+            and workflow.patched(RETURNED_CALL)
+        ):
+            self._returned_call_id = inbound_call_id
+
+    @workflow.query(name=RETURNED_CALL_CONTEXT_QUERY)
+    def returned_call_context(self) -> CalledContext:
+        last = self._records[-1] if self._records else None
+        return CalledContext(
+            last_attempt_at=(last.dialed_at or last.started_at) if last else None,
+            dynamic_variables=dict(self._request.dynamic_variables),
         )
 
     @workflow.signal(name=SLOT_GRANTED_SIGNAL)
@@ -316,9 +343,16 @@ class OutboundCallWorkflow:
 
     async def _call_until_final(self, request: CallRequest) -> Verdict:
         """Validate, then dial (and redial per policy) until an outcome is final."""
+        # Asked before the validation's local activity: asked after it, the marker can land in
+        # a later workflow task than the one a replay resolves that activity in.
+        records_hash = workflow.patched(TO_NUMBER_HASH)
         validated = await self._validate(request)
         if not isinstance(validated, ValidatedCall):
             return validated
+        if validated.to_number_hash is not None and records_hash:
+            workflow.upsert_search_attributes(
+                [sa.TO_NUMBER_HASH.value_set(validated.to_number_hash)]
+            )
         self._validated = validated
         if self._progress.canceled():
             return OutcomeStatus.CANCELED, self._progress.cancel_reason
@@ -356,6 +390,10 @@ class OutboundCallWorkflow:
             if delay is None:
                 break
             await self._wait_for_redial(delay)
+            if self._returned_call_id is not None:
+                return OutcomeStatus.RETURNED_CALL, (
+                    f"the person called back (inbound call {self._returned_call_id})"
+                )
         return self._verdict()
 
     def _verdict(self) -> Verdict:
@@ -466,7 +504,11 @@ class OutboundCallWorkflow:
             f"attempt {self._progress.attempt} ended as {self._records[-1].status.value}; "
             f"redial at {redial_at.isoformat()}"
         )
-        await wait_until(self._progress.canceled, delay, "wait to redial")
+        await wait_until(
+            lambda: self._progress.canceled() or self._returned_call_id is not None,
+            delay,
+            "wait to redial",
+        )
         self._progress.waiting_until = None
 
     async def _report(self, waiter: str, outcome: CallOutcome) -> None:
@@ -555,7 +597,10 @@ class OutboundCallWorkflow:
         self._outcome = CallOutcome(
             workflow_id=self._workflow_id,
             status=status,
-            call_id=last.call_id if last else None,
+            # A returned call's id is the inbound call's; the attempts keep our calls' ids.
+            call_id=self._returned_call_id
+            if status == OutcomeStatus.RETURNED_CALL
+            else (last.call_id if last else None),
             disconnection_reason=last.disconnection_reason if last else None,
             attempts=tuple(self._records),
             started_at=last.started_at if last else None,

@@ -83,6 +83,9 @@ class OutcomeStatus(StrEnum):
     REJECTED = "rejected"
     CANCELED = "canceled"
     TIMED_OUT = "timed_out"
+    # The person called us back before a redial (the bridge's inbound webhook); call_id is
+    # the inbound call's. New in 1.1: a 1.0 client refuses it, so consumers upgrade first.
+    RETURNED_CALL = "returned_call"
 
 
 class CallTimeouts(FrozenModel):
@@ -390,6 +393,9 @@ class ValidatedCall(FrozenModel):
     # The worker's CALLBACK_TIME_FIELD, carried here so that the workflow reads the setting
     # from its history (the validation's recorded result), never from the environment.
     callback_time_field: str = DEFAULT_CALLBACK_TIME_FIELD
+    # The keyed hash of to_number (calls/returned_call.py), made where the worker's key is;
+    # None in histories from before it (and the workflow then sets no ToNumberHash).
+    to_number_hash: str | None = None
 
 
 class DoNotCallEntry(FrozenModel):

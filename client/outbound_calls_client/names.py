@@ -33,6 +33,11 @@ SLOT_GRANTED_SIGNAL = "slot_granted"
 # A fresh pool (after a terminate) asks its callers that wait to ask again: it cannot tell
 # a waiting call from one whose grant is still unread, so it counts both until they answer.
 SLOT_ASK_AGAIN_SIGNAL = "slot_ask_again"
+# The person this call tried to reach called us back (the bridge's inbound webhook): no more
+# redials, the outcome is returned_call. Its argument is the inbound call's Retell id.
+CALL_RETURNED_SIGNAL = "call_returned"
+# What the bridge tells a returning caller's agent about our call (calls/returned_call.py).
+RETURNED_CALL_CONTEXT_QUERY = "returned_call_context"
 
 # ----- CampaignWorkflow's handlers (its cancel update is CANCEL_UPDATE too) ------------------
 # Sent by a call to the workflow named in its request's ``report_to`` (a campaign).
@@ -52,6 +57,8 @@ SLOTS_QUERY = "slots"
 # ----- the bridge ----------------------------------------------------------------------------
 # Where the bridge takes Retell's webhooks; an agent we provision points its webhook_url there.
 WEBHOOK_PATH = "/webhooks/retell"
+# Retell's inbound webhook of our numbers: a person calling back is recognised here.
+INBOUND_WEBHOOK_PATH = "/webhooks/retell-inbound"
 
 # ----- Nexus ---------------------------------------------------------------------------------
 NEXUS_SERVICE = "outbound-calls"
@@ -75,6 +82,9 @@ KEEP_TRANSCRIPT_METADATA_KEY = "temporal_keep_transcript"
 ANALYSIS_FIELDS_METADATA_KEY = "temporal_analysis_fields"
 # Read by the simulator only: which scenario a simulated call plays.
 SCENARIO_METADATA_KEY = "simulator_scenario"
+# On a returned (inbound) call: the call workflow that had called the person. Not
+# WORKFLOW_ID_METADATA_KEY, which would route the inbound call's webhooks to that workflow.
+RETURNED_CALL_METADATA_KEY = "temporal_returned_call_of"
 
 # ----- Retell's post-call analysis -----------------------------------------------------------
 # The custom analysis field that holds when a person asked to be called back (ISO 8601);

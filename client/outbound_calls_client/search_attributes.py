@@ -14,6 +14,9 @@ RETELL_CALL_ID = SearchAttributeKey.for_keyword("RetellCallId")
 CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
 TO_NUMBER_MASKED = SearchAttributeKey.for_keyword("ToNumberMasked")
 CALL_ATTEMPT = SearchAttributeKey.for_int("CallAttempt")
+# HMAC of the callee's number (calls/returned_call.py): finds the call a returning caller
+# answers, with no number in clear in visibility.
+TO_NUMBER_HASH = SearchAttributeKey.for_keyword("ToNumberHash")
 
 ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
     CALL_STATUS,
@@ -22,6 +25,7 @@ ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], 
     CAMPAIGN_ID,
     TO_NUMBER_MASKED,
     CALL_ATTEMPT,
+    TO_NUMBER_HASH,
 )
 
 

@@ -239,6 +239,7 @@ async def live_stack(
         settings = SimulatorSettings(
             simulator_time_scale=time_scale,
             simulator_webhook_url=f"{bridge.base_url}/webhooks/retell",
+            simulator_inbound_webhook_url=f"{bridge.base_url}/webhooks/retell-inbound",
         )
         async with (
             running_simulator(settings) as sim,

@@ -45,8 +45,9 @@ def test_the_call_workflow_answers_the_public_signal_query_and_update_names() ->
         names.CALL_EVENT_SIGNAL,
         names.SLOT_GRANTED_SIGNAL,
         names.SLOT_ASK_AGAIN_SIGNAL,
+        names.CALL_RETURNED_SIGNAL,
     }
-    assert set(call.queries) == {names.STATUS_QUERY}
+    assert set(call.queries) == {names.STATUS_QUERY, names.RETURNED_CALL_CONTEXT_QUERY}
     # The updates are named after their methods (see the workflow): a rename shows here.
     assert set(call.updates) == {names.CANCEL_UPDATE, names.DIALED_UPDATE}
 
