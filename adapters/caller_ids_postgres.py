@@ -13,9 +13,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.caller_ids import CANDIDATES, CLAIM, LISTING, Candidate, PoolNumber, ranked
 from adapters.caller_ids import usage_day as _usage_day
+from adapters.postgres_pool import schema_pool
 
-# Taken for the few statements that create the schema: two workers starting at once must
-# not both create the same table (CREATE ... IF NOT EXISTS alone races on the catalog).
+# Taken for the statements that create the schema (adapters/postgres_pool.py).
 _SCHEMA_LOCK = 0x43494450  # "CIDP"
 
 _SCHEMA = (
@@ -52,23 +52,14 @@ class PostgresCallerIdStore:
         cls, url: str, *, max_connections: int = 4, timeout_s: float = 30.0
     ) -> AsyncIterator[PostgresCallerIdStore]:
         """Connect, create the schema if missing, and close the pool on the way out."""
-        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            url, min_size=1, max_size=max_connections, timeout=timeout_s, open=False
-        )
-        try:
-            await pool.open(wait=True, timeout=timeout_s)
-        except Exception as err:
-            await pool.close()
-            # The URL carries the password: name the setting, never the value.
-            raise RuntimeError(f"DNC_DATABASE_URL: cannot connect ({type(err).__name__})") from None
-        try:
-            async with pool.connection() as db, db.transaction():
-                await db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _SCHEMA:
-                    await db.execute(statement)
+        async with schema_pool(
+            url,
+            lock=_SCHEMA_LOCK,
+            schema=_SCHEMA,
+            max_connections=max_connections,
+            timeout_s=timeout_s,
+        ) as pool:
             yield cls(pool)
-        finally:
-            await pool.close()
 
     async def add(self, number: str, pool: str, daily_cap: int | None) -> None:
         async with self._pool.connection() as db:

@@ -22,9 +22,9 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.do_not_call import ListedNumber
+from adapters.postgres_pool import schema_pool
 
-# Taken for the few statements that create the schema: two workers starting at once must
-# not both create the same table (CREATE ... IF NOT EXISTS alone races on the catalog).
+# Taken for the statements that create the schema (adapters/postgres_pool.py).
 _SCHEMA_LOCK = 0x444E435F  # "DNC_"
 
 _SCHEMA = (
@@ -43,14 +43,6 @@ _SCHEMA = (
 )
 
 
-async def create_schema(db: AsyncConnection[Any]) -> None:
-    """The tables and indexes, created when missing; safe to run from many workers at once."""
-    async with db.transaction():
-        await db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        for statement in _SCHEMA:
-            await db.execute(statement)
-
-
 class PostgresDoNotCallList:
     """The list in PostgreSQL through a small connection pool; open with :meth:`connect`."""
 
@@ -63,21 +55,14 @@ class PostgresDoNotCallList:
         cls, url: str, *, max_connections: int = 4, timeout_s: float = 30.0
     ) -> AsyncIterator[PostgresDoNotCallList]:
         """Connect, create the schema if missing, and close the pool on the way out."""
-        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            url, min_size=1, max_size=max_connections, timeout=timeout_s, open=False
-        )
-        try:
-            await pool.open(wait=True, timeout=timeout_s)
-        except Exception as err:
-            await pool.close()
-            # The URL carries the password: name the setting, never the value.
-            raise RuntimeError(f"DNC_DATABASE_URL: cannot connect ({type(err).__name__})") from None
-        try:
-            async with pool.connection() as db:
-                await create_schema(db)
+        async with schema_pool(
+            url,
+            lock=_SCHEMA_LOCK,
+            schema=_SCHEMA,
+            max_connections=max_connections,
+            timeout_s=timeout_s,
+        ) as pool:
             yield cls(pool)
-        finally:
-            await pool.close()
 
     async def contains(self, number: str) -> bool:
         async with self._pool.connection() as db:

@@ -15,8 +15,9 @@ from cli.campaigns import export_results
 from outbound_calls_client.campaign import CampaignRequest
 from outbound_calls_client.contacts import CallTemplate, ContactSource
 from outbound_calls_client.models import CallingWindow
+from outbound_calls_client.names import CALL_WORKFLOW
 from outbound_calls_client.start import start_campaign
-from tests.helpers.call_harness import live_stack
+from tests.helpers.call_harness import eventually, live_stack
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +48,16 @@ async def test_results_csv_neutralises_formula_cells(
     async with live_stack(dev_env.client, time_scale=0.002) as stack:
         handle = await start_campaign(dev_env.client, request, task_queue=stack.task_queue)
         summary = await handle.result()
+        # A call reports to its campaign just before it closes: the export reads closed ones.
+        running = (
+            f'WorkflowType = "{CALL_WORKFLOW}" AND CampaignId = "{campaign_id}"'
+            ' AND ExecutionStatus = "Running"'
+        )
+
+        async def closed() -> bool:
+            return (await dev_env.client.count_workflows(running)).count == 0
+
+        await eventually(closed, what="the campaign's call to close")
         written = await export_results(dev_env.client, campaign_id, summary.bad_rows, results)
     assert written == 2
     with results.open(newline="") as stream:
