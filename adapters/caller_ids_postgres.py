@@ -3,17 +3,12 @@ number's calls today for every worker, so a daily cap holds across hosts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-
 from adapters.caller_ids import CANDIDATES, CLAIM, LISTING, Candidate, PoolNumber, ranked
 from adapters.caller_ids import usage_day as _usage_day
-from adapters.postgres_pool import schema_pool
+from adapters.postgres_pool import SchemaStore
 
 # Taken for the statements that create the schema (adapters/postgres_pool.py).
 _SCHEMA_LOCK = 0x43494450  # "CIDP"
@@ -40,26 +35,11 @@ _SCHEMA = (
 )
 
 
-class PostgresCallerIdStore:
+class PostgresCallerIdStore(SchemaStore):
     """The pools in PostgreSQL through a small connection pool; open with :meth:`connect`."""
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
-        self._pool = pool
-
-    @classmethod
-    @asynccontextmanager
-    async def connect(
-        cls, url: str, *, max_connections: int = 4, timeout_s: float = 30.0
-    ) -> AsyncIterator[PostgresCallerIdStore]:
-        """Connect, create the schema if missing, and close the pool on the way out."""
-        async with schema_pool(
-            url,
-            lock=_SCHEMA_LOCK,
-            schema=_SCHEMA,
-            max_connections=max_connections,
-            timeout_s=timeout_s,
-        ) as pool:
-            yield cls(pool)
+    schema_lock = _SCHEMA_LOCK
+    schema = _SCHEMA
 
     async def add(self, number: str, pool: str, daily_cap: int | None) -> None:
         async with self._pool.connection() as db:

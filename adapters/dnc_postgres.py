@@ -14,15 +14,8 @@ database and role (the compose stack creates both), not from obscuring the colum
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-
 from adapters.do_not_call import ListedNumber
-from adapters.postgres_pool import schema_pool
+from adapters.postgres_pool import SchemaStore
 
 # Taken for the statements that create the schema (adapters/postgres_pool.py).
 _SCHEMA_LOCK = 0x444E435F  # "DNC_"
@@ -43,26 +36,11 @@ _SCHEMA = (
 )
 
 
-class PostgresDoNotCallList:
+class PostgresDoNotCallList(SchemaStore):
     """The list in PostgreSQL through a small connection pool; open with :meth:`connect`."""
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
-        self._pool = pool
-
-    @classmethod
-    @asynccontextmanager
-    async def connect(
-        cls, url: str, *, max_connections: int = 4, timeout_s: float = 30.0
-    ) -> AsyncIterator[PostgresDoNotCallList]:
-        """Connect, create the schema if missing, and close the pool on the way out."""
-        async with schema_pool(
-            url,
-            lock=_SCHEMA_LOCK,
-            schema=_SCHEMA,
-            max_connections=max_connections,
-            timeout_s=timeout_s,
-        ) as pool:
-            yield cls(pool)
+    schema_lock = _SCHEMA_LOCK
+    schema = _SCHEMA
 
     async def contains(self, number: str) -> bool:
         async with self._pool.connection() as db:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -48,3 +48,29 @@ async def schema_pool(
         yield pool
     finally:
         await pool.close()
+
+
+class SchemaStore:
+    """A store on one pool of its own, opened with :meth:`connect`; a subclass names its
+    schema and the advisory lock that guards creating it."""
+
+    schema_lock: ClassVar[int]
+    schema: ClassVar[Sequence[str]]
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, url: str, *, max_connections: int = 4, timeout_s: float = 30.0
+    ) -> AsyncIterator[Self]:
+        """Connect, create the schema if missing, and close the pool on the way out."""
+        async with schema_pool(
+            url,
+            lock=cls.schema_lock,
+            schema=cls.schema,
+            max_connections=max_connections,
+            timeout_s=timeout_s,
+        ) as pool:
+            yield cls(pool)
