@@ -7,10 +7,11 @@ slot back when the test says so, so the order of grants is chosen exactly.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from temporalio import workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -193,6 +194,19 @@ async def test_a_raised_cap_takes_effect_on_the_running_pool(
             await handle.result()
 
 
+async def _dialing_through_a_terminate(
+    client: Client, queue: str, slots: CallSlotActivities
+) -> WorkflowHandle[Any, Any]:
+    """A dialing call holds the pool's one slot, then an operator terminates the pool."""
+    dialing = await client.start_workflow(
+        DialingCallWorkflow.run, id=f"{queue}-dialing", task_queue=queue
+    )
+    first = SlotRequest(holder=dialing.id, lease_s=600, capacity=1, ticket=1)
+    assert (await slots.request_call_slot(first)).granted
+    await client.get_workflow_handle(slots_workflow_id(queue)).terminate("operator mistake (test)")
+    return dialing
+
+
 async def test_a_fresh_pool_answers_no_ask_before_it_knows_its_holders(
     dev_env: WorkflowEnvironment,
 ) -> None:
@@ -203,12 +217,7 @@ async def test_a_fresh_pool_answers_no_ask_before_it_knows_its_holders(
     slots = CallSlotActivities(client, task_queue=queue, capacity=1)
     pool = slots_workflow_id(queue)
     async with _pool_worker(client, queue, slots):
-        dialing = await client.start_workflow(
-            DialingCallWorkflow.run, id=f"{queue}-dialing", task_queue=queue
-        )
-        first = SlotRequest(holder=dialing.id, lease_s=600, capacity=1, ticket=1)
-        assert (await slots.request_call_slot(first)).granted
-        await client.get_workflow_handle(pool).terminate("operator mistake (test)")
+        dialing = await _dialing_through_a_terminate(client, queue, slots)
         waiting = await client.start_workflow(
             "HeldSlotWorkflow", pool, id=f"{queue}-next", task_queue=queue
         )
@@ -235,12 +244,7 @@ async def test_a_slot_given_back_while_the_pool_recovers_is_free(
     slots = CallSlotActivities(client, task_queue=queue, capacity=1)
     pool = slots_workflow_id(queue)
     async with _pool_worker(client, queue, slots):
-        dialing = await client.start_workflow(
-            DialingCallWorkflow.run, id=f"{queue}-dialing", task_queue=queue
-        )
-        first = SlotRequest(holder=dialing.id, lease_s=600, capacity=1, ticket=1)
-        assert (await slots.request_call_slot(first)).granted
-        await client.get_workflow_handle(pool).terminate("operator mistake (test)")
+        dialing = await _dialing_through_a_terminate(client, queue, slots)
         # As release_call_slot does: the release starts the fresh run.
         await slots._signal_with_start(0, RELEASE_SLOT_SIGNAL, dialing.id)
         waiting = await client.start_workflow(
