@@ -186,10 +186,14 @@ class RetellClient:
 
     async def create_phone_call(self, body: Mapping[str, Any]) -> RetellCall:
         body = with_trace_context(body)  # webhooks echo it: one trace per call
+        answer = await self._create("/v2/create-phone-call", body)
+        return RetellCall.model_validate(answer)
+
+    async def _create(self, path: str, body: Mapping[str, Any]) -> Any:
+        """A create (a call, a text) on the create timeout. With ``honor_internal_dnc``, a
+        contact Retell knows as do-not-call is RetellDoNotCall, not a bad request."""
         try:
-            answer = await self._request(
-                "POST", "/v2/create-phone-call", body, http_timeout=self._create_timeout
-            )
+            return await self._request("POST", path, body, http_timeout=self._create_timeout)
         except RetellRequestRejected as exc:
             if (
                 type(exc) is RetellRequestRejected
@@ -199,7 +203,6 @@ class RetellClient:
             ):
                 raise RetellDoNotCall(str(exc), status_code=400) from None
             raise
-        return RetellCall.model_validate(answer)
 
     async def _call_request(self, method: str, path: str) -> Any:
         """A request about one call id: an id Retell does not know is RetellCallNotFound."""
@@ -255,19 +258,7 @@ class RetellClient:
     async def create_sms_chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Send one text (``POST /create-sms-chat``); answers the chat object. With
         ``honor_internal_dnc``, a contact Retell knows as do-not-call is RetellDoNotCall."""
-        try:
-            answer: dict[str, Any] = await self._request(
-                "POST", "/create-sms-chat", body, http_timeout=self._create_timeout
-            )
-        except RetellRequestRejected as exc:
-            if (
-                type(exc) is RetellRequestRejected
-                and exc.status_code == 400
-                and body.get("honor_internal_dnc")
-                and is_do_not_call_refusal(str(exc))
-            ):
-                raise RetellDoNotCall(str(exc), status_code=400) from None
-            raise
+        answer: dict[str, Any] = await self._create("/create-sms-chat", body)
         return answer
 
     async def list_sms_chats_to(self, to_number: str, *, limit: int = 50) -> list[dict[str, Any]]:
