@@ -31,12 +31,13 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from adapters.logs import configure_logging, secret_values
-from adapters.settings import ClientSettings
+from adapters.settings import ClientSettings, WorkerSettings
 from cli.calls import Interrupted, interrupted_text
-from cli.connection import check_keys, client_settings, connect
+from cli.connection import check_keys, client_settings, connect, settings_error
 from cli.failures import EXIT_CODE_TABLE, ExitCode, explain, one_line
 from cli.output import OutputFormat, note
 from cli.server_keys import dev_key_file, keys_for_server
+from outbound_calls_client.phone import normalize_e164
 
 SETTINGS_TEXT = (
     "Settings (environment or .env): TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE "
@@ -107,6 +108,23 @@ def run_step(step: Callable[[Session], Coroutine[Any, Any, int]]) -> NoReturn:
 def bad_input(message: str) -> NoReturn:
     note(f"error: {message}")
     raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+def number_argument(raw: str) -> str:
+    """A NUMBER argument in E.164, or the bad-input exit naming it."""
+    try:
+        return normalize_e164("number", raw)
+    except ValueError as exc:
+        bad_input(str(exc))
+
+
+def worker_settings() -> WorkerSettings:
+    """The workers' settings, for the commands that open the workers' own stores (the
+    do-not-call list, the caller-ID pools)."""
+    try:
+        return WorkerSettings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
 
 
 def validation_text(exc: ValidationError) -> str:

@@ -7,16 +7,21 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from adapters.dnc_store import ManagedDoNotCallList, open_do_not_call_list
 from adapters.logs import get_logger
-from adapters.settings import WorkerSettings
-from cli.command import OutputOption, Session, bad_input, help_text, run_step
-from cli.connection import settings_error
+from cli.command import (
+    OutputOption,
+    Session,
+    bad_input,
+    help_text,
+    number_argument,
+    run_step,
+    worker_settings,
+)
 from cli.failures import CliError
 from cli.output import Document, OutputFormat, emit, note
-from outbound_calls_client.phone import mask_number, normalize_e164
+from outbound_calls_client.phone import mask_number
 
 app = typer.Typer(
     help="The do-not-call list (DO_NOT_CALL_DB): list, add, remove.",
@@ -30,18 +35,7 @@ Number = Annotated[str, typer.Argument(help="the number, E.164 (+14155550123)")]
 
 def _dnc_store() -> AbstractAsyncContextManager[ManagedDoNotCallList]:
     """The workers' list: DNC_DATABASE_URL (shared) when set, else DO_NOT_CALL_DB."""
-    try:
-        settings = WorkerSettings()
-    except ValidationError as exc:
-        raise settings_error(exc) from None
-    return open_do_not_call_list(settings)
-
-
-def _number(raw: str) -> str:
-    try:
-        return normalize_e164("number", raw)
-    except ValueError as exc:
-        bad_input(str(exc))
+    return open_do_not_call_list(worker_settings())
 
 
 @app.command("list", epilog=help_text("outbound-calls dnc list -o csv", codes=DNC_CODES))
@@ -73,7 +67,7 @@ def dnc_add(
     reason: Annotated[str, typer.Option(help="why (kept with the entry)")] = "added from the CLI",
 ) -> None:
     """Never dial this number again (checked before every attempt of every call)."""
-    e164 = _number(number)
+    e164 = number_argument(number)
 
     async def step(session: Session) -> int:
         async with _dnc_store() as store:
@@ -98,7 +92,7 @@ def dnc_remove(
     ] = None,
 ) -> None:
     """Take a number off the list; the removal and its reason are recorded and logged."""
-    e164 = _number(number)
+    e164 = number_argument(number)
     if not reason:
         if not sys.stdin.isatty():
             bad_input("--reason: say why the number may be called again")

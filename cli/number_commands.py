@@ -9,23 +9,28 @@ Our own numbers are shown in clear: they are the account's, not a callee's
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from adapters.caller_id_store import open_caller_id_store
 from adapters.caller_ids import CallerIdStore
-from adapters.settings import WorkerSettings
-from cli.command import OutputOption, Session, bad_input, help_text, run_step
-from cli.connection import settings_error
+from cli.command import (
+    OutputOption,
+    Session,
+    bad_input,
+    help_text,
+    number_argument,
+    run_step,
+    worker_settings,
+)
 from cli.failures import CliError
 from cli.output import Document, OutputFormat, emit, note
 from outbound_calls_client.bounds import check_pool_name
 from outbound_calls_client.errors import InvalidCallRequest
-from outbound_calls_client.phone import normalize_e164
 
 app = typer.Typer(
     help="Caller-ID pools: the numbers calls dial from (add, list, remove, rest, restore).",
@@ -46,18 +51,20 @@ MAX_REST = timedelta(days=30)
 
 
 def _store() -> AbstractAsyncContextManager[CallerIdStore]:
-    try:
-        settings = WorkerSettings()
-    except ValidationError as exc:
-        raise settings_error(exc) from None
-    return open_caller_id_store(settings)
+    return open_caller_id_store(worker_settings())
 
 
-def _number(raw: str) -> str:
-    try:
-        return normalize_e164("number", raw)
-    except ValueError as exc:
-        bad_input(str(exc))
+def _change(e164: str, change: Callable[[CallerIdStore], Awaitable[bool]], done: str) -> None:
+    """Change one number of the store; ``change`` answers False when no pool has it."""
+
+    async def step(session: Session) -> int:
+        async with _store() as store:
+            if not await change(store):
+                raise CliError(f"{e164} is in no caller-ID pool")
+        note(done)
+        return 0
+
+    run_step(step)
 
 
 def _pool(raw: str) -> str:
@@ -87,7 +94,7 @@ def numbers_add(
     ] = None,
 ) -> None:
     """Put a number in a pool (or move it, with its new cap: a number is in one pool)."""
-    e164, name = _number(number), _pool(pool)
+    e164, name = number_argument(number), _pool(pool)
 
     async def step(session: Session) -> int:
         async with _store() as store:
@@ -139,16 +146,8 @@ def numbers_list(
 @app.command("remove", epilog=help_text("outbound-calls numbers remove +14155550100", codes=CODES))
 def numbers_remove(number: Number) -> None:
     """Take a number out of its pool: no call picks it again."""
-    e164 = _number(number)
-
-    async def step(session: Session) -> int:
-        async with _store() as store:
-            if not await store.remove(e164):
-                raise CliError(f"{e164} is in no caller-ID pool")
-        note(f"{e164} removed from its pool")
-        return 0
-
-    run_step(step)
+    e164 = number_argument(number)
+    _change(e164, lambda store: store.remove(e164), f"{e164} removed from its pool")
 
 
 @app.command(
@@ -164,17 +163,11 @@ def numbers_rest(
     ] = "rested from the CLI",
 ) -> None:
     """Stop picking a number for a while (a carrier labels it spam, say); it comes back then."""
-    e164, length = _number(number), parse_duration(for_)
+    e164, length = number_argument(number), parse_duration(for_)
 
-    async def step(session: Session) -> int:
-        until = datetime.now(UTC) + length
-        async with _store() as store:
-            if not await store.rest(e164, until, reason):
-                raise CliError(f"{e164} is in no caller-ID pool")
-        note(f"{e164} rested until {until.isoformat(timespec='seconds')}")
-        return 0
-
-    run_step(step)
+    until = datetime.now(UTC) + length
+    done = f"{e164} rested until {until.isoformat(timespec='seconds')}"
+    _change(e164, lambda store: store.rest(e164, until, reason), done)
 
 
 @app.command(
@@ -182,13 +175,5 @@ def numbers_rest(
 )
 def numbers_restore(number: Number) -> None:
     """End a number's rest now: calls pick it again."""
-    e164 = _number(number)
-
-    async def step(session: Session) -> int:
-        async with _store() as store:
-            if not await store.restore(e164):
-                raise CliError(f"{e164} is in no caller-ID pool")
-        note(f"{e164} restored: calls pick it again")
-        return 0
-
-    run_step(step)
+    e164 = number_argument(number)
+    _change(e164, lambda store: store.restore(e164), f"{e164} restored: calls pick it again")
