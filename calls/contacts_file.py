@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from outbound_calls_client.bounds import check_bounds
 from outbound_calls_client.contacts import (
+    CALLER_ID_FIELDS,
     MAX_BAD_ROWS_LISTED,
     METADATA_PREFIX,
     BadRow,
@@ -205,11 +206,20 @@ def _contact(record: _Record, template: CallTemplate) -> Contact | BadRow:
                 return _bad_row(row=row, field="line", rule="json", message=exc.msg)
             if not isinstance(data, dict):
                 return _bad_row(row=row, field="line", rule="json_object", message="not an object")
-            merged = {**template.model_dump(exclude_none=True), **data}
-            request = CallRequest.model_validate(merged)
+            shared = template.model_dump(exclude_none=True)
+            if any(data.get(name) is not None for name in CALLER_ID_FIELDS):
+                # The line's caller ID replaces the template's: a number in place of its
+                # pool is a choice, not a request naming both.
+                for name in CALLER_ID_FIELDS:
+                    shared.pop(name, None)
+            request = CallRequest.model_validate({**shared, **data})
         else:
             request = _csv_request(record.value, template, row)
         normalize_e164("to_number", request.to_number)
+        if request.from_number is not None and request.from_number != template.from_number:
+            # A row's own number: a bad one is the row's fault (the template's is the
+            # starter's, checked before the campaign starts).
+            normalize_e164("from_number", request.from_number)
         check_bounds(request)
     except _RowError as exc:
         return exc.bad
@@ -243,11 +253,15 @@ def _csv_request(columns: dict[str, Any], template: CallTemplate, row: int) -> C
     variables = dict(template.dynamic_variables)
     to_number = ""
     dedupe_key: str | None = None
+    caller_id: dict[str, str] = {}
     for name, value in columns.items():
         if name == "to_number":
             to_number = value.strip()
         elif name == "dedupe_key":
             dedupe_key = value.strip() or None
+        elif name in CALLER_ID_FIELDS:
+            if value.strip():  # an empty cell: the template's caller ID
+                caller_id[name] = value.strip()
         elif name.startswith(METADATA_PREFIX):
             metadata[name[len(METADATA_PREFIX) :]] = value
         else:
@@ -256,8 +270,11 @@ def _csv_request(columns: dict[str, Any], template: CallTemplate, row: int) -> C
         raise _RowError(
             _bad_row(row=row, field="to_number", rule="required", message="to_number is empty")
         )
+    # A row's caller ID replaces the template's, whichever of the two each names.
+    shared = {"metadata", "dynamic_variables", *(CALLER_ID_FIELDS if caller_id else ())}
     return CallRequest(
-        **template.model_dump(exclude={"metadata", "dynamic_variables"}),
+        **template.model_dump(exclude=shared),
+        **caller_id,
         to_number=to_number,
         dedupe_key=dedupe_key,
         metadata=metadata,

@@ -15,7 +15,6 @@ from cli.calls import describe
 from cli.campaigns import check_contacts, export_results, follow_campaign
 from cli.command import (
     AgentIdOption,
-    FromNumberOption,
     OutputOption,
     Session,
     TaskQueueOption,
@@ -33,6 +32,7 @@ from outbound_calls_client.campaign import (
     CampaignSummary,
     campaign_workflow_id,
 )
+from outbound_calls_client.campaign_bounds import check_campaign_bounds
 from outbound_calls_client.contacts import CallTemplate, ContactSource, detect_format
 from outbound_calls_client.models import (
     DEFAULT_MAX_ATTEMPTS,
@@ -65,6 +65,7 @@ CAMPAIGN_COLUMNS = (
     "finished",
     "in_flight",
     "counts",
+    "reached",
     "paused",
     "pause_reason",
     "canceled",
@@ -78,7 +79,8 @@ CampaignName = Annotated[str, typer.Argument(help="the campaign id (or its workf
 
 
 def _campaign_document(model: CampaignSnapshot | CampaignSummary) -> Document:
-    data = model.model_dump(mode="json")
+    # reached: completed + returned_call, read from the counts (docs/campaigns.md).
+    data = {**model.model_dump(mode="json"), "reached": model.reached}
     row = dict(data)
     row["counts"] = ",".join(f"{k}={v}" for k, v in sorted(data["counts"].items())) or None
     return Document(data=data, rows=[row], columns=CAMPAIGN_COLUMNS, record=True)
@@ -137,6 +139,8 @@ def _start_at(value: str | None) -> datetime | None:
         "outbound-calls campaign start spring-reminders --contacts "
         "https://files.example.com/contacts.jsonl --from +12125550199 --agent-id agent_x "
         "--start-at 2025-06-02T09:00:00-04:00 --wait",
+        "outbound-calls campaign start spring-reminders --contacts /data/contacts.csv "
+        "--from-pool sales --agent-id agent_x",
     ),
 )
 def campaign_start(
@@ -144,11 +148,21 @@ def campaign_start(
     contacts: Annotated[
         str,
         typer.Option(
-            help="CSV (to_number, dedupe_key, metadata.<key>, other columns are dynamic "
-            "variables) or JSON Lines; a path every worker can read, or an http(s) URL"
+            help="CSV (to_number, dedupe_key, from_number or caller_id_pool, metadata.<key>, "
+            "other columns are dynamic variables) or JSON Lines; a path every worker can "
+            "read, or an http(s) URL"
         ),
     ],
-    from_number: FromNumberOption,
+    from_number: Annotated[
+        str | None, typer.Option("--from", help="your Retell number, E.164 (or --from-pool)")
+    ] = None,
+    from_pool: Annotated[
+        str | None,
+        typer.Option(
+            help="a caller-ID pool (outbound-calls numbers): each dial's most local; "
+            "a row's from_number or caller_id_pool wins"
+        ),
+    ] = None,
     agent_id: AgentIdOption = None,
     max_in_flight: Annotated[int, typer.Option(min=1, max=500, help="calls open at once")] = 10,
     start_at: Annotated[
@@ -183,6 +197,7 @@ def campaign_start(
             strict=strict,
             template=CallTemplate(
                 from_number=from_number,
+                caller_id_pool=from_pool,
                 agent_id=agent_id,
                 redial=RedialPolicy(max_attempts=max_attempts),
                 calling_window=CallingWindow(enabled=not no_calling_window),
@@ -191,7 +206,9 @@ def campaign_start(
         request = CampaignRequest(
             campaign_id=name, contacts=source, max_in_flight=max_in_flight, start_at=moment
         )
-        normalize_e164("from_number", from_number)
+        check_campaign_bounds(request)  # exactly one of --from and --from-pool
+        if from_number is not None:
+            normalize_e164("from_number", from_number)
     except ValidationError as exc:
         bad_input(validation_text(exc))
     except ValueError as exc:  # InvalidCallRequest names the field and the rule
@@ -232,8 +249,9 @@ def campaign_results(
     name: CampaignName,
     out: Annotated[Path, typer.Option("--out", help="the CSV file to write")],
 ) -> None:
-    """Per contact: row, masked number, dedupe key, outcome, call id, attempts, reason and
-    times, as CSV (read through this client: decrypted with its payload keys)."""
+    """Per contact: row, masked number, dedupe key, outcome, call id, attempts, reason,
+    times and the number dialed from, as CSV (read through this client: decrypted with its
+    payload keys)."""
 
     async def step(session: Session) -> int:
         handle, running = await _campaign(session, name)
@@ -246,6 +264,7 @@ def campaign_results(
         note(
             f"{written} row(s) written to {out}" + (" (campaign still running)" if running else "")
         )
+        note(f"reached {state.reached} of {state.finished} finished (completed + returned_call)")
         if state.invalid_rows > len(state.bad_rows):
             note(
                 f"{state.invalid_rows} bad rows in all; the first {len(state.bad_rows)} are listed"

@@ -27,8 +27,10 @@ from cli.calls import search_fields
 from cli.output import csv_safe
 from outbound_calls_client.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
 from outbound_calls_client.contacts import BadRow, ContactsOpened, ContactSource
-from outbound_calls_client.models import CallOutcome
+from outbound_calls_client.errors import InvalidCallRequest
+from outbound_calls_client.models import CallOutcome, CallRequest
 from outbound_calls_client.names import CALL_WORKFLOW
+from outbound_calls_client.phone import normalize_e164
 from workflows.campaign import CampaignWorkflow
 
 RESULT_COLUMNS = (
@@ -43,6 +45,8 @@ RESULT_COLUMNS = (
     "ended_at",
     "workflow_id",
     "detail",
+    # Last, so that a script reading the columns by position before it reads them still.
+    "from_number",
 )
 # Calls whose outcomes are read at once: enough to export 100,000 in minutes, few enough
 # not to flood the frontend.
@@ -132,7 +136,31 @@ async def _result_row(client: Client, wf: WorkflowExecution) -> dict[str, Any]:
         "started_at": outcome.started_at,
         "ended_at": outcome.ended_at,
         "detail": outcome.detail,
+        "from_number": await _dialed_from(client, handle, outcome),
     }
+
+
+async def _dialed_from(
+    client: Client, handle: WorkflowHandle[Any, CallOutcome], outcome: CallOutcome
+) -> str | None:
+    """The number the call's last attempt dialed from: the one picked from its pool, as the
+    attempt records it, else the request's own (read from the run's first event, so only
+    for calls that name a number: a pool's pick is on the attempt)."""
+    if not outcome.attempts:
+        return None  # never dialed (rejected before its first attempt)
+    picked = outcome.attempts[-1].from_number
+    if picked is not None:
+        return picked
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        (request,) = await client.data_converter.decode(payloads, [CallRequest])
+        if not isinstance(request, CallRequest) or request.from_number is None:
+            return None
+        try:
+            return normalize_e164("from_number", request.from_number)
+        except InvalidCallRequest:
+            return request.from_number
+    return None
 
 
 async def export_results(

@@ -21,8 +21,16 @@ MAX_CALLS = 1000
 MAX_IN_FLIGHT = 500
 
 OutcomeCounts = dict[OutcomeStatus, int]
+# The outcomes where a person was reached: they answered, or they called us back. Read from
+# the counts by callers (the CLI's "reached"), never stored: the counts stay as 1.0 has them.
+REACHED_STATUSES = frozenset({OutcomeStatus.COMPLETED, OutcomeStatus.RETURNED_CALL})
 # The memo key of a campaign call that names its row (the results export reads it).
 CAMPAIGN_ROW_MEMO_KEY = "campaign_row"
+
+
+def reached_count(counts: OutcomeCounts) -> int:
+    """How many contacts were reached: completed, plus returned_call (they called back)."""
+    return sum(n for status, n in counts.items() if status in REACHED_STATUSES)
 
 
 class CampaignProgress(FrozenModel):
@@ -109,6 +117,10 @@ class CampaignSnapshot(FrozenModel):
     bad_rows: tuple[BadRow, ...] = ()
     scheduled_for: datetime | None = None
 
+    @property
+    def reached(self) -> int:
+        return reached_count(self.counts)
+
 
 class CampaignSummary(FrozenModel):
     """The result of ``CampaignWorkflow``: how every call ended."""
@@ -122,6 +134,10 @@ class CampaignSummary(FrozenModel):
     runs: int
     invalid_rows: int = Field(default=0, description="Records that are no valid call request.")
     bad_rows: tuple[BadRow, ...] = Field(default=(), description="The first bad records.")
+
+    @property
+    def reached(self) -> int:
+        return reached_count(self.counts)
 
 
 class CampaignCall(FrozenModel):

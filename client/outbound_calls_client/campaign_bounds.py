@@ -9,11 +9,13 @@ could weigh 40 MB. A contacts file has no such limit (the list never enters the 
 So a request with ``calls`` is measured as the largest input any of its runs can carry: the
 request with the largest progress its list can make. Checked by ``start_campaign`` (and so
 the CLI) before anything starts, not by the model: a recorded 1.0 input larger than this
-must still replay.
+must still replay. So is a contacts template's caller ID (exactly one of ``from_number`` and
+``caller_id_pool``, the rule of a ``CallRequest``).
 """
 
 from __future__ import annotations
 
+from outbound_calls_client.bounds import check_caller_id_source
 from outbound_calls_client.call_ids import campaign_row_call_id
 from outbound_calls_client.campaign import CampaignProgress, CampaignRequest
 from outbound_calls_client.errors import InvalidCallRequest
@@ -66,7 +68,11 @@ def largest_carried(request: CampaignRequest) -> CampaignRequest:
 
 def check_campaign_bounds(request: CampaignRequest) -> None:
     """Refuse a campaign whose runs' input could pass ``MAX_CAMPAIGN_REQUEST_BYTES``, naming
-    the field and the rule. Raises :class:`outbound_calls_client.errors.InvalidCallRequest`."""
+    the field and the rule, or a contacts template without exactly one caller ID.
+    Raises :class:`outbound_calls_client.errors.InvalidCallRequest`."""
+    if request.contacts is not None:
+        template = request.contacts.template
+        check_caller_id_source(template.from_number, template.caller_id_pool)
     if not request.calls:
         return  # a contacts file: the list never enters the workflow
     size = payload_bytes(request)

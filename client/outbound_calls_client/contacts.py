@@ -3,10 +3,13 @@
 The file is parsed by the service (calls/contacts_file.py, opened by adapters/contacts_file.py
 for the contact activities and the CLI); a caller needs only these types and the format:
 
-- CSV: a header row; ``to_number`` required; ``dedupe_key`` optional; a column
-  ``metadata.<key>`` goes to the call's metadata; every other column is a dynamic variable.
+- CSV: a header row; ``to_number`` required; ``dedupe_key`` optional; ``from_number`` or
+  ``caller_id_pool`` optional, a row's value in place of the template's caller ID (empty:
+  the template's); a column ``metadata.<key>`` goes to the call's metadata; every other
+  column is a dynamic variable.
 - JSON Lines: one ``CallRequest`` object a line (fields the line leaves out come from the
-  campaign's template).
+  campaign's template; a line naming ``from_number`` or ``caller_id_pool`` takes neither of
+  the template's).
 
 Each contact is known by its ``position`` (0-based among the file's records) and its ``row``,
 the line it starts on in the file (what a person looks for in an editor: with a CSV header,
@@ -16,9 +19,9 @@ and does not stop the others.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, SerializerFunctionWrapHandler, model_serializer
 
 from outbound_calls_client.models import (
     AgentConfig,
@@ -29,17 +32,31 @@ from outbound_calls_client.models import (
     PrivacyOptions,
     RedialPolicy,
     TextFollowUp,
+    without_unused,
 )
 
 ContactFormat = Literal["csv", "jsonl"]
 METADATA_PREFIX = "metadata."
+# A row's caller ID, in place of the template's (whichever of the two the template names).
+CALLER_ID_FIELDS = ("from_number", "caller_id_pool")
+# Left out of the JSON while unset: a 1.0 client still reads every template without them.
+NEW_TEMPLATE_FIELDS = ("caller_id_pool", "text_follow_up")
 MAX_BAD_ROWS_LISTED = 200
 
 
 class CallTemplate(FrozenModel):
-    """What every contact of a campaign shares; a row adds its number and its own fields."""
+    """What every contact of a campaign shares; a row adds its number and its own fields.
 
-    from_number: str = Field(min_length=1, max_length=32)
+    Exactly one of ``from_number`` and ``caller_id_pool``, as in a ``CallRequest``: checked
+    by ``start_campaign`` (outbound_calls_client.campaign_bounds), not here, so that a
+    recorded campaign input replays whatever this model allows.
+    """
+
+    from_number: str | None = Field(default=None, min_length=1, max_length=32)
+    caller_id_pool: str | None = Field(
+        default=None,
+        description="Instead of from_number: a pool of our numbers (outbound-calls numbers).",
+    )
     agent_id: str | None = Field(default=None, max_length=128)
     agent_version: int | None = Field(default=None, ge=0)
     agent: AgentConfig | None = None
@@ -51,6 +68,10 @@ class CallTemplate(FrozenModel):
     outcome_url: HttpUrl | None = None
     privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
     text_follow_up: TextFollowUp | None = None
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), NEW_TEMPLATE_FIELDS)
 
 
 class ContactSource(FrozenModel):

@@ -226,9 +226,14 @@ async def caller_namespace(env: WorkflowEnvironment, namespace: str) -> Client:
 
 @asynccontextmanager
 async def live_stack(
-    client: Client, *, time_scale: float = 0.05, task_queue: str | None = None
+    client: Client,
+    *,
+    time_scale: float = 0.05,
+    task_queue: str | None = None,
+    caller_ids: CallerIdStore | None = None,
 ) -> AsyncIterator[LiveStack]:
-    """Simulator → bridge → Temporal → worker, all real, in this process, over loopback."""
+    """Simulator → bridge → Temporal → worker, all real, in this process, over loopback;
+    ``caller_ids``: the worker's caller-ID pools (else an empty store of its own)."""
     from adapters.settings import BridgeSettings, SimulatorSettings
     from bridge.app import create_app
     from simulator.server import running_simulator, serve_asgi_app
@@ -243,7 +248,7 @@ async def live_stack(
         )
         async with (
             running_simulator(settings) as sim,
-            call_worker(client, sim.base_url, **queue_setting) as queue,
+            call_worker(client, sim.base_url, caller_ids=caller_ids, **queue_setting) as queue,
         ):
             admin = SimulatorAdmin(sim.base_url)
             try:

@@ -247,3 +247,60 @@ def test_bad_rows_quoting_a_huge_key_stay_small() -> None:
     assert opened.bad_row_list
     assert all(key[:100] in b.field for b in opened.bad_row_list)
     assert len(opened.model_dump_json()) < 200_000
+
+
+POOL_TEMPLATE = TEMPLATE.model_copy(update={"from_number": None, "caller_id_pool": "sales"})
+OWN = "+13125550100"
+
+
+def test_a_rows_caller_id_replaces_the_templates() -> None:
+    data = (
+        "to_number,from_number,caller_id_pool,name\n"
+        f"{_number(1)},,,Ada\n"  # 2: the template's pool
+        f"{_number(2)},+13125550100,,Bob\n"  # 3: its own number instead
+        f"{_number(3)},, vip ,Cy\n"  # 4: another pool
+        f"{_number(4)},+13125550100,vip,Di\n"  # 5: both: refused
+        f"{_number(5)},+1312,,Ed\n"  # 6: not a number
+        f"{_number(6)},,bad name,Fa\n"  # 7: not a pool's name
+    ).encode()
+    source = ContactSource(location="contacts.csv", template=POOL_TEMPLATE)
+    index = scan_contacts(io.BytesIO(data), source)
+    assert [(b.row, b.field, b.rule) for b in index.opened.bad_row_list] == [
+        (5, "from_number", "one_caller_id"),
+        (6, "from_number", "e164"),
+        (7, "caller_id_pool", "pool_name"),
+    ]
+    good = read_page(io.BytesIO(data), source, index, 0, 10).contacts
+    assert [(c.row, c.request.from_number, c.request.caller_id_pool) for c in good] == [
+        (2, None, "sales"),
+        (3, "+13125550100", None),
+        (4, None, "vip"),
+    ]
+    # The two columns are the caller ID, never dynamic variables.
+    assert [c.request.dynamic_variables for c in good] == [
+        {"name": "Ada"},
+        {"name": "Bob"},
+        {"name": "Cy"},
+    ]
+    # A number template, a pool row: the pool.
+    numbered = _all_contacts(f"to_number,caller_id_pool\n{_number(1)},vip\n".encode(), _source())
+    assert [(c.request.from_number, c.request.caller_id_pool) for c in numbered] == [(None, "vip")]
+
+
+def test_a_json_line_naming_a_caller_id_takes_neither_of_the_templates() -> None:
+    lines = [
+        json.dumps({"to_number": _number(1)}),
+        json.dumps({"to_number": _number(2), "from_number": OWN}),
+        json.dumps({"to_number": _number(3), "caller_id_pool": "vip", "from_number": None}),
+        json.dumps({"to_number": _number(4), "caller_id_pool": "vip", "from_number": OWN}),
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    source = ContactSource(location="c.jsonl", format="jsonl", template=POOL_TEMPLATE)
+    index = scan_contacts(io.BytesIO(data), source)
+    assert [(b.row, b.rule) for b in index.opened.bad_row_list] == [(4, "one_caller_id")]
+    good = read_page(io.BytesIO(data), source, index, 0, 10).contacts
+    assert [(c.request.from_number, c.request.caller_id_pool) for c in good] == [
+        (None, "sales"),
+        (OWN, None),
+        (None, "vip"),
+    ]
