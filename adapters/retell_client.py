@@ -112,6 +112,18 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
+def sms_chats_to_body(to_number: str, limit: int) -> dict[str, Any]:
+    """list-chats' body for the newest SMS chats with ``to_number``."""
+    return {
+        "filter_criteria": {
+            "user_number": {"op": "eq", "type": "string", "value": to_number},
+            "chat_type": {"op": "in", "type": "enum", "value": ["sms_chat"]},
+        },
+        "limit": limit,
+        "sort_order": "descending",
+    }
+
+
 class RetellClient:
     """Retell's HTTP API. Create one per process and share it (connection pooling)."""
 
@@ -263,16 +275,11 @@ class RetellClient:
 
     async def list_sms_chats_to(self, to_number: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest SMS chats with ``to_number`` (``POST /v3/list-chats``, first page)."""
-        body = {
-            "filter_criteria": {
-                "user_number": {"op": "eq", "type": "string", "value": to_number},
-                "chat_type": {"op": "in", "type": "enum", "value": ["sms_chat"]},
-            },
-            "limit": limit,
-            "sort_order": "descending",
-        }
         answer = await self._request(
-            "POST", "/v3/list-chats", body, http_timeout=self._list_calls_timeout
+            "POST",
+            "/v3/list-chats",
+            sms_chats_to_body(to_number, limit),
+            http_timeout=self._list_calls_timeout,
         )
         items: list[dict[str, Any]] = answer.get("items", [])
         return items

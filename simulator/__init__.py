@@ -10,9 +10,12 @@ object), ``GET /v2/get-call/{call_id}`` (422 for an unknown id), ``POST
 /v3/list-calls`` (``{"items", "has_more", "pagination_key"}``), ``GET /get-concurrency``,
 ``POST /create-agent``, ``GET /get-agent/{agent_id}``, ``PATCH /update-agent/{agent_id}``,
 ``POST /v2/list-agents`` (summaries: ``agent_id``, ``agent_name``, ``channel``,
-``is_suspended``, ``tags``, ``user_modified_timestamp``), ``POST /create-sms-chat`` (201 with
+``is_suspended``, ``tags``, ``user_modified_timestamp``), ``POST /create-sms-chat`` (200 with
 the chat object; nothing is texted, ``GET /_sim/sms-chats`` shows what was asked;
-``honor_internal_dnc`` refuses listed numbers with 400). ``GET /get-concurrency`` reports
+``honor_internal_dnc`` refuses listed numbers with 400), ``POST /v3/list-chats`` (the texts
+sent, as list-calls pages them, without their transcript fields; filters ``user_number``,
+``agent_number``, ``agent``, ``chat_id``, ``chat_status``, ``chat_type`` and the timestamps,
+any other 400). ``GET /get-concurrency`` reports
 ``SIMULATOR_RESERVED_INBOUND_CONCURRENCY`` as ``reserved_inbound_concurrency``. An
 ``idempotency_key`` returns the same call for an hour (``POST /_sim/forget-idempotency``
 makes that hour pass). ``honor_internal_dnc`` rejects numbers on

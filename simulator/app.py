@@ -163,7 +163,8 @@ def _api_router(backend: SimulatedRetell) -> APIRouter:
     @router.post("/create-sms-chat")
     async def create_sms_chat(request: Request) -> Response:
         sent = backend.create_sms_chat(await _json_body(request))
-        return JSONResponse(sent.chat, status_code=201)
+        # 200, not create-phone-call's 201: Retell's API reference answers this create so.
+        return JSONResponse(sent.chat)
 
     @router.post("/v3/list-chats")
     async def list_chats(request: Request) -> Response:

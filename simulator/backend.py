@@ -48,7 +48,7 @@ from simulator.scenarios import (
     scenario_for,
     timing_for,
 )
-from simulator.sms import CreateSmsChatRequest, SmsChat, chat_object
+from simulator.sms import CreateSmsChatRequest, ListChatsRequest, SmsChat, chat_object, list_chats
 from simulator.webhooks import WebhookOutbox, WebhookPolicy, WebhookRecord, WebhookSender
 
 log = structlog.get_logger("simulator.calls")
@@ -488,13 +488,16 @@ class SimulatedRetell:
         return list(self._inbound)
 
     def list_sms_chats(self, body: Any) -> dict[str, Any]:
-        """``POST /v3/list-chats`` for SMS chats, filtered by ``user_number`` (eq) alone:
-        the one filter the service uses (its retried text looks for one it sent)."""
-        criteria = body.get("filter_criteria") if isinstance(body, dict) else None
-        wanted = (criteria or {}).get("user_number") if isinstance(criteria, dict) else None
-        number = wanted.get("value") if isinstance(wanted, dict) else None
-        items = [c.chat for c in reversed(self._sms_chats) if number in (None, c.request.to_number)]
-        return {"items": items, "has_more": False}
+        """``POST /v3/list-chats`` over the texts sent (the simulator has no API chats)."""
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        try:
+            request = ListChatsRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, validation_message(exc)) from None
+        return list_chats(self._sms_chats, request)
 
     def sms_chats(self) -> list[SmsChat]:
         return list(self._sms_chats)

@@ -1,4 +1,5 @@
-"""``POST /v3/list-calls``: Retell's filter criteria and cursor pagination over call objects.
+"""``POST /v3/list-calls``: Retell's filter criteria and cursor pagination over call objects
+(the filter objects and the pages are list-chats' too: simulator/sms.py).
 
 Only the criteria below are understood; any other one answers 400 instead of being ignored,
 because a silently unfiltered list would make a caller's lookup find the wrong call.
@@ -43,7 +44,7 @@ class ListCallsRequest(BaseModel):
     include_total: bool = False
 
 
-def _bad(field: str, detail: str) -> ApiError:
+def bad_field(field: str, detail: str) -> ApiError:
     return ApiError(400, f"{field}: {detail}")
 
 
@@ -70,18 +71,18 @@ def _number_op(op: str) -> Callable[[float, float], bool]:
     return ops[op]
 
 
-def _matches(actual: Any, flt: Any, field: str) -> bool:
+def matches(actual: Any, flt: Any, field: str) -> bool:
     """Whether one value passes one filter object; malformed filters raise 400."""
     if not isinstance(flt, dict):
-        raise _bad(field, "must be a filter object")
+        raise bad_field(field, "must be a filter object")
     kind, op, value = flt.get("type"), flt.get("op"), flt.get("value", _MISSING)
     if not isinstance(kind, str) or not isinstance(op, str):
-        raise _bad(field, "needs a string 'type' and 'op'")
+        raise bad_field(field, "needs a string 'type' and 'op'")
     present = actual is not None and actual is not _MISSING
     if kind == "present" and op in ("pr", "np"):
         return present if op == "pr" else not present
     if value is _MISSING:
-        raise _bad(f"{field}.value", "is required")
+        raise bad_field(f"{field}.value", "is required")
     if kind == "string" and op in ("eq", "ne", "sw", "ew", "co") and isinstance(value, str):
         if not isinstance(actual, str):
             return op == "ne"
@@ -92,7 +93,7 @@ def _matches(actual: Any, flt: Any, field: str) -> bool:
         return actual is value
     if kind == "number" and op in ("eq", "ne", "gt", "ge", "lt", "le"):
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _bad(f"{field}.value", "must be a number")
+            raise bad_field(f"{field}.value", "must be a number")
         if not isinstance(actual, int | float) or isinstance(actual, bool):
             return op == "ne"
         return bool(_number_op(op)(actual, value))
@@ -100,27 +101,27 @@ def _matches(actual: Any, flt: Any, field: str) -> bool:
         if not isinstance(actual, int | float) or isinstance(actual, bool):
             return False
         return bool(value[0] <= actual <= value[1])
-    raise _bad(field, f"unsupported filter (type={kind!r}, op={op!r}) or bad value")
+    raise bad_field(field, f"unsupported filter (type={kind!r}, op={op!r}) or bad value")
 
 
 def _call_matches(call: dict[str, Any], criteria: dict[str, Any]) -> bool:
     for name, spec in criteria.items():
         field = f"filter_criteria.{name}"
         if name in _FIELD_CRITERIA:
-            if not _matches(call.get(name, _MISSING), spec, field):
+            if not matches(call.get(name, _MISSING), spec, field):
                 return False
         elif name in _KEYED_CRITERIA:
             if not isinstance(spec, list):
-                raise _bad(field, "must be a list of filters")
+                raise bad_field(field, "must be a list of filters")
             container = call.get(_KEYED_CRITERIA[name]) or {}
             for i, flt in enumerate(spec):
                 key = flt.get("key") if isinstance(flt, dict) else None
                 if not isinstance(key, str):
-                    raise _bad(f"{field}[{i}].key", "must be a string")
-                if not _matches(container.get(key, _MISSING), flt, f"{field}[{i}]"):
+                    raise bad_field(f"{field}[{i}].key", "must be a string")
+                if not matches(container.get(key, _MISSING), flt, f"{field}[{i}]"):
                     return False
         else:
-            raise _bad(field, "is not supported by the simulator")
+            raise bad_field(field, "is not supported by the simulator")
     return True
 
 
@@ -134,22 +135,44 @@ def list_calls(calls: Sequence[dict[str, Any]], request: ListCallsRequest) -> di
     if not calls:
         _call_matches({}, request.filter_criteria)
     matched = [c for c in calls if _call_matches(c, request.filter_criteria)]
-    if request.sort_order == "descending":
-        matched.reverse()
+    return page_of(
+        matched,
+        "call_id",
+        limit=request.limit,
+        pagination_key=request.pagination_key,
+        skip=request.skip,
+        sort_order=request.sort_order,
+        include_total=request.include_total,
+    )
+
+
+def page_of(
+    matched: Sequence[dict[str, Any]],
+    id_field: str,
+    *,
+    limit: int,
+    pagination_key: str | None,
+    skip: int,
+    sort_order: Literal["ascending", "descending"],
+    include_total: bool,
+) -> dict[str, Any]:
+    """One page of ``matched`` (oldest first) as Retell's v3 lists answer it: the pagination
+    key is the ``id_field`` of the last item of the previous page."""
+    ordered = list(reversed(matched)) if sort_order == "descending" else list(matched)
     start = 0
-    if request.pagination_key is not None:
-        ids = [c["call_id"] for c in matched]
-        if request.pagination_key not in ids:
-            raise _bad("pagination_key", "is not a key this simulator gave out")
-        start = ids.index(request.pagination_key) + 1
-    start += request.skip
-    page = matched[start : start + request.limit]
-    has_more = start + request.limit < len(matched)
+    if pagination_key is not None:
+        ids = [item[id_field] for item in ordered]
+        if pagination_key not in ids:
+            raise bad_field("pagination_key", "is not a key this simulator gave out")
+        start = ids.index(pagination_key) + 1
+    start += skip
+    page = ordered[start : start + limit]
+    has_more = start + limit < len(ordered)
     answer: dict[str, Any] = {
         "items": page,
         "has_more": has_more,
-        "pagination_key": page[-1]["call_id"] if has_more and page else None,
+        "pagination_key": page[-1][id_field] if has_more and page else None,
     }
-    if request.include_total:
-        answer["total"] = len(matched)
+    if include_total:
+        answer["total"] = len(ordered)
     return answer

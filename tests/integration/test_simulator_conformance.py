@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from retell import (
     APIStatusError,
     AsyncRetell,
@@ -33,10 +33,15 @@ from retell.types import (
     AgentListResponse,
     AgentResponse,
     CallListResponse,
+    ChatListResponse,
     ChatResponse,
     PhoneCallResponse,
 )
 from retell.types.call_list_response import ItemV3PhoneCallResponse
+from retell.types.chat_create_sms_chat_params import ChatCreateSMSChatParams
+from retell.types.chat_list_params import ChatListParams
+from retell.types.chat_list_response import Item as ChatListItem
+from retell.types.chat_response import MessageWithToolCallMessageBase
 from retell.types.concurrency_retrieve_response import ConcurrencyRetrieveResponse
 from retell.types.phone_call_response import CallAnalysis
 from starlette.applications import Starlette
@@ -44,10 +49,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from activities.texts import sms_chat_body
+from adapters.retell_client import RetellClient, sms_chats_to_body
 from adapters.settings import SimulatorSettings
 from calls.signatures import SIGNATURE_HEADER
+from outbound_calls_client.models import SendTextInput
+from outbound_calls_client.names import TEXT_METADATA_KEY
 from simulator import SCENARIOS
 from simulator.server import RunningSimulator, running_simulator, serve_asgi_app
+from simulator.sms import TRANSCRIPT_FIELDS
 from stack.waits import eventually
 
 API_KEY = "conformance-api-key"
@@ -362,24 +372,48 @@ async def test_a_callback_request_carries_the_asked_time(
         )
 
 
+def assert_sdk_chat_object(chat: dict[str, Any], *, listed: bool = False) -> None:
+    """Every field is one the SDK knows, each message one of its message types; a list-chats
+    item carries no transcript field (Retell's V3ChatResponse)."""
+    model = ChatListItem if listed else ChatResponse
+    assert set(chat) <= set(model.model_fields), set(chat) - set(model.model_fields)
+    model.model_validate(chat)
+    if listed:
+        assert not set(chat) & set(TRANSCRIPT_FIELDS), set(chat) & set(TRANSCRIPT_FIELDS)
+    for message in chat.get("message_with_tool_calls", []):
+        assert set(message) <= set(MessageWithToolCallMessageBase.model_fields)
+        MessageWithToolCallMessageBase.model_validate(message)
+
+
+def assert_sdk_params(params: type, body: dict[str, Any]) -> None:
+    """A body we send is one of the SDK's request TypedDicts: known keys, right types."""
+    assert set(body) <= set(params.__annotations__), set(body) - set(params.__annotations__)
+    TypeAdapter(params).validate_python(body)
+
+
 async def test_sdk_creates_an_sms_chat_and_the_simulator_records_it(
     retell: AsyncRetell, raw: httpx.AsyncClient
 ) -> None:
     texted = "+14155550166"
-    chat = await retell.chat.create_sms_chat(
+    answer = await retell.chat.with_raw_response.create_sms_chat(
         from_number=FROM,
         to_number=texted,
         override_agent_id="agent_chat",
         metadata={"campaign": "sms-1"},
         retell_llm_dynamic_variables={"first_name": "Ada"},
     )
+    assert answer.status_code == 200  # Retell's API reference: 200, not create-call's 201
+    chat = await answer.parse()
     assert isinstance(chat, ChatResponse)
+    assert_sdk_chat_object(answer.http_response.json())
     assert (chat.agent_id, chat.chat_type, chat.chat_status) == (
         "agent_chat",
         "sms_chat",
         "ongoing",
     )
     assert chat.retell_llm_dynamic_variables == {"first_name": "Ada"}
+    assert chat.metadata == {"campaign": "sms-1"}
+    assert chat.message_with_tool_calls
     sent = [
         c for c in (await raw.get("/_sim/sms-chats")).json() if c["chat"]["chat_id"] == chat.chat_id
     ]
@@ -395,6 +429,15 @@ async def test_sdk_creates_an_sms_chat_and_the_simulator_records_it(
     ]
     with pytest.raises(BadRequestError, match="to_number: must be a valid phone number"):
         await retell.chat.create_sms_chat(from_number=FROM, to_number="+1555")
+    # Past the SDK's types (a required field left out): Retell's 400 all the same.
+    missing = await raw.post("/create-sms-chat", json={"to_number": texted})
+    assert missing.status_code == 400
+    assert missing.json() == {"status": "error", "message": "from_number: Field required"}
+    # The SDK types metadata as any value; Retell's schema as an object.
+    with pytest.raises(BadRequestError, match="metadata"):
+        await retell.chat.create_sms_chat(from_number=FROM, to_number=texted, metadata="ada")
+    with pytest.raises(BadRequestError, match="override_agent_id"):
+        await retell.chat.create_sms_chat(from_number=FROM, to_number=texted, override_agent_id="")
     listed = "+14155550188"
     assert (await raw.post("/_sim/dnc", json={"number": listed})).status_code == 200
     before = len((await raw.get("/_sim/sms-chats")).json())
@@ -407,6 +450,108 @@ async def test_sdk_creates_an_sms_chat_and_the_simulator_records_it(
         "message": "Chat rejected: the contact for to_number is marked do_not_call",
     }
     assert len((await raw.get("/_sim/sms-chats")).json()) == before
+
+
+async def test_sdk_lists_sms_chats_by_number_in_pages(
+    retell: AsyncRetell, raw: httpx.AsyncClient
+) -> None:
+    texted, other = "+14155550131", "+14155550132"
+    ids = []
+    for i in range(3):
+        chat = await retell.chat.create_sms_chat(
+            from_number=FROM,
+            to_number=texted,
+            override_agent_id="agent_listed",
+            metadata={"n": str(i)},
+        )
+        ids.append(chat.chat_id)
+    await retell.chat.create_sms_chat(from_number=FROM, to_number=other)
+    mine: Any = {
+        "user_number": {"op": "eq", "type": "string", "value": texted},
+        "chat_type": {"op": "in", "type": "enum", "value": ["sms_chat"]},
+    }
+
+    first = await retell.chat.list(filter_criteria=mine, limit=2, include_total=True)
+    assert isinstance(first, ChatListResponse)
+    assert [c.chat_id for c in first.items] == [ids[2], ids[1]]  # newest first by default
+    assert (first.has_more, first.total) == (True, 3)
+    assert first.pagination_key is not None
+    rest = await retell.chat.list(
+        filter_criteria=mine, limit=2, pagination_key=first.pagination_key
+    )
+    assert [c.chat_id for c in rest.items] == ids[:1]
+    assert (rest.has_more, rest.pagination_key, rest.total) == (False, None, None)
+    oldest = await retell.chat.list(filter_criteria=mine, sort_order="ascending", skip=1)
+    assert [c.chat_id for c in oldest.items] == ids[1:]
+    assert [c.metadata for c in oldest.items] == [{"n": "1"}, {"n": "2"}]
+
+    by_agent = await retell.chat.list(
+        filter_criteria={
+            "agent": [{"agent_id": "agent_listed"}],
+            "agent_number": {"op": "eq", "type": "string", "value": FROM},
+            "chat_status": {"op": "in", "type": "enum", "value": ["ongoing"]},
+        },
+        limit=1000,
+    )
+    assert {c.chat_id for c in by_agent.items} == set(ids)
+    none = await retell.chat.list(
+        filter_criteria={"chat_type": {"op": "in", "type": "enum", "value": ["api_chat"]}}
+    )
+    assert (none.items, none.has_more) == ([], False)
+
+    # Raw: the items as sent (the SDK's models would read a transcript field as unset).
+    page = await retell.chat.with_raw_response.list(filter_criteria=mine)
+    assert page.status_code == 200
+    body = page.http_response.json()
+    assert set(body) <= set(ChatListResponse.model_fields)
+    for item in body["items"]:
+        assert_sdk_chat_object(item, listed=True)
+
+    # A criterion the simulator does not filter by: 400, never an unfiltered list.
+    with pytest.raises(BadRequestError, match=r"filter_criteria\.user_sentiment: is not supported"):
+        await retell.chat.list(
+            filter_criteria={"user_sentiment": {"op": "in", "type": "enum", "value": ["Positive"]}}
+        )
+    # Past the SDK's types: a filter of another type, a value outside its Literal.
+    for criteria, message in (
+        (
+            {"user_number": {"op": "in", "type": "enum", "value": [texted]}},
+            "filter_criteria.user_number.type: unsupported filter: must be string",
+        ),
+        (
+            {"chat_type": {"op": "in", "type": "enum", "value": ["sms"]}},
+            "filter_criteria.chat_type.value: unknown values ['sms']",
+        ),
+    ):
+        refused = await raw.post("/v3/list-chats", json={"filter_criteria": criteria})
+        assert refused.status_code == 400
+        assert refused.json() == {"status": "error", "message": message}
+    with pytest.raises(BadRequestError, match="skip and pagination_key"):
+        await retell.chat.list(skip=1, pagination_key=ids[0])
+    with pytest.raises(BadRequestError, match="limit"):
+        await retell.chat.list(limit=1001)
+
+
+async def test_our_text_requests_are_the_sdks(sim: RunningSimulator) -> None:
+    """The bodies activities/texts.py sends are retell-sdk's params, and what the simulator
+    answers them reads back: a text, then the lookup a retried send makes."""
+    text = SendTextInput(
+        dedupe_key="call-conformance/run",
+        to_number="+14155550144",
+        from_number=FROM,
+        chat_agent_id="agent_chat",
+        dynamic_variables={"customer_name": "Ada"},
+    )
+    body = sms_chat_body(text)
+    assert_sdk_params(ChatCreateSMSChatParams, body)
+    assert_sdk_params(ChatListParams, sms_chats_to_body(text.to_number, 50))
+    async with RetellClient(sim.base_url, API_KEY) as client:
+        chat = await client.create_sms_chat(body)
+        found = await client.list_sms_chats_to(text.to_number)
+    assert_sdk_chat_object(chat)
+    assert [c["chat_id"] for c in found] == [chat["chat_id"]]
+    assert found[0]["metadata"] == {TEXT_METADATA_KEY: text.dedupe_key}
+    assert_sdk_chat_object(found[0], listed=True)
 
 
 async def test_sdk_creates_and_reads_an_agent_with_its_webhook_url(retell: AsyncRetell) -> None:
