@@ -161,7 +161,10 @@ def build_worker(
     retell_activities = RetellActivities(retell)
     lookup = CallLookupActivities(client)
     dnc = DoNotCallActivities(store)
-    pools = CallerIdActivities(caller_ids or SqliteCallerIdStore(settings.do_not_call_db))
+    pools = CallerIdActivities(
+        caller_ids or SqliteCallerIdStore(settings.do_not_call_db),
+        settings.caller_id_health_rules(),
+    )
     texts = TextActivities(retell, store)
     outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
     validation = RequestValidationActivities(
@@ -202,6 +205,7 @@ def build_worker(
         dnc.check_do_not_call,
         dnc.add_to_do_not_call,
         pools.pick_caller_id,
+        pools.report_caller_id_result,
         texts.send_text,
         delivery.deliver_outcome,
         slots.request_call_slot,

@@ -6,9 +6,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.caller_ids import CANDIDATES, CLAIM, LISTING, Candidate, PoolNumber, ranked
+from psycopg import AsyncConnection
+
+from adapters.caller_ids import (
+    CLAIM,
+    HEALTH_OF,
+    HEALTH_TABLE,
+    LISTING,
+    POOL_RATE,
+    POOL_ROWS,
+    RESULT_ONCE,
+    SAVE_HEALTH,
+    SET_REST,
+    CallerIdPick,
+    PoolNumber,
+    PoolRow,
+    choose,
+    none_usable,
+)
 from adapters.caller_ids import usage_day as _usage_day
 from adapters.postgres_pool import SchemaStore
+from calls.caller_id_health import Health, HealthRules, PoolRate, ResultKind, Verdict, judge
 
 # Taken for the statements that create the schema (adapters/postgres_pool.py).
 _SCHEMA_LOCK = 0x43494450  # "CIDP"
@@ -32,6 +50,10 @@ _SCHEMA = (
     " idempotency_key TEXT PRIMARY KEY,"
     " number TEXT NOT NULL,"
     " picked_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    HEALTH_TABLE.format(number="TEXT REFERENCES caller_id_numbers ON DELETE CASCADE"),
+    # Which attempts' results were counted: a retried report counts once.
+    "CREATE TABLE IF NOT EXISTS caller_id_results ("
+    " idempotency_key TEXT PRIMARY KEY, number TEXT NOT NULL, kind TEXT NOT NULL)",
 )
 
 
@@ -68,11 +90,7 @@ class PostgresCallerIdStore(SchemaStore):
 
     async def _set_rest(self, number: str, until: datetime | None, reason: str | None) -> bool:
         async with self._pool.connection() as db:
-            cursor = await db.execute(
-                "UPDATE caller_id_numbers SET rested_until = %s, rested_reason = %s"
-                " WHERE number = %s",
-                (until, reason, number),
-            )
+            cursor = await db.execute(SET_REST.format(p="%s"), (until, reason, number))
             return cursor.rowcount > 0
 
     async def rest(self, number: str, until: datetime, reason: str) -> bool:
@@ -81,7 +99,7 @@ class PostgresCallerIdStore(SchemaStore):
     async def restore(self, number: str) -> bool:
         return await self._set_rest(number, None, None)
 
-    async def pick(self, key: str, pool: str, to_number: str, now: datetime) -> str | None:
+    async def pick(self, key: str, pool: str, to_number: str, now: datetime) -> CallerIdPick:
         day = _usage_day(now)
         async with self._pool.connection() as db, db.transaction():
             cursor = await db.execute(
@@ -89,17 +107,52 @@ class PostgresCallerIdStore(SchemaStore):
             )
             known = await cursor.fetchone()
             if known is not None:
-                return str(known[0])
-            cursor = await db.execute(CANDIDATES.format(p="%s"), (day, pool, now))
-            rows = await cursor.fetchall()
-            for number in ranked((Candidate(*row) for row in rows), to_number):
+                return CallerIdPick(str(known[0]))
+            cursor = await db.execute(POOL_ROWS.format(p="%s"), (day, pool))
+            rows = [PoolRow(*row) for row in await cursor.fetchall()]
+            for number in choose(rows, to_number, now):
                 # The cap is checked again in the claim itself: another worker may have
-                # taken the last call since the candidates were read.
+                # taken the last call since the rows were read.
                 cursor = await db.execute(CLAIM.format(p="%s"), (day, number))
                 if await cursor.fetchone() is not None:
                     await db.execute(
                         "INSERT INTO caller_id_picks (idempotency_key, number) VALUES (%s, %s)",
                         (key, number),
                     )
-                    return number
+                    return CallerIdPick(number)
+        return none_usable(rows, now)
+
+    async def record_result(
+        self, key: str, number: str, kind: ResultKind, rules: HealthRules, now: datetime
+    ) -> Verdict | None:
+        async with self._pool.connection() as db, db.transaction():
+            # Locks the number's row: two results of one number are judged one after the other.
+            cursor = await db.execute(
+                "SELECT 1 FROM caller_id_numbers WHERE number = %s FOR UPDATE", (number,)
+            )
+            if await cursor.fetchone() is None:
+                return None
+            return await _judged(db, key, number, kind, rules, now)
+
+
+async def _judged(
+    db: AsyncConnection[Any],
+    key: str,
+    number: str,
+    kind: ResultKind,
+    rules: HealthRules,
+    now: datetime,
+) -> Verdict | None:
+    cursor = await db.execute(RESULT_ONCE.format(p="%s"), (key, number, kind.value))
+    if await cursor.fetchone() is None:
         return None
+    cursor = await db.execute(HEALTH_OF.format(p="%s"), (number,))
+    row = await cursor.fetchone()
+    cursor = await db.execute(POOL_RATE.format(p="%s"), (number, number))
+    totals = await cursor.fetchone()
+    assert totals is not None  # an aggregate always answers one row
+    verdict = judge(Health(*row) if row else Health(), kind, PoolRate(*totals), rules, now)
+    await db.execute(SAVE_HEALTH.format(p="%s"), (number, *verdict.health))
+    if verdict.rest_until is not None:
+        await db.execute(SET_REST.format(p="%s"), (verdict.rest_until, verdict.reason, number))
+    return verdict

@@ -18,6 +18,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from calls.caller_id_health import HealthRules
 from calls.contacts_file import DEFAULT_LIMITS as CONTACTS_LIMITS
 from outbound_calls_client.names import (
     DEFAULT_CALLBACK_TIME_FIELD,
@@ -232,6 +233,26 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
         if not value or value.split() != [value]:
             raise ValueError("must be one word, the analysis field's name (no spaces)")
         return value
+
+    # Number health (calls/caller_id_health.py): how long a pool's number rests when Retell
+    # reports it marked_as_spam, after this many dial_failed in a row, or when its answer rate
+    # falls under this share of its pool's (judged once both have this many calls).
+    caller_id_spam_rest_s: float = Field(default=7 * 86400.0, gt=0)
+    caller_id_dial_failed_burst: int = Field(default=3, ge=1)
+    caller_id_dial_failed_rest_s: float = Field(default=3600.0, gt=0)
+    caller_id_low_answer_ratio: float = Field(default=0.5, ge=0, le=1)
+    caller_id_low_answer_min_calls: int = Field(default=20, ge=1)
+    caller_id_low_answer_rest_s: float = Field(default=86400.0, gt=0)
+
+    def caller_id_health_rules(self) -> HealthRules:
+        return HealthRules(
+            spam_rest=timedelta(seconds=self.caller_id_spam_rest_s),
+            dial_failed_burst=self.caller_id_dial_failed_burst,
+            dial_failed_rest=timedelta(seconds=self.caller_id_dial_failed_rest_s),
+            low_answer_ratio=self.caller_id_low_answer_ratio,
+            low_answer_min_calls=self.caller_id_low_answer_min_calls,
+            low_answer_rest=timedelta(seconds=self.caller_id_low_answer_rest_s),
+        )
 
     @property
     def contacts_locations(self) -> list[str]:

@@ -146,6 +146,7 @@ WAIT_TEXT = {
     "waiting_for_window": "waiting for calling hours",
     "waiting_to_redial": "waiting to redial",
     "waiting_for_slot": "waiting for a free call slot (MAX_CONCURRENT_CALLS)",
+    "waiting_for_caller_id": "waiting for a usable number of the caller-ID pool",
 }
 
 

@@ -42,7 +42,18 @@ app = typer.Typer(
 )
 
 CODES = "Exit codes:\n0 done\n1 could not do it (e.g. not in any pool)\n2 bad input"
-COLUMNS = ("number", "pool", "daily_cap", "used_today", "rested_until", "rested_reason")
+COLUMNS = (
+    "number",
+    "pool",
+    "daily_cap",
+    "used_today",
+    "calls",
+    "answered",
+    "answer_rate",
+    "rests",
+    "rested_until",
+    "rested_reason",
+)
 Number = Annotated[str, typer.Argument(help="one of your Retell numbers, E.164 (+14155550100)")]
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -113,7 +124,9 @@ def numbers_list(
     pool: Annotated[str | None, typer.Option(help="only this pool")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """The pools' numbers: cap, calls today, and whether (until when, why) each is rested."""
+    """The pools' numbers: cap, calls today, calls and answers in all, and whether (until
+    when, why) each is rested: by hand, or by itself when Retell marked it as spam, it failed
+    to dial several times in a row, or people answer it far less than the rest of its pool."""
     name = _pool(pool) if pool is not None else None
 
     async def step(session: Session) -> int:
@@ -126,6 +139,12 @@ def numbers_list(
                 "pool": n.pool,
                 "daily_cap": n.daily_cap,
                 "used_today": n.used_today,
+                # Since the number was added (calls/caller_id_health.py): what its health
+                # is judged on, and how often it was rested for it.
+                "calls": n.calls,
+                "answered": n.answered,
+                "answer_rate": round(n.answered / n.calls, 3) if n.calls else None,
+                "rests": n.rests,
                 # A rest that has run out is over: the number is picked again.
                 "rested_until": n.rested_until.isoformat()
                 if n.rested_until and n.rested_until > now

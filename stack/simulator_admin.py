@@ -36,6 +36,11 @@ class SimulatorAdmin:
         """As if the number had been marked do-not-call at Retell (dashboard, SMS STOP)."""
         (await self._http.post("/_sim/dnc", json={"number": number})).raise_for_status()
 
+    async def mark_spam(self, *numbers: str) -> None:
+        """As if carriers labelled these caller ids spam: their calls end ``marked_as_spam``."""
+        body = {"numbers": list(numbers)}
+        (await self._http.post("/_sim/spam-numbers", json=body)).raise_for_status()
+
     async def fail_list_calls(self, count: int, status: int = 500) -> None:
         """The next ``count`` list-calls answer ``status`` (the simulator's own control)."""
         body = {"status": status, "count": count}

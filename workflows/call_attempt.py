@@ -14,7 +14,7 @@ answered wait here for it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from outbound_calls_client.calling_window import describe, next_allowed_time
     from outbound_calls_client.models import (
         AttemptRecord,
+        CallerIdPicked,
+        CallerIdResultInput,
         CallPhaseName,
         CallRequest,
         CallTimeouts,
@@ -48,6 +50,7 @@ from workflows.call_policies import (
     CREATE_RETRY,
     CREATE_TOTAL_TIMEOUT,
     FIND_CALL_TIMEOUT,
+    LOCAL_ACTIVITY_TIMEOUT,
     POLL_RETRY,
     RETELL_HEARTBEAT_TIMEOUT,
     STOP_RETRY,
@@ -65,8 +68,12 @@ CREATE_REFUSALS: dict[str, OutcomeStatus] = {
     "RetellAccountProblem": OutcomeStatus.ACCOUNT_ERROR,
     "RetellDoNotCall": OutcomeStatus.DO_NOT_CALL,
 }
-# A pool request picks its number before each create (docs/calls.md, "Caller-ID pools").
+# A pool request picks its number before each slot ask (docs/calls.md, "Caller-ID pools").
 CALLER_ID_POOL = "caller-id-pool"
+# A pool with no usable number holds its calls this long at most (a day: every daily cap
+# has started over by then), looking again at least this often.
+CALLER_ID_HOLD = timedelta(hours=24)
+CALLER_ID_LOOK_AGAIN = timedelta(minutes=30)
 PHASE_NAMES: dict[CallPhase, CallPhaseName] = {
     CallPhase.REGISTERED: "ringing",
     CallPhase.ONGOING: "in_call",
@@ -153,10 +160,31 @@ class CallAttempt:
         self, validated: ValidatedCall, number: int, agent_id: str | None
     ) -> AttemptRecord | None:
         """Attempt ``number``, from its wait for calling hours to its record; None when
-        canceled before it was dialed."""
-        if not await self._wait_for_calling_window(validated):
-            return None
-        return await self._dial_in_a_slot(validated, number, agent_id)
+        canceled before it was dialed. A pool request first takes its number (holding while
+        the pool has none usable) and tells the pool how the attempt went."""
+        pool = self._request.caller_id_pool
+        held_since: datetime | None = None
+        while True:
+            if not await self._wait_for_calling_window(validated):
+                return None
+            from_number = validated.from_number
+            # patched() only for a pool: a from_number request keeps the 1.0 commands.
+            if pool is not None and workflow.patched(CALLER_ID_POOL):
+                picked = await self._pick_caller_id(validated, pool, number)
+                if isinstance(picked, AttemptRecord):
+                    return picked
+                if picked.number is None:
+                    held_since = held_since or workflow.now()
+                    held = await self._hold_for_caller_id(pool, number, picked, held_since)
+                    if held is True:
+                        continue  # the window may have closed meanwhile: look again
+                    return held or None
+                from_number = picked.number
+            assert from_number is not None  # validation: a from_number, or a pool
+            record = await self._dial_in_a_slot(validated, number, agent_id, from_number)
+            if record is not None and record.from_number is not None and record.call_id:
+                await self._report_caller_id_result(record)
+            return record
 
     async def _wait_for_calling_window(self, validated: ValidatedCall) -> bool:
         """Sleep (durably) until the callee's local time is inside the window; False if
@@ -176,7 +204,7 @@ class CallAttempt:
         return not self._progress.canceled()
 
     async def _dial_in_a_slot(
-        self, validated: ValidatedCall, number: int, agent_id: str | None
+        self, validated: ValidatedCall, number: int, agent_id: str | None, from_number: str
     ) -> AttemptRecord | None:
         """The attempt, holding one of the account's MAX_CONCURRENT_CALLS slots (released as
         soon as Retell stops counting the call); None when canceled while waiting for one."""
@@ -187,23 +215,16 @@ class CallAttempt:
             await self.slot.release()
             return None
         try:
-            return await self._dial(validated, number, agent_id)
+            return await self._dial(validated, number, agent_id, from_number)
         finally:
             await self.slot.release()
 
     async def _dial(
-        self, validated: ValidatedCall, number: int, agent_id: str | None
+        self, validated: ValidatedCall, number: int, agent_id: str | None, from_number: str
     ) -> AttemptRecord:
         self._begin(number)
-        from_number = validated.from_number
-        pool = self._request.caller_id_pool
-        # patched() only for a pool: a from_number request keeps the 1.0 commands.
-        if pool is not None and workflow.patched(CALLER_ID_POOL):
-            picked = await self._pick_caller_id(validated, pool)
-            if isinstance(picked, AttemptRecord):
-                return picked
-            from_number = self._picked = picked
-        assert from_number is not None  # validation: a from_number, or a pool
+        # Recorded only when the pool gave it: a request's own from_number is in the request.
+        self._picked = from_number if validated.from_number is None else None
         created = await self._create(validated, agent_id, from_number)
         if isinstance(created, AttemptRecord):
             return created
@@ -211,28 +232,31 @@ class CallAttempt:
         timed_out = await self._follow(created.call_id)
         return self._record(timed_out)
 
+    def _key(self, number: int) -> str:
+        return f"{self._workflow_id}:{number}"
+
     def _begin(self, number: int) -> None:
         self._progress.attempt = number
-        self._idempotency_key = f"{self._workflow_id}:{number}"
+        self._idempotency_key = self._key(number)
         self._dialed_at = workflow.now()
         self.state = None
         self._call_unknown = False
-        self._picked = None
         self._progress.set_phase("dialing", sa.CALL_ATTEMPT.value_set(number))
 
-    async def _pick_caller_id(self, validated: ValidatedCall, pool: str) -> str | AttemptRecord:
-        """The number of ``pool`` this attempt dials from, or the record of an attempt that
-        had none to dial from (every number rested or at its daily cap)."""
-        assert self._idempotency_key is not None
+    # ----- caller-ID pools (docs/calls.md, "Caller-ID pools") ---------------------------------
+
+    async def _pick_caller_id(
+        self, validated: ValidatedCall, pool: str, number: int
+    ) -> CallerIdPicked | AttemptRecord:
+        """What ``pool`` gives attempt ``number`` (a number, or none and when to look again),
+        or the record of an attempt that cannot dial from it at all."""
         try:
-            picked = await workflow.execute_activity_method(
+            picked = await workflow.execute_local_activity_method(
                 CallerIdActivities.pick_caller_id,
                 PickCallerIdInput(
-                    idempotency_key=self._idempotency_key,
-                    pool=pool,
-                    to_number=validated.to_number,
+                    idempotency_key=self._key(number), pool=pool, to_number=validated.to_number
                 ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
                 schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
                 retry_policy=CREATE_RETRY,
                 summary=f"pick a caller id from pool {pool}",
@@ -240,22 +264,74 @@ class CallAttempt:
         except ActivityError as err:
             raise_if_cancelled(err)
             return self._undialed(
-                OutcomeStatus.FAILED, f"caller-id pick failed: {failure_text(err)}"
+                number, OutcomeStatus.FAILED, f"caller-id pick failed: {failure_text(err)}"
             )
-        if picked is None:
+        if picked.number is None and picked.pool_size == 0:
             return self._undialed(
+                number,
                 OutcomeStatus.REJECTED,
-                f"caller_id_pool {pool!r} has no usable number (each is rested or at its "
-                "daily cap, or the pool is empty): nothing dialed",
+                f"caller_id_pool {pool!r} has no numbers (outbound-calls numbers add NUMBER "
+                f"--pool {pool}): nothing dialed",
             )
         return picked
 
-    def _undialed(self, status: OutcomeStatus, detail: str) -> AttemptRecord:
-        assert self._idempotency_key is not None
+    async def _hold_for_caller_id(
+        self, pool: str, number: int, picked: CallerIdPicked, held_since: datetime
+    ) -> bool | AttemptRecord:
+        """Wait while every number of ``pool`` is rested or at its daily cap: True to look
+        again, False when canceled, the attempt's record once held for CALLER_ID_HOLD."""
+        now = workflow.now()
+        give_up = held_since + CALLER_ID_HOLD
+        if now >= give_up:
+            return self._undialed(
+                number,
+                OutcomeStatus.REJECTED,
+                f"caller_id_pool {pool!r} had no usable number for "
+                f"{CALLER_ID_HOLD.total_seconds() / 3600:.0f} h (each rested or at its daily "
+                "cap): nothing dialed",
+            )
+        # A number may also come back sooner than known (restored, added): look every while.
+        # A time already past (the worker's clock behind the workflow's) says nothing more.
+        back = picked.next_usable_at
+        soon = back if back is not None and back > now else give_up
+        wake = min(soon, now + CALLER_ID_LOOK_AGAIN, give_up)
+        self._progress.set_phase("waiting_for_caller_id")
+        self._progress.waiting_until = wake
+        workflow.set_current_details(
+            f"caller_id_pool {pool!r} has no usable number ({picked.pool_size} rested or at "
+            f"their daily cap); looking again at {wake.isoformat()}"
+        )
+        workflow.logger.info("caller-id pool has no usable number; holding", extra={"pool": pool})
+        await wait_until(self._progress.canceled, wake - now, "wait for a number")
+        self._progress.waiting_until = None
+        return not self._progress.canceled()
+
+    async def _report_caller_id_result(self, record: AttemptRecord) -> None:
+        """Count the attempt for its number's health: a number marked as spam, failing to
+        dial, or answered far less than its pool is rested (calls/caller_id_health.py)."""
+        assert record.from_number is not None
+        await best_effort(
+            workflow.execute_local_activity_method(
+                CallerIdActivities.report_caller_id_result,
+                CallerIdResultInput(
+                    idempotency_key=record.idempotency_key,
+                    number=record.from_number,
+                    status=record.status,
+                    disconnection_reason=record.disconnection_reason,
+                ),
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary=f"count the result for {record.from_number}",
+            ),
+            "caller-id result not counted",
+            attempt=record.attempt,
+        )
+
+    def _undialed(self, number: int, status: OutcomeStatus, detail: str) -> AttemptRecord:
         return AttemptRecord(
-            attempt=self._progress.attempt,
-            idempotency_key=self._idempotency_key,
-            dialed_at=self._dialed_at,
+            attempt=number,
+            idempotency_key=self._key(number),
+            dialed_at=workflow.now(),
             status=status,
             detail=detail,
         )

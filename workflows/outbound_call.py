@@ -90,6 +90,9 @@ TEMPORAL_CANCEL_REASON = "canceled through Temporal"
 MAX_SEEN_EVENTS = 200
 MAX_BUSY_ACCOUNT_RETRIES = 10
 BUSY_ACCOUNT_RETRY_DELAY = timedelta(seconds=30)
+# A pool's number marked as spam is rested and the call dialed again from another this often
+# at most (every number of a pool labelled spam at once says the pool itself is).
+MAX_SPAM_RETRIES = 2
 # Patch (docs/changing-workflows.md): a callback is redialed at the time the person asked
 # for, read from the call's analysis; runs that reached a callback before it wait the fixed
 # callback_delay_s, as they recorded.
@@ -131,6 +134,11 @@ def _never_again(record: AttemptRecord) -> bool:
     if record.call_id is None:
         return record.status == OutcomeStatus.DO_NOT_CALL
     return classify_disconnection(record.disconnection_reason).follow_up == FollowUp.NEVER_AGAIN
+
+
+def _spam_from_a_pool(record: AttemptRecord) -> bool:
+    """Retell reported the pool's number as spam: the number's fault, not the callee's."""
+    return record.from_number is not None and record.disconnection_reason == "marked_as_spam"
 
 
 def _asked_for_callback(record: AttemptRecord) -> bool:
@@ -366,6 +374,7 @@ class OutboundCallWorkflow:
         """Attempt after attempt, as long as the redial policy asks for one and no cancel."""
         number = 0
         busy_account_retries = 0
+        spam_retries = 0
         while True:
             number += 1
             # Checked before every dial: an earlier attempt, or another workflow, may have
@@ -385,6 +394,16 @@ class OutboundCallWorkflow:
                 # use up a redial; try again a little later.
                 busy_account_retries += 1
                 await self._wait_for_redial(BUSY_ACCOUNT_RETRY_DELAY * busy_account_retries)
+                continue
+            if (
+                _spam_from_a_pool(record)
+                and spam_retries < MAX_SPAM_RETRIES
+                and not self._progress.canceled()
+            ):
+                # Our number was labelled spam, not the callee's doing: the pool has rested
+                # it, so dial again at once from another of its numbers.
+                spam_retries += 1
+                self._attempt.forget_call()
                 continue
             delay = await self._follow_up(validated, record)
             if delay is None:
@@ -450,7 +469,13 @@ class OutboundCallWorkflow:
         attempt, or None when there is none to make."""
         if _never_again(record):
             await self._add_to_do_not_call(validated.to_number, record)
-        counted = [a for a in self._records if a.disconnection_reason not in CONCURRENCY_REASONS]
+        if _spam_from_a_pool(record):
+            return None  # its retries from other numbers are spent: the pool is labelled
+        counted = [
+            a
+            for a in self._records
+            if a.disconnection_reason not in CONCURRENCY_REASONS and not _spam_from_a_pool(a)
+        ]
         delay = next_redial_delay(self._request.redial, counted)
         if self._progress.canceled():
             return None

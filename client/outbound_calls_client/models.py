@@ -413,6 +413,25 @@ class PickCallerIdInput(FrozenModel):
     to_number: str
 
 
+class CallerIdPicked(FrozenModel):
+    """The pick's answer: the number, or none with the pool's size (0: no such pool) and when
+    one of its numbers may next be usable (a rest's end, the next day's cap)."""
+
+    number: str | None
+    pool_size: int = 1
+    next_usable_at: datetime | None = None
+
+
+class CallerIdResultInput(FrozenModel):
+    """How an attempt from a pool's number ended: counted once per attempt for the number's
+    health (calls/caller_id_health.py)."""
+
+    idempotency_key: str
+    number: str
+    status: OutcomeStatus
+    disconnection_reason: str | None = None
+
+
 class CreateCallInput(FrozenModel):
     """What the create-call activity needs for one attempt."""
 
@@ -489,6 +508,7 @@ CallPhaseName = Literal[
     "waiting_to_redial",
     "waiting_for_window",
     "waiting_for_slot",
+    "waiting_for_caller_id",
     "finished",
 ]
 

@@ -32,7 +32,7 @@ async def test_two_workers_racing_for_the_last_call_of_a_number_get_it_once(
                     for i, store in enumerate([one, other, one, other])
                 )
             )
-            assert sorted(p or "" for p in picks) == ["", "", "", SF]
+            assert sorted(p.number or "" for p in picks) == ["", "", "", SF]
             (listed,) = await one.numbers("sales", now)
             assert listed.used_today == 1
             await one.remove(SF)  # its count goes with it: the next round starts at 0
@@ -45,16 +45,16 @@ async def test_picks_are_local_spread_evenly_idempotent_and_skip_rested(
     async with PostgresCallerIdStore.connect(dnc_database_url) as store:
         for number in (NY, SF, SF_2):
             await store.add(number, "sales", None)
-        firsts = [await store.pick(f"k{i}", "sales", CALLEE, now) for i in range(4)]
+        firsts = [(await store.pick(f"k{i}", "sales", CALLEE, now)).number for i in range(4)]
         assert sorted(p or "" for p in firsts) == [SF, SF, SF_2, SF_2]  # local, least used first
-        assert await store.pick("k0", "sales", CALLEE, now) == firsts[0]  # retried: same
+        assert (await store.pick("k0", "sales", CALLEE, now)).number == firsts[0]  # retried
         used = {n.number: n.used_today for n in await store.numbers(None, now)}
         assert used == {SF: 2, SF_2: 2, NY: 0}
         assert await store.rest(SF, now + timedelta(hours=1), "marked as spam")
         assert await store.rest(SF_2, now + timedelta(hours=1), "marked as spam")
-        assert await store.pick("k9", "sales", CALLEE, now) == NY  # the next best
+        assert (await store.pick("k9", "sales", CALLEE, now)).number == NY  # the next best
         assert await store.restore(SF)
-        assert await store.pick("k10", "sales", CALLEE, now) == SF
+        assert (await store.pick("k10", "sales", CALLEE, now)).number == SF
         later = now + timedelta(hours=2)  # a rest ends by itself
-        assert await store.pick("k11", "sales", CALLEE, later) == SF_2
+        assert (await store.pick("k11", "sales", CALLEE, later)).number == SF_2
         assert not await store.rest("+13125550100", later, "not in a pool")
