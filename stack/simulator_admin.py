@@ -36,6 +36,17 @@ class SimulatorAdmin:
         """As if the number had been marked do-not-call at Retell (dashboard, SMS STOP)."""
         (await self._http.post("/_sim/dnc", json={"number": number})).raise_for_status()
 
+    async def inbound_call(self, from_number: str, to_number: str) -> dict[str, Any]:
+        """A person calling one of the account's numbers: the simulator asks the inbound
+        webhook first (SIMULATOR_INBOUND_WEBHOOK_URL), then plays the call. Answers
+        ``{"call", "inbound_webhook"}`` (the exchange: attempts, answer, delivered)."""
+        body = {"from_number": from_number, "to_number": to_number}
+        # Up to 3 tries of the webhook, each waiting up to 10 s (scaled) for the answer.
+        response = await self._http.post("/_sim/inbound-call", json=body, timeout=45)
+        response.raise_for_status()
+        played: dict[str, Any] = response.json()
+        return played
+
     async def mark_spam(self, *numbers: str) -> None:
         """As if carriers labelled these caller ids spam: their calls end ``marked_as_spam``."""
         body = {"numbers": list(numbers)}
