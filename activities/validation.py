@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.outcome_urls import OutcomeUrlPolicy, OutcomeUrlUnresolved
+from calls.regional_hours import regional_rule_for
 from calls.returned_call import number_hash
+from outbound_calls_client.calling_window import (
+    NoCommonWindow,
+    describe,
+    describe_rule,
+    next_allowed_time_with,
+)
 from outbound_calls_client.errors import InvalidCallRequest
-from outbound_calls_client.models import CallRequest, ValidatedCall
+from outbound_calls_client.models import CallRequest, RegionalRule, ValidatedCall
 from outbound_calls_client.names import DEFAULT_CALLBACK_TIME_FIELD
 from outbound_calls_client.validation import validate_request
 
@@ -21,7 +29,9 @@ class RequestValidationActivities:
     """The request rules, with the worker's outcome destination rule
     (``OUTCOME_URL_ALLOWED_HOSTS``) among them; the result also carries the worker's
     ``CALLBACK_TIME_FIELD`` and the keyed hash of the callee's number (with
-    ``NUMBER_HASH_KEY``, which must not reach a history) to the workflow, recorded with it."""
+    ``NUMBER_HASH_KEY``, which must not reach a history) to the workflow, recorded with it,
+    and the callee's regional calling hours (calls/regional_hours.py) unless the request
+    turned them off (``calling_window.regional_rules: false``)."""
 
     def __init__(
         self,
@@ -48,6 +58,7 @@ class RequestValidationActivities:
                 update={
                     "callback_time_field": self._callback_time_field,
                     "to_number_hash": number_hash(key, validated.to_number) if key else None,
+                    "regional_rule": regional_rule_of(request, validated),
                 }
             )
         except InvalidCallRequest as exc:
@@ -57,6 +68,28 @@ class RequestValidationActivities:
                 type=INVALID_REQUEST_ERROR,
                 non_retryable=True,
             ) from None
+
+
+def regional_rule_of(request: CallRequest, validated: ValidatedCall) -> RegionalRule | None:
+    """The callee's rule, with holidays from today on; refused (like a window that never
+    opens) when the request's window and the rule share no time at all."""
+    window = request.calling_window
+    if window.regional_rules is False:
+        return None
+    now = datetime.now(UTC)
+    rule = regional_rule_for(validated.to_number, now.date())
+    if rule is None:
+        return None
+    try:
+        next_allowed_time_with(now, validated.time_zones, window, rule)
+    except NoCommonWindow:
+        raise InvalidCallRequest(
+            "calling_window",
+            "common_window",
+            f"no moment is inside {describe(window)} and {describe_rule(rule)}; widen "
+            "calling_window, or set calling_window.regional_rules to false",
+        ) from None
+    return rule
 
 
 # With the default rule (public destinations only), for code that registers it by itself.

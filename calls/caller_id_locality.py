@@ -40,7 +40,9 @@ def _area_code(number: phonenumbers.PhoneNumber) -> str | None:
     return phonenumbers.national_significant_number(number)[:length]
 
 
-def _region(number: phonenumbers.PhoneNumber) -> str | None:
+def region_of_number(number: phonenumbers.PhoneNumber) -> str | None:
+    """A North American number's state or province code ("FL", "ON"), else the geocoder's
+    description of the place (a city elsewhere); None when it has none."""
     described = geocoder.description_for_number(number, "en")
     if not described:
         return None
@@ -60,7 +62,7 @@ def locality(caller_id: str, callee: str) -> int:
     area = _area_code(theirs)
     if area is not None and _area_code(ours) == area:
         return SAME_AREA
-    region = _region(theirs)
-    if region is not None and _region(ours) == region:
+    region = region_of_number(theirs)
+    if region is not None and region_of_number(ours) == region:
         return SAME_REGION
     return SAME_COUNTRY

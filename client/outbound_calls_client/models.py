@@ -6,8 +6,9 @@ with the pydantic data converter. Field names are part of the product's public i
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -170,6 +171,17 @@ class CallingWindow(FrozenModel):
         default=None, description="IANA zone; overrides the zones derived from the number"
     )
 
+    regional_rules: bool | None = Field(
+        default=None,
+        description="Unset or true: the calling hours of the callee's region apply on top of "
+        "this window (docs/calls.md, Calling hours by region); false: they do not. "
+        "enabled=false turns off this window only, not the regional rule.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), ("regional_rules",))
+
     @model_validator(mode="after")
     def _coherent(self) -> CallingWindow:
         if not self.start < self.end:
@@ -182,6 +194,51 @@ class CallingWindow(FrozenModel):
             except (ZoneInfoNotFoundError, ValueError):
                 raise ValueError(f"time_zone {self.time_zone!r} is not an IANA zone") from None
         return self
+
+
+class HoursRange(FrozenModel):
+    """Part of a day, in the callee's local time: from ``start`` up to (not including) ``end``."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HoursRange:
+        if not self.start < self.end:
+            raise ValueError("start must be before end (hours do not cross midnight)")
+        return self
+
+
+class RegionalRule(FrozenModel):
+    """The calling hours a region's law sets (calls/data/calling_rules.json), as the validation
+    activity found them for a callee: concrete holiday dates, so the workflow needs no data."""
+
+    region: str = Field(description="e.g. US-FL, CA, FR")
+    hours: dict[int, tuple[HoursRange, ...] | None] = Field(
+        description="ISO weekday 1 (Monday) ... 7 (Sunday): the allowed hours; None: no calls"
+    )
+    holidays: tuple[date, ...] = Field(
+        default=(), description="Local dates with no calls (computed for about 400 days)"
+    )
+    source: str = Field(description="The statute or rule, e.g. Fla. Stat. § 501.616(6)(a)")
+    url: str | None = None
+    checked: date = Field(description="When the source was last read")
+
+    @field_validator("hours")
+    @classmethod
+    def _every_weekday(
+        cls, value: dict[int, tuple[HoursRange, ...] | None]
+    ) -> dict[int, tuple[HoursRange, ...] | None]:
+        if set(value) != set(range(1, 8)):
+            raise ValueError("hours must name each ISO weekday 1..7 (None: no calls that day)")
+        for ranges in value.values():
+            if ranges is None:
+                continue
+            if not ranges:
+                raise ValueError("a day's hours are None (no calls) or at least one range")
+            if any(a.end > b.start for a, b in pairwise(ranges)):
+                raise ValueError("a day's ranges must be in order and not overlap")
+        return value
 
 
 _ENGINE_KEYS = {
@@ -396,6 +453,13 @@ class ValidatedCall(FrozenModel):
     # The keyed hash of to_number (calls/returned_call.py), made where the worker's key is;
     # None in histories from before it (and the workflow then sets no ToNumberHash).
     to_number_hash: str | None = None
+    # The callee's regional calling hours (calls/regional_hours.py); None: none known, the
+    # request turned them off, or a history from before them.
+    regional_rule: RegionalRule | None = None
+
+    @model_serializer(mode="wrap")
+    def _as_before_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), ("regional_rule",))
 
 
 class DoNotCallEntry(FrozenModel):
