@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from adapters.do_not_call import DoNotCallList
+from adapters.do_not_call import DoNotCallList, ExplainedDoNotCallList
 from adapters.logs import get_logger
 from outbound_calls_client.models import DoNotCallEntry
 from outbound_calls_client.phone import mask_number
@@ -18,7 +18,17 @@ class DoNotCallActivities:
 
     @activity.defn(name="check_do_not_call")
     async def check_do_not_call(self, number: str) -> bool:
-        return await self._store.contains(number)
+        listed = await self._store.contains(number)
+        if listed and isinstance(self._store, ExplainedDoNotCallList):
+            # The answer stays a bool (recorded histories replay it); the log says which list.
+            found = await self._store.listings(number)
+            log.info(
+                "to_number is on the do-not-call list",
+                to_number=mask_number(number),
+                our_list=found.ours,
+                registry_sources=list(found.sources),
+            )
+        return listed
 
     @activity.defn(name="add_to_do_not_call")
     async def add_to_do_not_call(self, entry: DoNotCallEntry) -> None:

@@ -14,8 +14,13 @@ database and role (the compose stack creates both), not from obscuring the colum
 
 from __future__ import annotations
 
-from adapters.do_not_call import ListedNumber
+from collections.abc import Iterable
+
+from adapters.do_not_call import ListedNumber, Listings
 from adapters.postgres_pool import SchemaStore
+from adapters.registry import Imported, RegistrySource, SourceFile
+from adapters.registry_postgres import SCHEMA as REGISTRY_SCHEMA
+from adapters.registry_postgres import SOURCES_OF, PostgresRegistry
 
 # Taken for the statements that create the schema (adapters/postgres_pool.py).
 _SCHEMA_LOCK = 0x444E435F  # "DNC_"
@@ -33,19 +38,48 @@ _SCHEMA = (
     " reason TEXT NOT NULL,"
     " removed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
     "CREATE INDEX IF NOT EXISTS do_not_call_removals_number ON do_not_call_removals (number)",
+    *REGISTRY_SCHEMA,
 )
 
 
 class PostgresDoNotCallList(SchemaStore):
-    """The list in PostgreSQL through a small connection pool; open with :meth:`connect`."""
+    """The list in PostgreSQL through a small connection pool; open with :meth:`connect`.
+    Registry sources live beside it (adapters/registry_postgres.py): a number on either is
+    on the list."""
 
     schema_lock = _SCHEMA_LOCK
     schema = _SCHEMA
 
     async def contains(self, number: str) -> bool:
         async with self._pool.connection() as db:
+            cursor = await db.execute(
+                "SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = %s)"
+                f" OR EXISTS ({SOURCES_OF})",
+                (number, number),
+            )
+            row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def listings(self, number: str) -> Listings:
+        async with self._pool.connection() as db:
             cursor = await db.execute("SELECT 1 FROM do_not_call WHERE number = %s", (number,))
-            return await cursor.fetchone() is not None
+            ours = await cursor.fetchone() is not None
+            cursor = await db.execute(f"{SOURCES_OF} ORDER BY s.name", (number,))
+            sources = tuple(name for (name,) in await cursor.fetchall())
+        return Listings(ours, sources)
+
+    async def import_source(
+        self, name: str, numbers: Iterable[str], source: SourceFile
+    ) -> Imported:
+        """Replace registry source ``name`` by ``numbers`` in one transaction."""
+        return await PostgresRegistry(self._pool).import_source(name, numbers, source)
+
+    async def sources(self) -> list[RegistrySource]:
+        return await PostgresRegistry(self._pool).sources()
+
+    async def remove_source(self, name: str) -> int | None:
+        """Delete a registry source; its row count, or None when there was none."""
+        return await PostgresRegistry(self._pool).remove_source(name)
 
     async def add(self, number: str, reason: str) -> None:
         async with self._pool.connection() as db:

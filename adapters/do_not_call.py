@@ -2,15 +2,22 @@
 
 Replace it by passing any object with the two methods of :class:`DoNotCallList` to
 ``worker.build_worker`` (for example a CRM's suppression list).
+
+Besides our own list, the store holds registry sources (adapters/registry_sqlite.py): a
+number on either is on the list, for ``contains`` as for every caller of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from adapters.registry import Imported, RegistrySource, SourceFile
+from adapters.registry_sqlite import SOURCES_OF, SqliteRegistry, create_schema
 
 
 class DoNotCallList(Protocol):
@@ -23,6 +30,24 @@ class ListedNumber(NamedTuple):
     number: str
     reason: str
     added_at: str
+
+
+class Listings(NamedTuple):
+    """Where a number is listed: our own list, and which registry sources."""
+
+    ours: bool
+    sources: tuple[str, ...]
+
+    @property
+    def listed(self) -> bool:
+        return self.ours or bool(self.sources)
+
+
+@runtime_checkable
+class ExplainedDoNotCallList(DoNotCallList, Protocol):
+    """A list that also says where a number is listed (both stores here do)."""
+
+    async def listings(self, number: str) -> Listings: ...
 
 
 class SqliteDoNotCallList:
@@ -43,14 +68,26 @@ class SqliteDoNotCallList:
                 " number TEXT NOT NULL, listed_reason TEXT NOT NULL, reason TEXT NOT NULL,"
                 " removed_at TEXT NOT NULL)"
             )
+            create_schema(db)
+        self._registry = SqliteRegistry(path)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._path, timeout=10)
 
     def _contains(self, number: str) -> bool:
         with self._connect() as db:
-            row = db.execute("SELECT 1 FROM do_not_call WHERE number = ?", (number,)).fetchone()
-        return row is not None
+            row = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = ?)"
+                f" OR EXISTS ({SOURCES_OF})",
+                (number, number),
+            ).fetchone()
+        return bool(row[0])
+
+    def _listings(self, number: str) -> Listings:
+        with self._connect() as db:
+            ours = db.execute("SELECT 1 FROM do_not_call WHERE number = ?", (number,)).fetchone()
+            sources = db.execute(f"{SOURCES_OF} ORDER BY s.name", (number,)).fetchall()
+        return Listings(ours is not None, tuple(name for (name,) in sources))
 
     def _add(self, number: str, reason: str) -> None:
         with self._connect() as db:
@@ -93,3 +130,19 @@ class SqliteDoNotCallList:
     async def remove(self, number: str, reason: str) -> bool:
         """Take ``number`` off the list, recording why; False when it was not listed."""
         return await asyncio.to_thread(self._remove, number, reason)
+
+    async def listings(self, number: str) -> Listings:
+        return await asyncio.to_thread(self._listings, number)
+
+    async def import_source(
+        self, name: str, numbers: Iterable[str], source: SourceFile
+    ) -> Imported:
+        """Replace registry source ``name`` by ``numbers`` (read in a thread, in batches)."""
+        return await asyncio.to_thread(self._registry.import_source, name, numbers, source)
+
+    async def sources(self) -> list[RegistrySource]:
+        return await asyncio.to_thread(self._registry.sources)
+
+    async def remove_source(self, name: str) -> int | None:
+        """Delete a registry source; its row count, or None when there was none."""
+        return await asyncio.to_thread(self._registry.remove_source, name)

@@ -205,10 +205,25 @@ class ClientSettings(TemporalSettings, PayloadCodecSettings):
     temporal_ui_url: str = "http://localhost:8233"
 
 
-class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
-    max_concurrent_activities: int = Field(default=100, ge=1)
+class DoNotCallStoreSettings(_EnvSettings):
+    """Where the do-not-call list and its registry sources are: the worker, ``outbound-calls
+    dnc`` and doctor (which checks the sources' age) read the same store."""
+
     # The default do-not-call store; replace the store itself through build_worker.
     do_not_call_db: Path = Path("do_not_call.sqlite3")
+    # postgresql://user:password@host/db: one do-not-call list for every worker on every
+    # host (adapters/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
+    dnc_database_url: SecretStr | None = None
+    # The URL's password given apart, as it is (adapters/dnc_store.py percent-encodes it into
+    # the URL): a generated password with @ : / % needs no hand-encoding. Set, it replaces a
+    # password in the URL; the compose file passes DNC_DB_PASSWORD here.
+    dnc_database_password: SecretStr | None = None
+
+
+class WorkerSettings(
+    TemporalSettings, RetellSettings, PayloadCodecSettings, DoNotCallStoreSettings
+):
+    max_concurrent_activities: int = Field(default=100, ge=1)
     # Signs outcomes posted to a request's outcome_url (x-outcome-signature).
     outcome_signing_key: SecretStr | None = None
     outcome_timeout_s: float = Field(default=10.0, gt=0)
@@ -260,13 +275,6 @@ class WorkerSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
 
     # host:port where the worker serves Prometheus metrics (SDK metrics); off when unset.
     temporal_metrics_bind: str | None = None
-    # postgresql://user:password@host/db: one do-not-call list for every worker on every
-    # host (adapters/dnc_postgres.py); set, it replaces DO_NOT_CALL_DB.
-    dnc_database_url: SecretStr | None = None
-    # The URL's password given apart, as it is (adapters/dnc_store.py percent-encodes it into
-    # the URL): a generated password with @ : / % needs no hand-encoding. Set, it replaces a
-    # password in the URL; the compose file passes DNC_DB_PASSWORD here.
-    dnc_database_password: SecretStr | None = None
 
     # The account-wide cap is split across this many slot pools (workflows/call_slots.py);
     # unset: one per 250 slots of MAX_CONCURRENT_CALLS, at most 16.
@@ -330,8 +338,9 @@ class BridgeSettings(TemporalSettings, RetellSettings, PayloadCodecSettings):
         return (self.webhook_key(),) + ((previous.get_secret_value(),) if previous else ())
 
 
-class DoctorSettings(ClientSettings, RetellSettings):
-    """``outbound-calls doctor``: Temporal, payload keys, Retell and BRIDGE_PUBLIC_URL."""
+class DoctorSettings(ClientSettings, RetellSettings, DoNotCallStoreSettings):
+    """``outbound-calls doctor``: Temporal, payload keys, Retell, BRIDGE_PUBLIC_URL, and the
+    do-not-call store's registry sources."""
 
     # The agents your calls use (comma-separated ids): doctor checks each exists and sends
     # its webhooks to BRIDGE_PUBLIC_URL.
