@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -20,6 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.codec_keys import PayloadKeyError, payload_keys_from
+from adapters.dnc_store import database_url, open_do_not_call_list
 from adapters.payload_codec import converter_for
 from adapters.retell_client import (
     RetellAccountProblem,
@@ -29,6 +31,7 @@ from adapters.retell_client import (
 )
 from adapters.settings import DoctorSettings, TemporalSettings
 from adapters.temporal_client import temporal_connect_options
+from calls.registry_numbers import MAX_SOURCE_AGE, age_days, is_stale
 from calls.signatures import SIGNATURE_HEADER, sign_retell_body
 from outbound_calls_client.names import WEBHOOK_PATH
 from outbound_calls_client.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -299,12 +302,50 @@ async def check_payload_keys(deployment: Deployment) -> list[CheckResult]:
     ]
 
 
+async def check_registry_sources(deployment: Deployment) -> list[CheckResult]:
+    """Each do-not-call registry source is at most 31 days old (the registry's rule)."""
+    name = "do-not-call registry"
+    settings = deployment.settings
+    shared = database_url(settings) is not None
+    if not shared and not settings.do_not_call_db.exists():
+        return [CheckResult(name, True, f"no sources ({settings.do_not_call_db} not created yet)")]
+    try:
+        async with open_do_not_call_list(settings) as store:
+            sources = await store.sources()
+    except (RuntimeError, OSError, sqlite3.Error) as exc:
+        where = "DNC_DATABASE_URL" if shared else f"DO_NOT_CALL_DB ({settings.do_not_call_db})"
+        return [
+            failed(name, f"cannot read {where}: {exc}", "check DNC_DATABASE_URL / DO_NOT_CALL_DB")
+        ]
+    if not sources:
+        return [CheckResult(name, True, "no sources imported")]
+    now = datetime.now(UTC)
+    results = []
+    for source in sources:
+        check = f"registry source {source.name}"
+        days = age_days(source.imported_at, now)
+        age = f"imported {days:.0f} days ago ({source.imported_at:%Y-%m-%d})"
+        if is_stale(source.imported_at, now):
+            results.append(
+                failed(
+                    check,
+                    f"{age}, more than {MAX_SOURCE_AGE.days} days: its numbers are out of date",
+                    "download the registry again and re-import it: "
+                    f"`outbound-calls dnc import FILE --source {source.name}`",
+                )
+            )
+        else:
+            results.append(CheckResult(check, True, f"{source.rows:,} numbers, {age}"))
+    return results
+
+
 CHECKS: Sequence[Check] = (
     check_retell_key,
     check_agents,
     check_bridge,
     check_temporal,
     check_payload_keys,
+    check_registry_sources,
 )
 
 

@@ -32,7 +32,8 @@ def doctor(
     ] = None,
 ) -> None:
     """Check a deployment: Retell key, agents and their webhook URL, the bridge, Temporal and
-    its search attributes, payload keys. One line per check."""
+    its search attributes, payload keys, the age of each do-not-call registry source (31 days
+    at most). One line per check."""
     # Its own entry rather than ``run_step``: a broken payload key is one of its findings, not a
     # reason to stop before checking the rest.
     from adapters.codec_keys import PayloadKeyError

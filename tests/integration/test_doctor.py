@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.dnc_postgres import PostgresDoNotCallList
+from adapters.do_not_call import SqliteDoNotCallList
+from adapters.registry import SourceFile
 from adapters.settings import BridgeSettings, SimulatorSettings
 from bridge import create_app
 from simulator.server import running_simulator, serve_asgi_app
@@ -107,6 +113,7 @@ async def test_a_healthy_deployment_passes_every_check(
     for name in ("Retell API key", f"agent {deployment.agents['good']}", "bridge", "Temporal"):
         assert _line(output, name).startswith("ok "), output
     assert _line(output, "payload keys").startswith("ok ")
+    assert _line(output, "do-not-call registry").startswith("ok ")
     assert "FAIL" not in output
 
 
@@ -169,3 +176,44 @@ async def test_unusable_payload_keys_are_a_finding_not_a_crash(
     assert keys.startswith("FAIL ")
     assert "PAYLOAD_KEYS" in keys
     assert _line(output, "Temporal").startswith("ok ")
+
+
+FILE = SourceFile("national.txt", "0" * 64)
+STALE = "UPDATE registry_sources SET imported_at = {} WHERE name = 'national-2026-10'"
+
+
+async def test_a_registry_source_older_than_31_days_fails_naming_it_and_the_fix(
+    tmp_path: Path, deployment: Deployment
+) -> None:
+    db = tmp_path / "dnc.sqlite3"
+    store = SqliteDoNotCallList(db)
+    await store.import_source("national-2026-10", iter(["+14155550101"]), FILE)
+    await store.import_source("state-fl", iter(["+14155550102", "+14155550103"]), FILE)
+    code, output = await doctor(tmp_path, deployment, DO_NOT_CALL_DB=str(db))
+    assert code == 0, output
+    assert _line(output, "registry source state-fl").startswith("ok "), output
+    assert "2 numbers, imported 0 days ago" in _line(output, "registry source state-fl")
+
+    forty_days_ago = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    with sqlite3.connect(db) as written:
+        written.execute(STALE.format("?"), (forty_days_ago,))
+    code, output = await doctor(tmp_path, deployment, DO_NOT_CALL_DB=str(db))
+    assert code == 1
+    line = _line(output, "registry source national-2026-10")
+    assert line.startswith("FAIL"), output
+    assert "imported 40 days ago" in line
+    assert "more than 31 days" in line
+    assert "outbound-calls dnc import FILE --source national-2026-10" in line
+    assert _line(output, "registry source state-fl").startswith("ok ")
+
+
+async def test_the_shared_list_s_sources_are_checked_too(
+    tmp_path: Path, deployment: Deployment, dnc_database_url: str
+) -> None:
+    async with PostgresDoNotCallList.connect(dnc_database_url) as store:
+        await store.import_source("national-2026-10", iter(["+14155550101"]), FILE)
+    with psycopg.connect(dnc_database_url) as written:
+        written.execute(STALE.format("now() - interval '32 days'"))
+    code, output = await doctor(tmp_path, deployment, DNC_DATABASE_URL=dnc_database_url)
+    assert code == 1
+    assert "imported 32 days ago" in _line(output, "registry source national-2026-10")
