@@ -38,7 +38,7 @@ from adapters.caller_id_store import open_caller_id_store
 from adapters.caller_ids import CallerIdStore, SqliteCallerIdStore
 from adapters.codec_keys import PayloadKeyError
 from adapters.contacts_locations import ContactsLocationPolicy
-from adapters.dnc_store import open_do_not_call_list
+from adapters.dnc_store import open_do_not_call_list, warn_of_stale_sources
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
 from adapters.inbound_reserve import NoOutboundCapacity, OutboundCapacity
 from adapters.logs import configure_logging, get_logger, secret_values
@@ -311,6 +311,7 @@ async def run_worker(settings: WorkerSettings) -> None:
         open_do_not_call_list(settings) as do_not_call,
         open_caller_id_store(settings) as caller_ids,
     ):
+        await warn_of_stale_sources(do_not_call)
         try:
             outbound = OutboundCapacity(
                 settings.max_concurrent_calls, settings.reserved_inbound_calls, retell

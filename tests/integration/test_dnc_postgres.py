@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +34,7 @@ from tests.helpers.call_harness import (
     simulator_admin,
     start_worker_process,
 )
+from tests.helpers.cli_runner import cli_env, run_cli
 from tests.helpers.postgres_server import PSQL_BIN, database_url, socket_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,3 +216,65 @@ async def test_two_workers_on_two_hosts_share_one_list(
         assert outcome.status == OutcomeStatus.DO_NOT_CALL
         assert outcome.attempts == ()
         assert len(await sim.calls(TO_NUMBER)) == 1  # dialled once, by the first worker only
+
+
+@pytest.mark.integration
+async def test_a_number_on_an_imported_source_is_refused_and_a_stale_source_is_warned_of(
+    dev_env: WorkflowEnvironment, dnc_database_url: str, tmp_path: Path
+) -> None:
+    """The CLI imports a registry file into the shared list; a worker process warns at start
+    of a source older than 31 days and refuses a number on the fresh one without dialing,
+    its log naming the source."""
+    cli = cli_env(DNC_DATABASE_URL=dnc_database_url)
+    for source, number in (("national-2026-10", OTHER), ("national-2026-12", TO_NUMBER)):
+        registry = tmp_path / f"{source}.txt"
+        registry.write_text(f"{number[2:5]},{number[5:]}\n")  # the registry's full-list form
+        imported = await run_cli(
+            "dnc", "import", str(registry), "--source", source, env=cli, cwd=tmp_path
+        )
+        assert imported.code == 0, imported.err
+    with psycopg.connect(dnc_database_url) as db:
+        db.execute(
+            "UPDATE registry_sources SET imported_at = now() - interval '40 days'"
+            " WHERE name = 'national-2026-10'"
+        )
+    client = dev_env.client
+    async with simulator_admin() as sim:
+        queue = f"dnc-registry-{uuid.uuid4().hex[:6]}"
+        env = process_env(
+            client,
+            TEMPORAL_TASK_QUEUE=queue,
+            RETELL_BASE_URL=sim.base_url,
+            RETELL_API_KEY=SIM_KEY,
+            DO_NOT_CALL_DB=str(tmp_path / "unused.sqlite3"),
+            DNC_DATABASE_URL=dnc_database_url,
+        )
+        proc = await start_worker_process(env, capture=True)
+        lines: list[dict[str, object]] = []
+
+        async def read_log() -> None:
+            assert proc.stdout is not None
+            async for raw in proc.stdout:
+                with contextlib.suppress(ValueError):
+                    lines.append(json.loads(raw))
+
+        reader = asyncio.create_task(read_log())
+        try:
+            handle = await start_call(client, call_request("answered"), task_queue=queue)
+            outcome = await asyncio.wait_for(handle.result(), 60)
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), timeout=30)
+            await asyncio.wait_for(reader, timeout=10)
+        assert outcome.status == OutcomeStatus.DO_NOT_CALL
+        assert outcome.attempts == ()
+        assert await sim.requests("/create-phone-call") == []
+    stale = "do-not-call registry source older than 31 days"
+    (warning,) = [line for line in lines if str(line.get("event")).startswith(stale)]
+    assert warning["level"] == "warning"
+    assert warning["source"] == "national-2026-10"
+    assert warning["fix"] == "outbound-calls dnc import FILE --source national-2026-10"
+    refusals = [line for line in lines if line.get("registry_sources")]
+    assert refusals, lines
+    assert refusals[0]["registry_sources"] == ["national-2026-12"]
+    assert TO_NUMBER not in json.dumps(lines)  # masked

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outcome_delivery import OUTCOME_SIGNATURE_HEADER
 from adapters.do_not_call import SqliteDoNotCallList
+from adapters.registry import SourceFile
 from calls.signatures import InvalidSignature, verify_retell_signature
 from outbound_calls_client.models import CallOutcome, CallRequest, OutcomeStatus
 from outbound_calls_client.start import start_call
@@ -154,6 +155,23 @@ async def test_listed_number_is_never_dialed(
     assert outcome.status == OutcomeStatus.DO_NOT_CALL
     assert outcome.attempts == ()
     assert await sim.requests("/create-phone-call") == []
+
+
+async def test_a_number_on_a_registry_source_is_never_dialed(
+    ts_env: WorkflowEnvironment, queue: str, sim: SimulatorAdmin, dnc: SqliteDoNotCallList
+) -> None:
+    await dnc.import_source(
+        "national-2026-12", iter([TO_NUMBER]), SourceFile("national.txt", "0" * 64)
+    )
+    outcome = await _run(ts_env, queue, call_request())
+    assert outcome.status == OutcomeStatus.DO_NOT_CALL
+    assert outcome.detail == "to_number is on the do-not-call list"
+    assert outcome.attempts == ()
+    assert await sim.requests("/create-phone-call") == []
+    # The source, and nothing else, kept it from being dialed.
+    assert await dnc.remove_source("national-2026-12") == 1
+    assert (await _run(ts_env, queue, call_request())).status == OutcomeStatus.COMPLETED
+    assert len(await sim.requests("/create-phone-call")) == 1
 
 
 async def test_dnc_requested_blocks_the_next_request(
