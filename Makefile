@@ -98,6 +98,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.e2e_calls --calls 200
 	$(BIN)/python -m bench.slot_pool
 	$(BIN)/python -m bench.worker_memory --calls 500
+	$(BIN)/python -m bench.dnc_import
 
 # The bridge benchmark drives HTTP load with wrk (a C load generator; Debian's package).
 bench-tools:
