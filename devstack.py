@@ -108,13 +108,19 @@ def _port_of(address: str, default: int) -> int:
     return int(port) if port.isdigit() else default
 
 
-def contacts_env() -> dict[str, str]:
-    """The worker of ``make run`` reads contacts files under the checkout, where the CLI's
-    ``campaign start --contacts FILE`` finds them (the worker of a real deployment reads
-    none until CONTACTS_ALLOWED_LOCATIONS lists a directory); a setting of the user's wins."""
-    if WorkerSettings().contacts_allowed_locations:
-        return {}
-    return {"CONTACTS_ALLOWED_LOCATIONS": str(ROOT)}
+def worker_env() -> dict[str, str]:
+    """What the worker of ``make run`` is given beside the user's settings (which win): it
+    reads contacts files under the checkout, where the CLI's ``campaign start --contacts
+    FILE`` finds them (the worker of a real deployment reads none until
+    CONTACTS_ALLOWED_LOCATIONS lists a directory); and it keeps no CONTACT_LIMITS, since
+    every tour calls the same demo numbers again (a real deployment keeps the default)."""
+    settings = WorkerSettings()
+    env = {}
+    if not settings.contacts_allowed_locations:
+        env["CONTACTS_ALLOWED_LOCATIONS"] = str(ROOT)
+    if "contact_limits" not in settings.model_fields_set:
+        env["CONTACT_LIMITS"] = "off"
+    return env
 
 
 def config_from_env(data_dir: Path) -> StackConfig:
@@ -140,7 +146,7 @@ def config_from_env(data_dir: Path) -> StackConfig:
         ui=True,
         codec_server=True,
         checkout_settings=True,
-        env=contacts_env(),
+        env=worker_env(),
         announce=_say,
     )
 

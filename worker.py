@@ -26,6 +26,7 @@ from activities.call_lookup import CallLookupActivities
 from activities.call_slots import CallSlotActivities
 from activities.caller_ids import CallerIdActivities
 from activities.campaign_calls import CampaignCallActivities
+from activities.contact_limits import ContactLimitActivities
 from activities.contacts import ContactActivities
 from activities.do_not_call import DoNotCallActivities
 from activities.nexus_calls import OutboundCallsHandler
@@ -37,6 +38,8 @@ from adapters.bytecode import cache_bytecode
 from adapters.caller_id_store import open_caller_id_store
 from adapters.caller_ids import CallerIdStore, SqliteCallerIdStore
 from adapters.codec_keys import PayloadKeyError
+from adapters.contact_log import ContactLog, SqliteContactLog
+from adapters.contact_log_store import open_contact_log
 from adapters.contacts_locations import ContactsLocationPolicy
 from adapters.dnc_store import open_do_not_call_list, warn_of_stale_sources
 from adapters.do_not_call import DoNotCallList, SqliteDoNotCallList
@@ -49,6 +52,7 @@ from adapters.retell_client import RetellClient
 from adapters.settings import WorkerSettings
 from adapters.temporal_client import connect_temporal
 from adapters.tracing import configure_tracing
+from calls.contact_limits import parse_limits
 from calls.contacts_file import ReadLimits
 from workflows.agent_provisioning import AgentProvisioningWorkflow
 from workflows.call_slots import CallSlotsWorkflow
@@ -141,6 +145,7 @@ def build_worker(
     workflows: Sequence[type] = WORKFLOWS,
     outbound_slots: Callable[[], int] | None = None,
     caller_ids: CallerIdStore | None = None,
+    contact_log: ContactLog | None = None,
 ) -> Worker:
     """A worker of TEMPORAL_TASK_QUEUE with every workflow and activity of the product.
 
@@ -152,8 +157,8 @@ def build_worker(
     classes replaced (the rolling-deploy test runs a next build's); ``outbound_slots``, what
     answers the slots the pools may grant (``run_worker`` passes an ``OutboundCapacity`` that
     reads Retell's reserve for inbound), by default MAX_CONCURRENT_CALLS less
-    RESERVED_INBOUND_CALLS; ``caller_ids``, the caller-ID pools, by default in the SQLite
-    file at DO_NOT_CALL_DB.
+    RESERVED_INBOUND_CALLS; ``caller_ids``, the caller-ID pools, and ``contact_log``, who
+    was called when (CONTACT_LIMITS), by default in the SQLite file at DO_NOT_CALL_DB.
     """
     task_queue = settings.temporal_task_queue
     store = do_not_call or SqliteDoNotCallList(settings.do_not_call_db)
@@ -164,6 +169,11 @@ def build_worker(
     pools = CallerIdActivities(
         caller_ids or SqliteCallerIdStore(settings.do_not_call_db),
         settings.caller_id_health_rules(),
+    )
+    contacts_made = ContactLimitActivities(
+        contact_log or SqliteContactLog(settings.do_not_call_db),
+        parse_limits(settings.contact_limits),
+        settings.number_hash_secret(),
     )
     texts = TextActivities(retell, store)
     outcome_urls = OutcomeUrlPolicy(settings.outcome_url_hosts)
@@ -206,6 +216,8 @@ def build_worker(
         dnc.add_to_do_not_call,
         pools.pick_caller_id,
         pools.report_caller_id_result,
+        contacts_made.claim_contact,
+        contacts_made.forget_contact,
         texts.send_text,
         delivery.deliver_outcome,
         slots.request_call_slot,
@@ -310,6 +322,7 @@ async def run_worker(settings: WorkerSettings) -> None:
         retell_client_for(settings) as retell,
         open_do_not_call_list(settings) as do_not_call,
         open_caller_id_store(settings) as caller_ids,
+        open_contact_log(settings) as contact_log,
     ):
         await warn_of_stale_sources(do_not_call)
         try:
@@ -326,6 +339,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             do_not_call=do_not_call,
             outbound_slots=outbound,
             caller_ids=caller_ids,
+            contact_log=contact_log,
         )
         workers = [calls, *build_side_workers(client, settings, retell=retell)]
         loop = asyncio.get_running_loop()

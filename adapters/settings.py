@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from calls.caller_id_health import HealthRules
+from calls.contact_limits import DEFAULT_CONTACT_LIMITS, parse_limits
 from calls.contacts_file import DEFAULT_LIMITS as CONTACTS_LIMITS
 from outbound_calls_client.names import (
     DEFAULT_CALLBACK_TIME_FIELD,
@@ -247,6 +248,16 @@ class WorkerSettings(
     def _one_word(cls, value: str) -> str:
         if not value or value.split() != [value]:
             raise ValueError("must be one word, the analysis field's name (no spaces)")
+        return value
+
+    # How often one person may be called across every call, redial and campaign
+    # (calls/contact_limits.py): "3/24h,7/7d" by default, "off" for none.
+    contact_limits: str = DEFAULT_CONTACT_LIMITS
+
+    @field_validator("contact_limits")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        parse_limits(value)
         return value
 
     # Number health (calls/caller_id_health.py): how long a pool's number rests when Retell

@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.caller_ids import CallerIdActivities
+    from activities.contact_limits import ContactLimitActivities
     from activities.retell import RetellActivities
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.outcomes import classify_disconnection
@@ -35,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
         CallPhaseName,
         CallRequest,
         CallTimeouts,
+        ContactClaimAnswer,
+        ContactClaimInput,
         CreateCallInput,
         OutcomeStatus,
         PickCallerIdInput,
@@ -74,12 +77,18 @@ CALLER_ID_POOL = "caller-id-pool"
 # has started over by then), looking again at least this often.
 CALLER_ID_HOLD = timedelta(hours=24)
 CALLER_ID_LOOK_AGAIN = timedelta(minutes=30)
+# Every dial is counted against CONTACT_LIMITS first (docs/calls.md, "Contact frequency").
+CONTACT_LIMITS = "contact-limits"
 PHASE_NAMES: dict[CallPhase, CallPhaseName] = {
     CallPhase.REGISTERED: "ringing",
     CallPhase.ONGOING: "in_call",
     CallPhase.ENDED: "awaiting_analysis",
     CallPhase.ANALYZED: "awaiting_analysis",
 }
+
+
+def _hours(length: timedelta) -> str:
+    return f"{length.total_seconds() / 3600:g} h"
 
 
 def _ms_to_datetime(ms: int | None) -> datetime | None:
@@ -181,10 +190,16 @@ class CallAttempt:
                     return held or None
                 from_number = picked.number
             assert from_number is not None  # validation: a from_number, or a pool
-            record = await self._dial_in_a_slot(validated, number, agent_id, from_number)
-            if record is not None and record.from_number is not None and record.call_id:
-                await self._report_caller_id_result(record)
-            return record
+            dialed = await self._dial_in_a_slot(validated, number, agent_id, from_number)
+            if isinstance(dialed, ContactClaimAnswer):
+                held_since = held_since or workflow.now()
+                held = await self._hold_for_contact_limit(number, dialed, held_since)
+                if held is True:
+                    continue
+                return held or None
+            if dialed is not None and dialed.from_number is not None and dialed.call_id:
+                await self._report_caller_id_result(dialed)
+            return dialed
 
     async def _wait_for_calling_window(self, validated: ValidatedCall) -> bool:
         """Sleep (durably) until the callee's local time is inside the window; False if
@@ -205,9 +220,10 @@ class CallAttempt:
 
     async def _dial_in_a_slot(
         self, validated: ValidatedCall, number: int, agent_id: str | None, from_number: str
-    ) -> AttemptRecord | None:
+    ) -> AttemptRecord | ContactClaimAnswer | None:
         """The attempt, holding one of the account's MAX_CONCURRENT_CALLS slots (released as
-        soon as Retell stops counting the call); None when canceled while waiting for one."""
+        soon as Retell stops counting the call); None when canceled while waiting for one, the
+        refusal when a contact limit holds the dial (the slot goes back for the wait)."""
         self._progress.set_phase("waiting_for_slot")
         if not await self.slot.acquire(self._request.timeouts, group=self._request.report_to):
             # Canceled while waiting: leave the pool's queue, or give back a grant that
@@ -215,6 +231,16 @@ class CallAttempt:
             await self.slot.release()
             return None
         try:
+            # In the slot, just before the create: a contact counts from its dial, and two
+            # workers racing for a person's last allowed contact are told apart here.
+            if workflow.patched(CONTACT_LIMITS):
+                claim = await self._claim_contact(validated, number)
+                if not isinstance(claim, ContactClaimAnswer) or not claim.allowed:
+                    return claim
+                record = await self._dial(validated, number, agent_id, from_number)
+                if record.call_id is None:
+                    await self._forget_contact(record.idempotency_key)
+                return record
             return await self._dial(validated, number, agent_id, from_number)
         finally:
             await self.slot.release()
@@ -279,32 +305,102 @@ class CallAttempt:
         self, pool: str, number: int, picked: CallerIdPicked, held_since: datetime
     ) -> bool | AttemptRecord:
         """Wait while every number of ``pool`` is rested or at its daily cap: True to look
-        again, False when canceled, the attempt's record once held for CALLER_ID_HOLD."""
+        again, False when canceled, the attempt's record once held for long enough
+        (``timeouts.max_hold_s``, else CALLER_ID_HOLD)."""
         now = workflow.now()
-        give_up = held_since + CALLER_ID_HOLD
+        longest = self._request.timeouts.max_hold or CALLER_ID_HOLD
+        give_up = held_since + longest
         if now >= give_up:
             return self._undialed(
                 number,
                 OutcomeStatus.REJECTED,
-                f"caller_id_pool {pool!r} had no usable number for "
-                f"{CALLER_ID_HOLD.total_seconds() / 3600:.0f} h (each rested or at its daily "
-                "cap): nothing dialed",
+                f"caller_id_pool {pool!r} had no usable number for {_hours(longest)} (each "
+                "rested or at its daily cap): nothing dialed",
             )
         # A number may also come back sooner than known (restored, added): look every while.
         # A time already past (the worker's clock behind the workflow's) says nothing more.
         back = picked.next_usable_at
         soon = back if back is not None and back > now else give_up
         wake = min(soon, now + CALLER_ID_LOOK_AGAIN, give_up)
-        self._progress.set_phase("waiting_for_caller_id")
-        self._progress.waiting_until = wake
-        workflow.set_current_details(
+        return await self._hold(
+            "waiting_for_caller_id",
             f"caller_id_pool {pool!r} has no usable number ({picked.pool_size} rested or at "
-            f"their daily cap); looking again at {wake.isoformat()}"
+            "their daily cap)",
+            wake,
+            "wait for a number",
         )
-        workflow.logger.info("caller-id pool has no usable number; holding", extra={"pool": pool})
-        await wait_until(self._progress.canceled, wake - now, "wait for a number")
+
+    async def _hold_for_contact_limit(
+        self, number: int, claim: ContactClaimAnswer, held_since: datetime
+    ) -> bool | AttemptRecord:
+        """Wait until CONTACT_LIMITS allow the dial: True to go on, False when canceled, the
+        attempt's record when that is past ``timeouts.max_hold_s``."""
+        assert claim.next_allowed_at is not None
+        longest = self._request.timeouts.max_hold
+        if longest is not None and claim.next_allowed_at > held_since + longest:
+            return self._undialed(
+                number,
+                OutcomeStatus.REJECTED,
+                f"contact limit {claim.rule} (CONTACT_LIMITS): this number may next be called "
+                f"at {claim.next_allowed_at.isoformat()}, past timeouts.max_hold_s: nothing "
+                "dialed",
+            )
+        return await self._hold(
+            "waiting_for_contact_limit",
+            f"contact limit {claim.rule} (CONTACT_LIMITS) reached for this number",
+            claim.next_allowed_at,
+            "wait for the contact limit",
+        )
+
+    async def _hold(self, phase: CallPhaseName, why: str, wake: datetime, summary: str) -> bool:
+        """A hold before the dial, visible in the status (phase, held_by, waiting_until) and
+        the UI's details; False when canceled meanwhile."""
+        now = workflow.now()
+        self._progress.set_phase(phase)
+        self._progress.waiting_until = wake
+        self._progress.held_by = why
+        workflow.set_current_details(f"{why}; next look at {wake.isoformat()}")
+        workflow.logger.info("dial held", extra={"held_by": why})
+        await wait_until(self._progress.canceled, max(wake - now, timedelta(0)), summary)
         self._progress.waiting_until = None
+        self._progress.held_by = None
         return not self._progress.canceled()
+
+    async def _claim_contact(
+        self, validated: ValidatedCall, number: int
+    ) -> ContactClaimAnswer | AttemptRecord:
+        try:
+            return await workflow.execute_local_activity_method(
+                ContactLimitActivities.claim_contact,
+                ContactClaimInput(
+                    idempotency_key=self._key(number),
+                    to_number=validated.to_number,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=CREATE_TOTAL_TIMEOUT,
+                retry_policy=CREATE_RETRY,
+                summary="check contact limits",
+            )
+        except ActivityError as err:
+            raise_if_cancelled(err)
+            return self._undialed(
+                number,
+                OutcomeStatus.FAILED,
+                f"contact limits could not be checked: {failure_text(err)}",
+            )
+
+    async def _forget_contact(self, idempotency_key: str) -> None:
+        await best_effort(
+            workflow.execute_local_activity_method(
+                ContactLimitActivities.forget_contact,
+                idempotency_key,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+                summary="no call placed: not a contact",
+            ),
+            "contact not forgotten",
+        )
 
     async def _report_caller_id_result(self, record: AttemptRecord) -> None:
         """Count the attempt for its number's health: a number marked as spam, failing to

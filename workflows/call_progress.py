@@ -25,6 +25,8 @@ class CallProgress:
         # calling window and a slot before it still name the attempt before.
         self.attempt = 0
         self.waiting_until: datetime | None = None
+        # What holds the dial meanwhile (a contact limit, a pool with no usable number).
+        self.held_by: str | None = None
         self.cancel_reason: str | None = None
 
     def canceled(self) -> bool:

@@ -230,6 +230,7 @@ class OutboundCallWorkflow:
             duplicate_events=self._duplicates,
             waiting_until=self._progress.waiting_until,
             cancel_requested=self._progress.canceled(),
+            held_by=self._progress.held_by,
             outcome=self._outcome,
         )
 

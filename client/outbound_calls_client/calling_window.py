@@ -145,8 +145,7 @@ def next_allowed_time_with(
     tzs = [ZoneInfo(zone) for zone in zones]
     for _ in range(_MAX_STEPS):
         openings = [
-            _next_opening_with(candidate.astimezone(tz), window, rule).astimezone(UTC)
-            for tz in tzs
+            _next_opening_with(candidate.astimezone(tz), window, rule).astimezone(UTC) for tz in tzs
         ]
         if all(opening == candidate for opening in openings):
             return candidate
@@ -163,9 +162,7 @@ def held_by_rule(
 ) -> bool:
     """Whether the regional rule, not the request's window, is what keeps a call from now
     until its next allowed time (for status text: "held by US-FL: ...")."""
-    return next_allowed_time_with(now, zones, window, rule) > next_allowed_time(
-        now, zones, window
-    )
+    return next_allowed_time_with(now, zones, window, rule) > next_allowed_time(now, zones, window)
 
 
 def _describe_ranges(ranges: tuple[HoursRange, ...] | None) -> str:

@@ -107,6 +107,22 @@ class CallTimeouts(FrozenModel):
         default=300.0,
         description="While a call is open, poll get-call this often in case a webhook is lost.",
     )
+    max_hold_s: Seconds | None = Field(
+        default=None,
+        description=(
+            "Before a dial, hold at most this long for a contact limit or a caller-ID pool with "
+            "no usable number, then end rejected; unset: a contact limit holds until allowed, "
+            "a pool 24 h."
+        ),
+    )
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), ("max_hold_s",))
+
+    @property
+    def max_hold(self) -> timedelta | None:
+        return None if self.max_hold_s is None else timedelta(seconds=self.max_hold_s)
 
     @property
     def ring_timeout(self) -> timedelta:
@@ -170,7 +186,6 @@ class CallingWindow(FrozenModel):
     time_zone: str | None = Field(
         default=None, description="IANA zone; overrides the zones derived from the number"
     )
-
     regional_rules: bool | None = Field(
         default=None,
         description="Unset or true: the calling hours of the callee's region apply on top of "
@@ -486,6 +501,21 @@ class CallerIdPicked(FrozenModel):
     next_usable_at: datetime | None = None
 
 
+class ContactClaimInput(FrozenModel):
+    """A dial about to go out: counted as a contact of ``to_number`` if CONTACT_LIMITS allow
+    (once per attempt however often it is asked), at the workflow's time ``at``."""
+
+    idempotency_key: str
+    to_number: str
+    at: datetime
+
+
+class ContactClaimAnswer(FrozenModel):
+    allowed: bool
+    next_allowed_at: datetime | None = None
+    rule: str | None = None
+
+
 class CallerIdResultInput(FrozenModel):
     """How an attempt from a pool's number ended: counted once per attempt for the number's
     health (calls/caller_id_health.py)."""
@@ -573,6 +603,7 @@ CallPhaseName = Literal[
     "waiting_for_window",
     "waiting_for_slot",
     "waiting_for_caller_id",
+    "waiting_for_contact_limit",
     "finished",
 ]
 
@@ -627,6 +658,12 @@ class CallSnapshot(FrozenModel):
     waiting_until: datetime | None = None
     cancel_requested: bool = False
     outcome: CallOutcome | None = None
+    # What holds the call before its dial, when something does (a contact limit, a pool).
+    held_by: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_unused(handler(self), ("held_by",))
 
 
 class OutcomeDelivery(FrozenModel):

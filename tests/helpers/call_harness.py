@@ -84,6 +84,9 @@ def _worker_settings(
         "worker_graceful_shutdown_s": 0,
         # Tests write their contacts files under pytest's tmp_path (or another temp dir).
         "contacts_allowed_locations": os.path.realpath(tempfile.gettempdir()),
+        # The suite calls one test number hundreds of times a day of workflow time; the tests
+        # of CONTACT_LIMITS (tests/workflow/test_contact_limits.py, ...) set their own.
+        "contact_limits": "off",
         **overrides,
     }
     return WorkerSettings(**values)
