@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,7 +139,14 @@ class SqliteDoNotCallList:
         self, name: str, numbers: Iterable[str], source: SourceFile
     ) -> Imported:
         """Replace registry source ``name`` by ``numbers`` (read in a thread, in batches)."""
-        return await asyncio.to_thread(self._registry.import_source, name, numbers, source)
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(
+                self._registry.import_source, name, numbers, source, stop
+            )
+        except asyncio.CancelledError:
+            stop.set()  # the thread goes on otherwise, and would switch the source
+            raise
 
     async def sources(self) -> list[RegistrySource]:
         return await asyncio.to_thread(self._registry.sources)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -50,6 +51,15 @@ def create_schema(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+class ImportStopped(Exception):
+    """The import was asked to stop (its caller was cancelled): the source is unchanged."""
+
+
+def _stop_if_asked(stop: threading.Event | None, name: str) -> None:
+    if stop is not None and stop.is_set():
+        raise ImportStopped(f"the import of {name} was stopped; it is unchanged")
+
+
 class SqliteRegistry:
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -76,7 +86,15 @@ class SqliteRegistry:
             finally:
                 db.close()
 
-    def import_source(self, name: str, numbers: Iterable[str], source: SourceFile) -> Imported:
+    def import_source(
+        self,
+        name: str,
+        numbers: Iterable[str],
+        source: SourceFile,
+        stop: threading.Event | None = None,
+    ) -> Imported:
+        """``stop``, once set, ends the import at its next batch, before the switch: a
+        cancelled caller (Ctrl-C) must not find the import finished in its thread anyway."""
         with self._exclusive() as db:
             with db:
                 cursor = db.execute(
@@ -88,6 +106,7 @@ class SqliteRegistry:
             rows = 0
             it = iter(numbers)
             while batch := sorted(islice(it, BATCH_ROWS)):
+                _stop_if_asked(stop, name)
                 with db:
                     cursor = db.executemany(
                         "INSERT OR IGNORE INTO registry_numbers (import_id, number) VALUES (?, ?)",
@@ -99,6 +118,7 @@ class SqliteRegistry:
                         " registry_numbers) WHERE id = ?",
                         (import_id,),
                     )
+            _stop_if_asked(stop, name)
             if rows == 0:
                 raise NoNumbers(f"{source.name}: no number in the file; {name} is unchanged")
             with db:

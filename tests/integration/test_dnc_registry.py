@@ -8,6 +8,7 @@ import asyncio
 import fcntl
 import io
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -146,6 +147,30 @@ async def test_a_failed_import_leaves_the_old_numbers_and_the_next_one_cleans_up
     assert stored_rows(tmp_path, pg_url) == 1  # what the broken import wrote is gone
 
 
+async def test_a_cancelled_import_leaves_the_source(
+    store: ManagedDoNotCallList, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C cancels the CLI's task; the file is read in a thread, which must not go on to
+    switch the source anyway."""
+    monkeypatch.setattr(registry_sqlite, "BATCH_ROWS", 2)
+    await store.import_source("national", reader(f"{OLD}\n"), FILE)
+
+    def slow() -> Iterator[str]:
+        for n in range(20):  # 0.4 s in all
+            time.sleep(0.02)
+            yield f"+1415555{2000 + n}"
+
+    importing = asyncio.create_task(store.import_source("national", slow(), FILE))
+    await asyncio.sleep(0.1)
+    importing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await importing
+    await asyncio.sleep(1.5)  # long past the file's end, had the import gone on
+    assert await store.contains(OLD)
+    assert not await store.contains("+14155552000")
+    assert [(s.name, s.rows) for s in await store.sources()] == [("national", 1)]
+
+
 async def test_remove_source(store: ManagedDoNotCallList) -> None:
     await store.import_source("national", reader(f"{OLD}\n{NEW}\n"), FILE)
     await store.import_source("other", reader(f"{NEW}\n"), FILE)
@@ -166,7 +191,11 @@ async def import_lock_held(tmp_path: Path, url: str | None) -> AsyncIterator[Non
         return
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as pg:
         await pg.execute("SELECT pg_advisory_lock(%s)", (0x444E4352,))
-        yield
+        try:
+            yield
+        finally:
+            # Not left to the close: the server ends the session a moment after it.
+            await pg.execute("SELECT pg_advisory_unlock(%s)", (0x444E4352,))
 
 
 async def test_one_import_or_removal_at_a_time(
