@@ -31,7 +31,7 @@ class RequestValidationActivities:
     ``CALLBACK_TIME_FIELD`` and the keyed hash of the callee's number (with
     ``NUMBER_HASH_KEY``, which must not reach a history) to the workflow, recorded with it,
     and the callee's regional calling hours (calls/regional_hours.py) unless the request
-    turned them off (``calling_window.regional_rules: false``)."""
+    turned them off (``calling_window.regional_rules: false``, or a window turned off)."""
 
     def __init__(
         self,
@@ -74,7 +74,7 @@ def regional_rule_of(request: CallRequest, validated: ValidatedCall) -> Regional
     """The callee's rule, with holidays from today on; refused (like a window that never
     opens) when the request's window and the rule share no time at all."""
     window = request.calling_window
-    if window.regional_rules is False:
+    if not window.applies_regional_rules:
         return None
     now = datetime.now(UTC)
     rule = regional_rule_for(validated.to_number, now.date())

@@ -28,7 +28,13 @@ with workflow.unsafe.imports_passed_through():
     from calls.lifecycle import CallPhase, CallState, apply, observe
     from calls.outcomes import classify_disconnection
     from outbound_calls_client import search_attributes as sa
-    from outbound_calls_client.calling_window import describe, next_allowed_time
+    from outbound_calls_client.calling_window import (
+        describe,
+        describe_rule,
+        held_by_rule,
+        next_allowed_time,
+        next_allowed_time_with,
+    )
     from outbound_calls_client.models import (
         AttemptRecord,
         CallerIdPicked,
@@ -77,6 +83,8 @@ CALLER_ID_POOL = "caller-id-pool"
 # has started over by then), looking again at least this often.
 CALLER_ID_HOLD = timedelta(hours=24)
 CALLER_ID_LOOK_AGAIN = timedelta(minutes=30)
+# The calling hours of the callee's region narrow the request's window (docs/calls.md).
+REGIONAL_HOURS = "regional-calling-hours"
 # Every dial is counted against CONTACT_LIMITS first (docs/calls.md, "Contact frequency").
 CONTACT_LIMITS = "contact-limits"
 PHASE_NAMES: dict[CallPhase, CallPhaseName] = {
@@ -202,20 +210,36 @@ class CallAttempt:
             return dialed
 
     async def _wait_for_calling_window(self, validated: ValidatedCall) -> bool:
-        """Sleep (durably) until the callee's local time is inside the window; False if
-        canceled meanwhile."""
+        """Sleep (durably) until the callee's local time is inside the window and the hours
+        of their region allow a call; False if canceled meanwhile."""
         window = self._request.calling_window
+        zones = validated.time_zones
         now = workflow.now()
-        opens = next_allowed_time(now, validated.time_zones, window)
+        rule = validated.regional_rule
+        # patched() only with a rule: a call validated without one keeps the 1.0 commands.
+        if rule is not None and workflow.patched(REGIONAL_HOURS):
+            opens = next_allowed_time_with(now, zones, window, rule)
+            held_by = (
+                f"calling hours of {describe_rule(rule)}"
+                if held_by_rule(now, zones, window, rule)
+                else None
+            )
+        else:
+            opens, held_by = next_allowed_time(now, zones, window), None
         if opens > now:
             self._progress.set_phase("waiting_for_window")
             self._progress.waiting_until = opens
-            workflow.set_current_details(
-                f"outside calling hours ({describe(window)} in "
-                f"{', '.join(validated.time_zones)}); next dial at {opens.isoformat()}"
+            self._progress.held_by = held_by
+            where = ", ".join(zones)
+            why = (
+                f"{held_by} (in {where})"
+                if held_by
+                else (f"outside calling hours ({describe(window)} in {where})")
             )
+            workflow.set_current_details(f"{why}; next dial at {opens.isoformat()}")
             await wait_until(self._progress.canceled, opens - now, "wait for calling hours")
             self._progress.waiting_until = None
+            self._progress.held_by = None
         return not self._progress.canceled()
 
     async def _dial_in_a_slot(

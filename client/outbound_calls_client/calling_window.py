@@ -132,10 +132,11 @@ def next_allowed_time_with(
     callee's local date). ``now`` itself when allowed in every zone, else the earliest
     later moment, in UTC.
 
-    ``rule`` None, or ``window.regional_rules`` false: the window alone. ``window.enabled``
-    false: the rule alone. Pure, deterministic: safe in workflow code.
+    ``rule`` None, or the window applying no regional rule (``regional_rules`` false, or
+    unset with the window off): the window alone. ``window.enabled`` false with
+    ``regional_rules`` true: the rule alone. Pure, deterministic: safe in workflow code.
     """
-    if rule is None or window.regional_rules is False:
+    if rule is None or not window.applies_regional_rules:
         return next_allowed_time(now, zones, window)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

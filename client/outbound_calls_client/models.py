@@ -188,10 +188,14 @@ class CallingWindow(FrozenModel):
     )
     regional_rules: bool | None = Field(
         default=None,
-        description="Unset or true: the calling hours of the callee's region apply on top of "
-        "this window (docs/calls.md, Calling hours by region); false: they do not. "
-        "enabled=false turns off this window only, not the regional rule.",
+        description="True: the calling hours of the callee's region apply on top of this "
+        "window (docs/calls.md, Calling hours by region); false: they do not; unset: they "
+        "apply when the window does (enabled=false is 'any hour', the rule included).",
     )
+
+    @property
+    def applies_regional_rules(self) -> bool:
+        return self.enabled if self.regional_rules is None else self.regional_rules
 
     @model_serializer(mode="wrap")
     def _as_1_0_when_unused(self, handler: SerializerFunctionWrapHandler) -> Any:

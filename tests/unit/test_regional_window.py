@@ -90,11 +90,13 @@ def test_no_rule_is_the_window_alone() -> None:
     assert next_allowed_time_with(now, [NEW_YORK], LATE, None) == now
 
 
-def test_a_disabled_window_leaves_the_rule() -> None:
+def test_a_disabled_window_is_any_hour_unless_the_rule_is_asked_for() -> None:
     now = _local(NEW_YORK, 2026, 12, 8, 7, 0)
     off = CallingWindow(enabled=False)
     assert next_allowed_time(now, [NEW_YORK], off) == now
-    assert next_allowed_time_with(now, [NEW_YORK], off, FLORIDA) == _local(
+    assert next_allowed_time_with(now, [NEW_YORK], off, FLORIDA) == now
+    rule_only = CallingWindow(enabled=False, regional_rules=True)
+    assert next_allowed_time_with(now, [NEW_YORK], rule_only, FLORIDA) == _local(
         NEW_YORK, 2026, 12, 8, 8, 0
     )
 
@@ -117,7 +119,7 @@ WINDOWS = st.sampled_from(
         CallingWindow(),
         LATE,
         CallingWindow(days=frozenset({1, 2, 3, 4, 5})),
-        CallingWindow(enabled=False),
+        CallingWindow(enabled=False, regional_rules=True),
     ]
 )
 CASES = st.sampled_from(
