@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from adapters.caller_ids import CallerIdStore
+from adapters.contact_log import ContactLog
 from adapters.do_not_call import DoNotCallList
 from adapters.namespace_setup import register_search_attributes
 from adapters.settings import WorkerSettings
@@ -100,6 +101,7 @@ async def call_worker(
     read_timeout_s: float = 2.0,
     do_not_call: DoNotCallList | None = None,
     caller_ids: CallerIdStore | None = None,
+    contact_log: ContactLog | None = None,
     extra_workflows: Sequence[type] = (),
     workflows: Sequence[type] = WORKFLOWS,
     pool_workflow: type = CallSlotsWorkflow,
@@ -124,6 +126,7 @@ async def call_worker(
                 retell=retell,
                 do_not_call=do_not_call,
                 caller_ids=caller_ids,
+                contact_log=contact_log,
                 extra_workflows=extra_workflows,
                 workflows=workflows,
             )

@@ -103,17 +103,21 @@ def test_a_source_is_stale_past_31_days() -> None:
 
 
 def test_the_reader_counts_lines_and_lists_the_first_bad_ones() -> None:
-    text = (
-        b"415,5550123\n"
-        b"\n"
-        b"oops\n"
-        b"4155550124\n"
-        b"\xff\xfe\n"  # not UTF-8
-        + b"9" * (MAX_LINE_BYTES + 10)
-        + b"\n"
-        + b"+442071838750\n"
-        b"415,555\n"
-        b"415,5550125"  # no newline at the end
+    not_utf8 = b"\xff\xfe\n"
+    too_long = b"9" * (MAX_LINE_BYTES + 10) + b"\n"
+    last_without_newline = b"415,5550125"
+    text = b"".join(
+        [
+            b"415,5550123\n",
+            b"\n",
+            b"oops\n",
+            b"4155550124\n",
+            not_utf8,
+            too_long,
+            b"+442071838750\n",
+            b"415,555\n",
+            last_without_newline,
+        ]
     )
     reader = RegistryReader(io.BytesIO(text), shown_bad=3)
     assert list(reader) == [SF, "+14155550124", "+442071838750", "+14155550125"]
