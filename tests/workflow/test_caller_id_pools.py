@@ -138,6 +138,14 @@ async def test_a_number_marked_as_spam_rests_and_the_call_goes_out_from_another(
     assert rested.rested_until > datetime.now(UTC)
     assert (rested.calls, rested.rests, fine.calls, fine.answered) == (1, 1, 1, 1)
     assert fine.rested_until is None
+    # Not picked while it rests, though it would win the tie (as many calls today, lower number).
+    again = await _run(ts_env, queue, _pool_request(CALLEES["415"]))
+    assert [a.from_number for a in again.attempts] == [other]
+    # Restored (and no longer labelled by the carriers), it is picked again.
+    await sim.mark_spam()
+    assert await store.restore(spammed)
+    back = await _run(ts_env, queue, _pool_request(CALLEES["415"]))
+    assert [a.from_number for a in back.attempts] == [spammed]
 
 
 async def test_a_pool_all_marked_as_spam_ends_after_two_retries(
