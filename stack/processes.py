@@ -65,6 +65,15 @@ _OWN_PREFIXES = (
     "DO_NOT_CALL_",
     "OUTCOME_",
     "CONTACTS_",
+    "CONTACT_LIMITS",
+    "CALLER_ID_",
+    "CALLBACK_TIME_",
+    "DNC_",
+    "PAYLOAD_",
+    "WORKER_",
+    "NUMBER_HASH_",
+    "RETURNED_CALL_",
+    "RESERVED_INBOUND_",
 )
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
