@@ -147,6 +147,7 @@ WAIT_TEXT = {
     "waiting_to_redial": "waiting to redial",
     "waiting_for_slot": "waiting for a free call slot (MAX_CONCURRENT_CALLS)",
     "waiting_for_caller_id": "waiting for a usable number of the caller-ID pool",
+    "waiting_for_contact_limit": "waiting for the contact limit (CONTACT_LIMITS)",
 }
 
 
@@ -159,6 +160,8 @@ def progress_line(snapshot: CallSnapshot, now: datetime | None = None) -> str:
         until = snapshot.waiting_until.astimezone()
         left = until - (now or datetime.now(UTC))
         line += f" until {until:%a %d %b %H:%M %Z}, in {_duration(left)}"
+    if snapshot.held_by is not None:
+        line += f"; held by {snapshot.held_by}"
     return line
 
 

@@ -280,3 +280,19 @@ def test_a_wait_says_until_when_and_how_long() -> None:
     local = (now + timedelta(hours=3, minutes=5)).astimezone()
     assert f"{local:%H:%M}" in line
     assert line.endswith("in 3 h 05 min")
+
+
+def test_a_held_call_says_what_holds_it() -> None:
+    now = datetime(2025, 1, 7, 6, 0, tzinfo=UTC)
+    snapshot = CallSnapshot(
+        workflow_id="call-x",
+        phase="waiting_for_contact_limit",
+        attempt=2,
+        waiting_until=now + timedelta(hours=1),
+        held_by="contact limit 3/24h (CONTACT_LIMITS) reached for this number",
+    )
+    line = progress_line(snapshot, now=now)
+    assert line.startswith("waiting for the contact limit (CONTACT_LIMITS) (attempt 2, call -)")
+    assert line.endswith(
+        "in 1 h 00 min; held by contact limit 3/24h (CONTACT_LIMITS) reached for this number"
+    )
