@@ -10,12 +10,13 @@ Our own numbers are stored and shown in clear: they are the account's, not a per
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
+from adapters.sqlite_store import SqliteStore
 from calls.caller_id_health import Health, HealthRules, PoolRate, ResultKind, Verdict, judge
 from calls.caller_id_locality import locality
 
@@ -191,20 +192,12 @@ def _when(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-class SqliteCallerIdStore:
+class SqliteCallerIdStore(SqliteStore):
     """The pools in a local SQLite file (the do-not-call list's, ``DO_NOT_CALL_DB``). A
     pick or a result holds SQLite's write lock from its read to its write, so processes on
     one host never give out a number's last call twice nor lose a count."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            for statement in _SQLITE_SCHEMA:
-                db.execute(statement)
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._path, timeout=10, isolation_level=None)
+    schema = _SQLITE_SCHEMA
 
     def _add(self, number: str, pool: str, daily_cap: int | None) -> None:
         with self._connect() as db:
@@ -242,21 +235,6 @@ class SqliteCallerIdStore:
                 (until.astimezone(UTC).isoformat() if until else None, reason, number),
             )
             return changed.rowcount > 0
-
-    def _locked(self, work: Any, *args: Any) -> Any:
-        """``work(db, *args)`` in one write transaction."""
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            result = work(db, *args)
-            db.execute("COMMIT")
-            return result
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
 
     @staticmethod
     def _pick(
@@ -320,15 +298,15 @@ class SqliteCallerIdStore:
         return await asyncio.to_thread(self._set_rest, number, None, None)
 
     async def pick(self, key: str, pool: str, to_number: str, now: datetime) -> CallerIdPick:
-        pick: CallerIdPick = await asyncio.to_thread(
-            self._locked, self._pick, key, pool, to_number, now
+        return await asyncio.to_thread(
+            self._locked,
+            functools.partial(self._pick, key=key, pool=pool, to_number=to_number, now=now),
         )
-        return pick
 
     async def record_result(
         self, key: str, number: str, kind: ResultKind, rules: HealthRules, now: datetime
     ) -> Verdict | None:
-        verdict: Verdict | None = await asyncio.to_thread(
-            self._locked, self._record, key, number, kind, rules, now.astimezone(UTC)
+        record = functools.partial(
+            self._record, key=key, number=number, kind=kind, rules=rules, now=now.astimezone(UTC)
         )
-        return verdict
+        return await asyncio.to_thread(self._locked, record)

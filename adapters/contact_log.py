@@ -11,12 +11,13 @@ racing for a person's last allowed contact dial once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from adapters.sqlite_store import SqliteStore
 from calls.contact_limits import ContactLimit, first_allowed
 
 
@@ -37,6 +38,11 @@ class ContactLog(Protocol):
 
     async def forget(self, key: str) -> None:
         """Attempt ``key`` placed no call after all: it is no contact."""
+        ...
+
+    async def recent(self, number_key: str, since: datetime) -> list[datetime]:
+        """When ``number_key`` was contacted after ``since``, oldest first; reads only (a
+        dry run, ``campaign check``, asks what a claim would count)."""
         ...
 
 
@@ -63,60 +69,61 @@ _SQLITE_SCHEMA = (
 )
 
 
-class SqliteContactLog:
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            for statement in _SQLITE_SCHEMA:
-                db.execute(statement)
+class SqliteContactLog(SqliteStore):
+    schema = _SQLITE_SCHEMA
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._path, timeout=10, isolation_level=None)
-
+    @staticmethod
     def _claim(
-        self, key: str, number_key: str, limits: Sequence[ContactLimit], now: datetime
+        db: sqlite3.Connection,
+        key: str,
+        number_key: str,
+        limits: Sequence[ContactLimit],
+        now: datetime,
     ) -> ContactClaim:
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            since = horizon(limits, now).isoformat()
-            # Contacts too old to count against any limit go as the number is next called.
+        since = horizon(limits, now).isoformat()
+        # Contacts too old to count against any limit go as the number is next called.
+        db.execute(
+            "DELETE FROM contact_log WHERE number_key = ? AND contacted_at <= ?",
+            (number_key, since),
+        )
+        known = db.execute("SELECT 1 FROM contact_log WHERE idempotency_key = ?", (key,)).fetchone()
+        rows = db.execute(
+            "SELECT contacted_at FROM contact_log WHERE number_key = ? AND contacted_at > ?",
+            (number_key, since),
+        ).fetchall()
+        claim = judged(known is not None, [datetime.fromisoformat(r[0]) for r in rows], limits, now)
+        if claim.allowed and known is None:
             db.execute(
-                "DELETE FROM contact_log WHERE number_key = ? AND contacted_at <= ?",
-                (number_key, since),
+                "INSERT INTO contact_log VALUES (?, ?, ?)", (key, number_key, now.isoformat())
             )
-            known = db.execute(
-                "SELECT 1 FROM contact_log WHERE idempotency_key = ?", (key,)
-            ).fetchone()
-            rows = db.execute(
-                "SELECT contacted_at FROM contact_log WHERE number_key = ? AND contacted_at > ?",
-                (number_key, since),
-            ).fetchall()
-            claim = judged(
-                known is not None, [datetime.fromisoformat(r[0]) for r in rows], limits, now
-            )
-            if claim.allowed and known is None:
-                db.execute(
-                    "INSERT INTO contact_log VALUES (?, ?, ?)", (key, number_key, now.isoformat())
-                )
-            db.execute("COMMIT")
-            return claim
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return claim
 
     def _forget(self, key: str) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM contact_log WHERE idempotency_key = ?", (key,))
 
+    def _recent(self, number_key: str, since: datetime) -> list[datetime]:
+        db = self._connect()
+        try:
+            rows = db.execute(
+                "SELECT contacted_at FROM contact_log WHERE number_key = ? AND contacted_at > ?"
+                " ORDER BY contacted_at",
+                (number_key, since.isoformat()),
+            ).fetchall()
+        finally:
+            db.close()
+        return [datetime.fromisoformat(r[0]) for r in rows]
+
     async def claim(
         self, key: str, number_key: str, limits: Sequence[ContactLimit], now: datetime
     ) -> ContactClaim:
-        return await asyncio.to_thread(self._claim, key, number_key, limits, now.astimezone(UTC))
+        claim = functools.partial(
+            self._claim, key=key, number_key=number_key, limits=limits, now=now.astimezone(UTC)
+        )
+        return await asyncio.to_thread(self._locked, claim)
 
     async def forget(self, key: str) -> None:
         await asyncio.to_thread(self._forget, key)
+
+    async def recent(self, number_key: str, since: datetime) -> list[datetime]:
+        return await asyncio.to_thread(self._recent, number_key, since.astimezone(UTC))
