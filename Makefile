@@ -94,6 +94,7 @@ lock-check:
 # here finish in a few minutes on 2 cores. docs/benchmarks.md has the full sizes and how to read them.
 bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.history_events
+	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.bridge_throughput --receivers 100
 	$(BIN)/python -m bench.e2e_calls --calls 200
 	$(BIN)/python -m bench.slot_pool

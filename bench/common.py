@@ -151,11 +151,27 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _MeteredStack(ProcessStack):
+    """The stack, its dev server also serving Prometheus metrics (its ``action`` counter)."""
+
+    def __init__(self, data_dir: Path, config: StackConfig, metrics_port: int) -> None:
+        super().__init__(data_dir, config)
+        self.metrics_port = metrics_port
+
+    def _temporal_argv(self) -> list[str]:
+        return [*super()._temporal_argv(), f"--metrics-port={self.metrics_port}"]
+
+
 @contextlib.asynccontextmanager
 async def bench_stack(
-    args: argparse.Namespace, *, time_scale: float, env: Mapping[str, str] | None = None
+    args: argparse.Namespace,
+    *,
+    time_scale: float,
+    env: Mapping[str, str] | None = None,
+    server_metrics_port: int | None = None,
 ) -> AsyncIterator[ProcessStack]:
-    """The stack as processes, in a fresh directory under ``--data-dir``."""
+    """The stack as processes, in a fresh directory under ``--data-dir``; with
+    ``server_metrics_port``, the dev server serves ``/metrics`` there."""
     args.data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.data_dir))
     # A benchmark stopped with SIGTERM (kill, a timeout) must stop its stack too: the default
@@ -170,7 +186,12 @@ async def bench_stack(
         stack_env = {"SIMULATOR_WEBHOOK_TIMEOUT_S": "10", **(env or {})}
         config = StackConfig(time_scale=time_scale, env=stack_env, log_level=args.log_level)
         started = time.monotonic()
-        async with ProcessStack(data_dir, config).running() as stack:
+        stack = (
+            ProcessStack(data_dir, config)
+            if server_metrics_port is None
+            else _MeteredStack(data_dir, config, server_metrics_port)
+        )
+        async with stack.running():
             print(f"stack up in {time.monotonic() - started:.1f}s in {data_dir}")
             yield stack
     finally:
