@@ -8,7 +8,9 @@ the processes it starts, which inherit that environment."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from pgserver.postgres_server import PostgresServer
@@ -58,11 +60,16 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """A real PostgreSQL server (the ``pgserver`` wheel), started once for the session."""
-    server = start_postgres(tmp_path_factory.mktemp("postgres") / "data")
-    yield server
-    stop_postgres(server)
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (the ``pgserver`` wheel), started once for the session. Its
+    data lives outside pytest's tmp directory: as root the server runs as user ``pgserver``,
+    and every pytest session starting on the machine makes ``/tmp/pytest-of-root`` private
+    again (0700), which another session's server could then no longer reach."""
+    with tempfile.TemporaryDirectory(prefix="outbound-calls-postgres-") as parent:
+        os.chmod(parent, 0o755)
+        server = start_postgres(Path(parent) / "data")
+        yield server
+        stop_postgres(server)
 
 
 @pytest.fixture
