@@ -61,3 +61,12 @@ class PostgresContactLog(SchemaStore):
     async def forget(self, key: str) -> None:
         async with self._pool.connection() as db:
             await db.execute("DELETE FROM contact_log WHERE idempotency_key = %s", (key,))
+
+    async def recent(self, number_key: str, since: datetime) -> list[datetime]:
+        async with self._pool.connection() as db:
+            cursor = await db.execute(
+                "SELECT contacted_at FROM contact_log WHERE number_key = %s AND contacted_at > %s"
+                " ORDER BY contacted_at",
+                (number_key, since.astimezone(UTC)),
+            )
+            return [row[0] for row in await cursor.fetchall()]

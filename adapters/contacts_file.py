@@ -3,17 +3,19 @@ calls/contacts_file.py within the worker's limits."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
 from calls.contacts_file import (
     DEFAULT_LIMITS,
     FileIndex,
     ReadLimits,
+    each_contact,
     read_page,
     scan_contacts,
     too_large,
 )
-from outbound_calls_client.contacts import ContactSource, ContactsPage
+from outbound_calls_client.contacts import BadRow, Contact, ContactSource, ContactsPage
 
 
 def scan_path(path: Path, source: ContactSource, limits: ReadLimits = DEFAULT_LIMITS) -> FileIndex:
@@ -24,6 +26,18 @@ def scan_path(path: Path, source: ContactSource, limits: ReadLimits = DEFAULT_LI
         if size > limits.max_bytes:
             raise too_large(size, limits)
         return scan_contacts(stream, source, limits)
+
+
+def contacts_at(
+    path: Path, source: ContactSource, limits: ReadLimits = DEFAULT_LIMITS
+) -> Generator[Contact | BadRow, None, None]:
+    """Every record of the file at ``path`` as a contact or a bad row, in file order
+    (calls.contacts_file.each_contact); the file stays open until the iterator ends."""
+    with path.open("rb") as stream:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise too_large(size, limits)
+        yield from each_contact(stream, source, limits)
 
 
 def read_page_at(

@@ -298,22 +298,12 @@ class FileIndex:
     bad_positions: frozenset[int]
 
 
-def scan_contacts(
-    stream: IO[bytes], source: ContactSource, limits: ReadLimits = DEFAULT_LIMITS
-) -> FileIndex:
-    """Read the whole file once: checksum, record count, bad rows, the position index."""
-    digest = hashlib.sha256()
-    marks: list[tuple[int, int, int]] = []
-    bad: list[BadRow] = []
-    bad_positions: set[int] = set()
+def _judged(reader: _Reader, template: CallTemplate) -> Iterator[tuple[_Record, Contact | BadRow]]:
+    """Every record with what it becomes, in file order: a contact, or a bad row (a dedupe
+    key already on an earlier row is one: it needs the records before it)."""
     keys: set[str] = set()
-    lines = _Lines(stream, limits, digest=digest)
-    reader = _Reader(lines, source.format)
-    header = reader.read_header() if source.format == "csv" else None
     for record in reader:
-        if record.position % INDEX_EVERY == 0:
-            marks.append((record.position, record.offset, record.row - 1))
-        found = _contact(record, source.template)
+        found = _contact(record, template)
         if isinstance(found, Contact) and found.request.dedupe_key is not None:
             key = found.request.dedupe_key
             if key in keys:
@@ -324,6 +314,36 @@ def scan_contacts(
                     message="the same dedupe_key is on an earlier row",
                 )
             keys.add(key)
+        yield record, found
+
+
+def each_contact(
+    stream: IO[bytes], source: ContactSource, limits: ReadLimits = DEFAULT_LIMITS
+) -> Iterator[Contact | BadRow]:
+    """Every record as the campaign sees it, in file order, one at a time (the whole file is
+    never held): the contacts it would call and the bad rows it would skip, exactly as
+    :func:`scan_contacts` judges them (``campaign check`` reads a file so)."""
+    reader = _Reader(_Lines(stream, limits), source.format)
+    if source.format == "csv":
+        reader.read_header()
+    for _, found in _judged(reader, source.template):
+        yield found
+
+
+def scan_contacts(
+    stream: IO[bytes], source: ContactSource, limits: ReadLimits = DEFAULT_LIMITS
+) -> FileIndex:
+    """Read the whole file once: checksum, record count, bad rows, the position index."""
+    digest = hashlib.sha256()
+    marks: list[tuple[int, int, int]] = []
+    bad: list[BadRow] = []
+    bad_positions: set[int] = set()
+    lines = _Lines(stream, limits, digest=digest)
+    reader = _Reader(lines, source.format)
+    header = reader.read_header() if source.format == "csv" else None
+    for record, found in _judged(reader, source.template):
+        if record.position % INDEX_EVERY == 0:
+            marks.append((record.position, record.offset, record.row - 1))
         if isinstance(found, BadRow):
             bad_positions.add(record.position)
             if len(bad) < MAX_BAD_ROWS_LISTED:

@@ -1,18 +1,32 @@
-"""The ``campaign`` commands: start, status, pause, resume, cancel and results."""
+"""The ``campaign`` commands: check (a dry run), start, status, pause, resume, cancel and
+results."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from calls.contacts_file import ContactsFileError
+from activities.validation import RequestValidationActivities
+from adapters.caller_id_store import open_caller_id_store
+from adapters.contact_log_store import open_contact_log
+from adapters.dnc_store import open_do_not_call_list
+from adapters.outcome_urls import OutcomeUrlPolicy
+from calls.contact_limits import parse_limits
+from calls.contacts_file import ContactsFileError, ReadLimits
 from cli.calls import describe
-from cli.campaigns import check_contacts, export_results, follow_campaign
+from cli.campaign_check import (
+    REASON_COLUMNS,
+    CampaignCheck,
+    report_data,
+    report_notes,
+)
+from cli.campaigns import check_contacts, dry_run, export_results, follow_campaign
 from cli.command import (
     AgentIdOption,
     OutputOption,
@@ -22,10 +36,12 @@ from cli.command import (
     help_text,
     run_step,
     validation_text,
+    worker_settings,
 )
 from cli.connection import ui_link
 from cli.failures import CliError, ExitCode
 from cli.output import Document, OutputFormat, emit, note
+from outbound_calls_client.bounds import check_caller_id_source
 from outbound_calls_client.campaign import (
     CampaignRequest,
     CampaignSnapshot,
@@ -49,6 +65,7 @@ app = typer.Typer(
     help="Follow and steer a campaign (CampaignWorkflow).",
     no_args_is_help=True,
     epilog=help_text(
+        "outbound-calls campaign check --contacts /data/contacts.csv --from +12125550199",
         "outbound-calls campaign start spring-reminders --contacts /data/contacts.csv "
         "--from +12125550199 --agent-id agent_x --wait",
         "outbound-calls campaign status spring-reminders",
@@ -129,6 +146,118 @@ def _start_at(value: str | None) -> datetime | None:
     if moment.tzinfo is None:
         raise typer.BadParameter("needs a time zone offset, e.g. 2025-06-01T09:00:00+02:00")
     return moment
+
+
+CHECK_CODES = (
+    "Exit codes:\n0 checked (refused and held rows are the report, not an error)\n"
+    "1 could not check (a store could not be read)\n"
+    "2 bad input (an option, a setting, a file that cannot be read as contacts)"
+)
+
+
+@app.command(
+    "check",
+    epilog=help_text(
+        "outbound-calls campaign check --contacts /data/contacts.csv --from +12125550199",
+        "outbound-calls campaign check --contacts /data/contacts.csv --from-pool sales -o json",
+        codes=CHECK_CODES,
+    ),
+)
+def campaign_check(
+    contacts: Annotated[
+        str,
+        typer.Option(
+            help="the contacts file as campaign start takes it (CSV or JSON Lines), a local path"
+        ),
+    ],
+    from_number: Annotated[
+        str | None, typer.Option("--from", help="your Retell number, E.164 (or --from-pool)")
+    ] = None,
+    from_pool: Annotated[
+        str | None,
+        typer.Option(help="a caller-ID pool; a row's from_number or caller_id_pool wins"),
+    ] = None,
+    no_calling_window: Annotated[
+        bool, typer.Option("--no-calling-window", help="as campaign start's: dial at any hour")
+    ] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """A dry run: what a campaign would do with this file now, placing no call and starting
+    no workflow. Each row would be called now, refused (bad row, request, do-not-call list
+    or registry source, empty pool, contact limit past max_hold_s) or held (calling hours,
+    regional rule, caller-ID pool without a usable number, contact limit); counted per
+    reason, with the rows. Reads the stores the workers read (their settings)."""
+    if contacts.startswith(("http://", "https://")):
+        bad_input("--contacts: campaign check reads a local file (download it first)")
+    local = Path(contacts)
+    if not local.is_file():
+        bad_input(f"--contacts: {contacts} is not a file")
+    try:
+        check_caller_id_source(from_number, from_pool)
+        if from_number is not None:
+            normalize_e164("from_number", from_number)
+        source = ContactSource(
+            location=str(local.resolve()),
+            format=detect_format(contacts),
+            template=CallTemplate(
+                from_number=from_number,
+                caller_id_pool=from_pool,
+                calling_window=CallingWindow(enabled=not no_calling_window),
+            ),
+        )
+    except ValidationError as exc:
+        bad_input(validation_text(exc))
+    except ValueError as exc:  # InvalidCallRequest names the field and the rule
+        bad_input(str(exc))
+
+    async def step(session: Session) -> int:
+        settings = worker_settings()
+        limits = parse_limits(settings.contact_limits)
+        try:
+            # The contact log keys numbers by the workers' keyed hash.
+            hash_key = settings.number_hash_secret() if limits else None
+        except RuntimeError:
+            raise CliError(
+                "CONTACT_LIMITS is on: set NUMBER_HASH_KEY (or RETELL_WEBHOOK_KEY, "
+                "RETELL_API_KEY) as the workers have it, to read their contact log",
+                ExitCode.BAD_INPUT,
+            ) from None
+        validation = RequestValidationActivities(
+            OutcomeUrlPolicy(settings.outcome_url_hosts),
+            callback_time_field=settings.callback_time_field,
+            number_hash_key=hash_key,
+        )
+        now = datetime.now(UTC)
+        async with AsyncExitStack() as stores:
+            check = CampaignCheck(
+                now=now,
+                validation=validation,
+                do_not_call=await stores.enter_async_context(open_do_not_call_list(settings)),
+                caller_ids=await stores.enter_async_context(open_caller_id_store(settings)),
+                contact_log=(
+                    await stores.enter_async_context(open_contact_log(settings)) if limits else None
+                ),
+                limits=limits,
+            )
+            read = ReadLimits(settings.contacts_max_bytes, settings.contacts_max_line_bytes)
+            try:
+                await dry_run(local, source, read, check)
+            except ContactsFileError as exc:
+                raise CliError(f"{contacts}: {exc}", ExitCode.BAD_INPUT) from None
+            except OSError as exc:
+                raise CliError(f"{contacts}: {exc.strerror or exc}", ExitCode.BAD_INPUT) from None
+        limits_text = settings.contact_limits
+        data = report_data(
+            check.report, file=source.location, checked_at=now, contact_limits=limits_text
+        )
+        reasons = data["reasons"]
+        assert isinstance(reasons, list)
+        emit(Document(data=data, rows=reasons, columns=REASON_COLUMNS), output)
+        for line in report_notes(check.report):
+            note(line)
+        return 0
+
+    run_step(step)
 
 
 @app.command(

@@ -1,5 +1,6 @@
 """The long steps of the campaign commands, each with a Rich progress bar on stderr: checking
-a contacts file, following a campaign, and exporting its results as CSV."""
+a contacts file (its rows, or what a campaign would do with each), following a campaign, and
+exporting its results as CSV."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,13 @@ from rich.progress import (
 )
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 
-from adapters.contacts_file import scan_path
+from adapters.contacts_file import contacts_at, scan_path
+from calls.contacts_file import ReadLimits
 from cli.calls import search_fields
+from cli.campaign_check import CampaignCheck
 from cli.output import csv_safe
 from outbound_calls_client.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
-from outbound_calls_client.contacts import BadRow, ContactsOpened, ContactSource
+from outbound_calls_client.contacts import BadRow, Contact, ContactsOpened, ContactSource
 from outbound_calls_client.errors import InvalidCallRequest
 from outbound_calls_client.models import CallOutcome, CallRequest
 from outbound_calls_client.names import CALL_WORKFLOW
@@ -52,6 +56,8 @@ RESULT_COLUMNS = (
 # not to flood the frontend.
 READ_CONCURRENCY = 32
 FOLLOW_EVERY_S = 1.0
+# Rows read from the file at once by a dry run (their store lookups run together).
+CHECK_BATCH = 500
 
 
 @contextmanager
@@ -78,6 +84,26 @@ async def check_contacts(path: Path, source: ContactSource) -> ContactsOpened:
         index = await asyncio.to_thread(scan_path, path, source)
         bar.update(task, total=index.records, completed=index.records)
     return index.opened
+
+
+async def dry_run(
+    path: Path, source: ContactSource, limits: ReadLimits, check: CampaignCheck
+) -> None:
+    """Every row of the file through ``check``, in file order, a batch at a time (read in a
+    thread: the file is never held whole)."""
+    rows = contacts_at(path, source, limits)
+
+    def batch() -> list[Contact | BadRow]:
+        return list(islice(rows, CHECK_BATCH))
+
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"checking {path.name}", total=None)
+            while found := await asyncio.to_thread(batch):
+                await check.rows(found)
+                bar.advance(task, len(found))
+    finally:
+        rows.close()
 
 
 async def follow_campaign(handle: WorkflowHandle[Any, CampaignSummary]) -> CampaignSummary:

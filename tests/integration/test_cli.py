@@ -46,6 +46,7 @@ COMMANDS: list[list[str]] = [
     ["list"],
     ["register-search-attributes"],
     ["campaign"],
+    ["campaign", "check"],
     ["campaign", "status"],
     ["campaign", "pause"],
     ["campaign", "resume"],
