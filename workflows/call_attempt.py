@@ -234,7 +234,7 @@ class CallAttempt:
             why = (
                 f"{held_by} (in {where})"
                 if held_by
-                else (f"outside calling hours ({describe(window)} in {where})")
+                else f"outside calling hours ({describe(window)} in {where})"
             )
             workflow.set_current_details(f"{why}; next dial at {opens.isoformat()}")
             await wait_until(self._progress.canceled, opens - now, "wait for calling hours")
@@ -385,7 +385,8 @@ class CallAttempt:
         self._progress.held_by = why
         workflow.set_current_details(f"{why}; next look at {wake.isoformat()}")
         workflow.logger.info("dial held", extra={"held_by": why})
-        await wait_until(self._progress.canceled, max(wake - now, timedelta(0)), summary)
+        if wake > now:
+            await wait_until(self._progress.canceled, wake - now, summary)
         self._progress.waiting_until = None
         self._progress.held_by = None
         return not self._progress.canceled()
