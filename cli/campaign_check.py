@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from temporalio.exceptions import ApplicationError
-
-from activities.validation import RequestValidationActivities
 from adapters.caller_ids import CallerIdStore, PoolNumber, PoolRow, choose, none_usable
 from adapters.contact_log import ContactLog, horizon
 from adapters.do_not_call import ExplainedDoNotCallList, Listings
+from adapters.request_check import RequestCheck
 from calls.contact_limits import ContactLimit, first_allowed
 from outbound_calls_client.calling_window import (
     describe,
@@ -37,6 +35,7 @@ from outbound_calls_client.calling_window import (
     next_allowed_time_with,
 )
 from outbound_calls_client.contacts import MAX_BAD_ROWS_LISTED, BadRow, Contact
+from outbound_calls_client.errors import InvalidCallRequest
 from outbound_calls_client.models import CallRequest, ValidatedCall
 
 Outcome = Literal["called", "refused", "held"]
@@ -125,10 +124,9 @@ def hours_hold(now: datetime, validated: ValidatedCall, request: CallRequest) ->
     )
 
 
-def _refused_request(err: ApplicationError) -> Verdict:
-    details = err.details[0] if err.details and isinstance(err.details[0], dict) else {}
-    name = f"{details.get('field', 'request')} (rule: {details.get('rule', 'invalid')})"
-    return Verdict("refused", "invalid_request", name, err.message, ends="rejected")
+def _refused_request(err: InvalidCallRequest) -> Verdict:
+    name = f"{err.field} (rule: {err.rule})"
+    return Verdict("refused", "invalid_request", name, str(err), ends="rejected")
 
 
 def _bad_row(bad: BadRow) -> Verdict:
@@ -159,7 +157,7 @@ class CampaignCheck:
         self,
         *,
         now: datetime,
-        validation: RequestValidationActivities,
+        validation: RequestCheck,
         do_not_call: ExplainedDoNotCallList,
         caller_ids: CallerIdStore,
         contact_log: ContactLog | None,
@@ -197,8 +195,8 @@ class CampaignCheck:
         # The worker's own validation activity: its rules, its outcome URL policy, the
         # callee's regional rule and the number's keyed hash (recorded for the workflow).
         try:
-            return await self._validation.validate_call_request(request)
-        except ApplicationError as err:
+            return await self._validation.validated(request)
+        except InvalidCallRequest as err:
             return _refused_request(err)
 
     async def _look_up(

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from activities.validation import RequestValidationActivities
 from adapters.caller_id_store import open_caller_id_store
 from adapters.contact_log_store import open_contact_log
 from adapters.dnc_store import open_do_not_call_list
 from adapters.outcome_urls import OutcomeUrlPolicy
+from adapters.request_check import RequestCheck
 from calls.contact_limits import parse_limits
 from calls.contacts_file import ContactsFileError, ReadLimits
 from cli.calls import describe
@@ -222,7 +222,7 @@ def campaign_check(
                 "RETELL_API_KEY) as the workers have it, to read their contact log",
                 ExitCode.BAD_INPUT,
             ) from None
-        validation = RequestValidationActivities(
+        validation = RequestCheck(
             OutcomeUrlPolicy(settings.outcome_url_hosts),
             callback_time_field=settings.callback_time_field,
             number_hash_key=hash_key,
