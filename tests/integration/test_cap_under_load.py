@@ -51,7 +51,9 @@ async def test_cap_holds_under_load_through_a_kill_and_a_terminated_pool(
         dev_env,
         webhooks_to,
         tmp_path,
-        0.12,
+        # Calls of about 0.75 s: at 0.12 (0.36 s) a loaded CI machine once spread the first
+        # seven creates wider than a call lasts, and the cap, although kept, was never full.
+        0.25,
         TEMPORAL_TASK_QUEUE=queue,
         MAX_CONCURRENT_CALLS=str(CAP),
         CALL_SLOT_SHARDS=str(SHARDS),
