@@ -234,7 +234,8 @@ class CallSlotActivities:
                 continue
             status = execution.typed_search_attributes.get(sa.CALL_STATUS)
             (waiting if status == "waiting_for_slot" else holding).append(execution.id)
-            activity.heartbeat()
+            if not activity.info().is_local:  # a pool's fresh run asks by local activity
+                activity.heartbeat()
         activity.logger.warning(
             "slot pool recovery", extra={"holding": len(holding), "waiting": len(waiting)}
         )

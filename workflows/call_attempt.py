@@ -133,7 +133,7 @@ class CallAttempt:
         self._progress = progress
         # One timer for the slot's wait and the call's, so the ring phase reuses it.
         self._timer = DeadlineTimer()
-        self.slot = SlotLease(workflow_id, self._timer, progress.canceled)
+        self.slot = SlotLease(workflow_id, self._timer, progress)
         self.state: CallState | None = None
         self._unmatched: list[CallEvent] = []
         self._dropped_unmatched = 0
@@ -248,7 +248,9 @@ class CallAttempt:
         """The attempt, holding one of the account's MAX_CONCURRENT_CALLS slots (released as
         soon as Retell stops counting the call); None when canceled while waiting for one, the
         refusal when a contact limit holds the dial (the slot goes back for the wait)."""
-        self._progress.set_phase("waiting_for_slot")
+        # Deferred: a slot in the ask's answer goes straight on to dialing (SlotLease flushes
+        # before it waits for a grant).
+        self._progress.set_phase("waiting_for_slot", defer=True)
         if not await self.slot.acquire(self._request.timeouts, group=self._request.report_to):
             # Canceled while waiting: leave the pool's queue, or give back a grant that
             # raced the cancel.

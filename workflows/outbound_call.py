@@ -104,6 +104,11 @@ RETURNED_CALL = "returned-call"
 # Patch: a request with a text_follow_up sends its text after the final outcome; asked only
 # for such requests, so every other run keeps its recorded commands.
 TEXT_FOLLOW_UP = "text-follow-up"
+# Patch (docs/benchmarks.md, "What a call costs"): fewer billable actions per call, nothing the
+# UI shows lost. ToNumberHash and a waiting_for_slot the pool answers at once ride along with
+# the next upsert of the same workflow task, and the slot goes back by a signal from the
+# workflow instead of a local activity (workflows/slot_lease.py).
+LEAN_CALL_ACTIONS = "lean-call-actions"
 
 
 # What a finished call's flow ends with: its status and why.
@@ -355,17 +360,19 @@ class OutboundCallWorkflow:
         # Asked before the validation's local activity: asked after it, the marker can land in
         # a later workflow task than the one a replay resolves that activity in.
         records_hash = workflow.patched(TO_NUMBER_HASH)
+        self._progress.lean = workflow.patched(LEAN_CALL_ACTIONS)
         validated = await self._validate(request)
         if not isinstance(validated, ValidatedCall):
             return validated
         if validated.to_number_hash is not None and records_hash:
-            workflow.upsert_search_attributes(
-                [sa.TO_NUMBER_HASH.value_set(validated.to_number_hash)]
-            )
+            self._progress.hold(sa.TO_NUMBER_HASH.value_set(validated.to_number_hash))
+            if not self._progress.lean:
+                self._progress.flush()
         self._validated = validated
         if self._progress.canceled():
             return OutcomeStatus.CANCELED, self._progress.cancel_reason
         if request.agent is not None:
+            self._progress.flush()  # the provisioning is an activity: the run waits on it
             failed = await self._provision_agent(request.agent)
             if failed is not None:
                 return failed

@@ -1,6 +1,6 @@
 """A call's lease on one of the account's MAX_CONCURRENT_CALLS slots (workflows/call_slots.py).
 
-    lease = SlotLease(holder=workflow_id, timer=timer, canceled=lambda: ...)
+    lease = SlotLease(holder=workflow_id, timer=timer, progress=progress)
     if await lease.acquire(timeouts, group=None):   # first come, first served; False: canceled
         ...                                           # create the call, follow it
     await lease.release()                             # at once when Retell stops counting it
@@ -8,20 +8,25 @@
 The call workflow forwards the pool's signals (``slot_granted``, ``slot_ask_again``) to
 ``granted`` and ``ask_again``. The lease asks the shard its id hashes to by local activity,
 takes the slot from the answer when the pool has room, and otherwise waits on the call's one
-deadline timer for the grant; it gives the slot back by local activity too.
+deadline timer for the grant. It gives the slot back by a signal from the workflow (runs of
+the patch `lean-call-actions`: no action on the sending side), or by local activity (older
+runs, and when that signal fails: a pool terminated since, which the local activity's
+signal-with-start starts again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
     from calls.slots import SlotRequest, SlotTicket
     from outbound_calls_client.models import CallTimeouts
+    from outbound_calls_client.names import RELEASE_SLOT_SIGNAL
+    from workflows.call_progress import CallProgress
     from workflows.deadline_timer import DeadlineTimer
 
 from workflows.call_policies import DELIVERY_RETRY, LOCAL_ACTIVITY_TIMEOUT
@@ -34,10 +39,11 @@ ASK_AGAIN_AFTER = timedelta(hours=1)
 
 
 class SlotLease:
-    def __init__(self, holder: str, timer: DeadlineTimer, canceled: Callable[[], bool]) -> None:
+    def __init__(self, holder: str, timer: DeadlineTimer, progress: CallProgress) -> None:
         self._holder = holder
         self._timer = timer
-        self._canceled = canceled
+        self._progress = progress
+        self._canceled = progress.canceled
         # Asked for (granted or not) and not yet given back.
         self.requested = False
         self._granted = False
@@ -91,6 +97,8 @@ class SlotLease:
             # The slot in the answer: no grant signal follows, no wait.
             if self._ticket.granted:
                 self._granted = True
+            else:
+                self._progress.flush()  # waiting_for_slot, seen while the grant is awaited
             await self._timer.wait(
                 lambda: self._granted or self._canceled() or self._asked_again,
                 workflow.now() + look_again,
@@ -105,11 +113,22 @@ class SlotLease:
             return
         self.requested = False
         self._granted = False
-        if self._ticket is not None:
-            await workflow.execute_local_activity_method(
-                CallSlotActivities.release_call_slot,
-                self._ticket,
-                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-                retry_policy=DELIVERY_RETRY,
-                summary="give the call slot back",
-            )
+        if self._ticket is None:
+            return
+        if self._progress.lean:
+            pool = workflow.get_external_workflow_handle(self._ticket.pool_id)
+            try:
+                await pool.signal(RELEASE_SLOT_SIGNAL, self._holder)
+                return
+            except FailureError as err:
+                workflow.logger.warning(
+                    "slot release by signal failed; releasing by local activity",
+                    extra={"error": str(err)},
+                )
+        await workflow.execute_local_activity_method(
+            CallSlotActivities.release_call_slot,
+            self._ticket,
+            start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+            retry_policy=DELIVERY_RETRY,
+            summary="give the call slot back",
+        )
