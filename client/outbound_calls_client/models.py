@@ -68,6 +68,14 @@ class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class AnswerModel(FrozenModel):
+    """What a call answers (its outcome, status, reports to a parent): fields it does not know
+    are left out, not refused, so a client or parent workflow on an older release of this
+    package reads the answers of a newer service (which only ever adds fields)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
 class OutcomeStatus(StrEnum):
     """The closed set of results a call workflow ends with."""
 
@@ -353,7 +361,7 @@ class TextFollowUp(FrozenModel):
 TextStatus = Literal["sent", "not_sent"]
 
 
-class TextRecord(FrozenModel):
+class TextRecord(AnswerModel):
     """What became of a call's text follow-up."""
 
     status: TextStatus
@@ -434,7 +442,7 @@ class CallRequest(FrozenModel):
         return value
 
 
-class CallReport(FrozenModel):
+class CallReport(AnswerModel):
     """A call's end as its waiters need it: small, and without what the callee said."""
 
     workflow_id: str
@@ -545,7 +553,7 @@ class CreateCallInput(FrozenModel):
     privacy: PrivacyOptions = Field(default_factory=PrivacyOptions)
 
 
-class AttemptRecord(FrozenModel):
+class AttemptRecord(AnswerModel):
     """One dial: one Retell call."""
 
     attempt: int
@@ -567,7 +575,7 @@ class AttemptRecord(FrozenModel):
         return without_unused(handler(self), NEW_ATTEMPT_FIELDS)
 
 
-class CallOutcome(FrozenModel):
+class CallOutcome(AnswerModel):
     """The result of ``OutboundCallWorkflow``: what finally happened, and every attempt."""
 
     workflow_id: str
@@ -615,7 +623,7 @@ CallPhaseName = Literal[
 DialStatus = Literal["dialed", "scheduled", "finished"]
 
 
-class DialReport(FrozenModel):
+class DialReport(AnswerModel):
     """The answer of the ``dialed`` update: as soon as Retell took the call (its call id),
     or the call waits for its callee's calling hours, or it ended without a call (why)."""
 
@@ -647,7 +655,7 @@ class DialReport(FrozenModel):
         )
 
 
-class CallSnapshot(FrozenModel):
+class CallSnapshot(AnswerModel):
     """What the ``status`` query answers: where the call stands right now."""
 
     workflow_id: str
