@@ -98,6 +98,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.bridge_throughput --receivers 100
 	$(BIN)/python -m bench.e2e_calls --calls 200
 	$(BIN)/python -m bench.slot_pool
+	$(BIN)/python -m bench.lines_busy
 	$(BIN)/python -m bench.worker_memory --calls 500
 	$(BIN)/python -m bench.dnc_import
 
