@@ -1,5 +1,5 @@
-"""The ``campaign`` commands: check (a dry run), start, status, pause, resume, cancel and
-results."""
+"""The ``campaign`` commands: check (a dry run), start, status (--watch), pause, resume,
+cancel, results and report."""
 
 from __future__ import annotations
 
@@ -26,7 +26,15 @@ from cli.campaign_check import (
     report_data,
     report_notes,
 )
-from cli.campaigns import check_contacts, dry_run, export_results, follow_campaign
+from cli.campaigns import (
+    WatchStopped,
+    campaign_calls,
+    check_contacts,
+    dry_run,
+    export_results,
+    follow_campaign,
+    watch_campaign,
+)
 from cli.command import (
     AgentIdOption,
     OutputOption,
@@ -41,6 +49,9 @@ from cli.command import (
 from cli.connection import ui_link
 from cli.failures import CliError, ExitCode
 from cli.output import Document, OutputFormat, emit, note
+from cli.report_commands import OutOption, PngOption, ShowNumbersOption, written_note
+from cli.report_page import PageInfo
+from cli.reports import write_report
 from outbound_calls_client.bounds import check_caller_id_source
 from outbound_calls_client.campaign import (
     CampaignRequest,
@@ -71,6 +82,7 @@ app = typer.Typer(
         "outbound-calls campaign status spring-reminders",
         "outbound-calls campaign pause spring-reminders --reason 'new script' -o json",
         "outbound-calls campaign results spring-reminders --out results.csv",
+        "outbound-calls campaign report spring-reminders --out report.html",
     ),
 )
 
@@ -403,10 +415,105 @@ def campaign_results(
     run_step(step)
 
 
-@app.command("status", epilog=help_text("outbound-calls campaign status spring-reminders -o json"))
-def campaign_status(name: CampaignName, output: OutputOption = OutputFormat.TABLE) -> None:
-    """Where a campaign stands (progress query; a finished one's summary)."""
-    _campaign_step(name, output, _progress)
+@app.command(
+    "status",
+    epilog=help_text(
+        "outbound-calls campaign status spring-reminders -o json",
+        "outbound-calls campaign status spring-reminders --watch",
+    ),
+)
+def campaign_status(
+    name: CampaignName,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="live progress on stderr until the campaign ends (Ctrl-C stops)"
+        ),
+    ] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Where a campaign stands (progress query; a finished one's summary); --watch follows
+    it live until it ends, then prints its summary."""
+    if not watch:
+        _campaign_step(name, output, _progress)
+
+    async def step(session: Session) -> int:
+        handle, running = await _campaign(session, name)
+        if running:
+            try:
+                summary = await watch_campaign(handle)
+            except WatchStopped:
+                note(f"stopped watching {handle.id}; the campaign goes on")
+                return int(ExitCode.INTERRUPTED)
+        else:
+            summary = await handle.result()
+        note(f"{handle.id} has finished")
+        emit(_campaign_document(summary), output)
+        return 0
+
+    run_step(step)
+
+
+@app.command(
+    "report",
+    epilog=help_text(
+        "outbound-calls campaign report spring-reminders --out report.html",
+        "outbound-calls campaign report spring-reminders --out report.html --png charts/",
+    ),
+)
+def campaign_report(
+    name: CampaignName,
+    out: OutOption,
+    png: PngOption = None,
+    show_numbers: ShowNumbersOption = False,
+) -> None:
+    """One self-contained HTML page (charts inline, opens offline) of the campaign: contacts,
+    dialed, reached, answer rate, returned calls, do-not-call learned, talk minutes; dials
+    over time, answer rate by the callee's local hour and by caller number (rested numbers
+    marked), attempts per contact, talk time; the numbers' health. From the same records as
+    campaign results; a running campaign's report says it is partial."""
+
+    async def step(session: Session) -> int:
+        handle, running = await _campaign(session, name)
+        state: CampaignSnapshot | CampaignSummary = (
+            await _progress(handle) if running else await handle.result()
+        )
+        now = datetime.now(UTC)
+        notes: tuple[str, ...] = ()
+        if state.invalid_rows > len(state.bad_rows):
+            notes = (
+                f"{state.invalid_rows} bad rows in all; the first {len(state.bad_rows)} "
+                "are counted here",
+            )
+        partial = None
+        if running:
+            partial = (
+                f"the campaign is still running ({state.finished} of {state.total} contacts "
+                f"finished when this report was made)"
+            )
+        info = PageInfo(
+            title=f"Campaign {state.campaign_id}",
+            subject=f"campaign {state.campaign_id} ({handle.id}), {state.total} contacts",
+            made_at=now,
+            partial=partial,
+            notes=notes,
+        )
+        written = await write_report(
+            await session.client(),
+            campaign_calls(state.campaign_id),
+            info,
+            out,
+            bad_rows=state.bad_rows,
+            png_dir=png,
+            show_numbers=show_numbers,
+            now=now,
+        )
+        written_note(written.page, written.pngs)
+        if running:
+            note("the campaign is still running: the report is partial")
+        return 0
+
+    run_step(step)
 
 
 @app.command(

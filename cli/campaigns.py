@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,6 +25,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.progress_bar import ProgressBar
+from rich.table import Table
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 
 from adapters.contacts_file import contacts_at, scan_path
@@ -124,15 +129,105 @@ async def follow_campaign(handle: WorkflowHandle[Any, CampaignSummary]) -> Campa
             result.cancel()
 
 
-def _bad_row(bad: BadRow) -> dict[str, Any]:
-    return {
-        "row": bad.row,
-        "status": "invalid_row",
-        "detail": f"{bad.field}: {bad.message} (rule: {bad.rule})",
-    }
+class WatchStopped(Exception):
+    """Ctrl-C while watching a campaign: the campaign itself goes on."""
 
 
-async def _result_row(client: Client, wf: WorkflowExecution) -> dict[str, Any]:
+def progress_text(snapshot: CampaignSnapshot) -> str:
+    """One line of where a campaign stands, for a log or a pipe."""
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(snapshot.counts.items()))
+    line = (
+        f"{snapshot.finished} of {snapshot.total} finished, {snapshot.in_flight} in flight, "
+        f"reached {snapshot.reached}"
+    )
+    if counts:
+        line += f"; {counts}"
+    if snapshot.invalid_rows:
+        line += f"; {snapshot.invalid_rows} bad row(s)"
+    if snapshot.paused:
+        line += f"; paused: {snapshot.pause_reason or 'no reason given'}"
+    if snapshot.scheduled_for is not None:
+        line += f"; starts {snapshot.scheduled_for.isoformat(timespec='seconds')}"
+    return line
+
+
+def _watch_view(workflow_id: str, snapshot: CampaignSnapshot | None) -> Table:
+    table = Table(title=workflow_id, show_header=False, title_justify="left", box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    if snapshot is None:
+        table.add_row("waiting", "for the first answer to the progress query")
+        return table
+    done = snapshot.finished + snapshot.invalid_rows
+    bar = ProgressBar(total=snapshot.total or None, completed=done, width=40)
+    table.add_row("finished", Group(bar, f"{snapshot.finished} of {snapshot.total} contacts"))
+    table.add_row("in flight", str(snapshot.in_flight))
+    table.add_row("reached", str(snapshot.reached))
+    for status, count in sorted(snapshot.counts.items()):
+        table.add_row(f"  {status}", str(count))
+    if snapshot.invalid_rows:
+        table.add_row("bad rows", str(snapshot.invalid_rows))
+    if snapshot.paused:
+        table.add_row("paused", snapshot.pause_reason or "yes")
+    if snapshot.scheduled_for is not None:
+        table.add_row("starts", snapshot.scheduled_for.isoformat(timespec="seconds"))
+    return table
+
+
+async def watch_campaign(handle: WorkflowHandle[Any, CampaignSummary]) -> CampaignSummary:
+    """Live progress on stderr until the campaign ends: a Rich view on a terminal, a line
+    per change when piped. Ctrl-C raises :class:`WatchStopped`; the campaign goes on."""
+    console = Console(stderr=True, highlight=False)
+    result = asyncio.ensure_future(handle.result())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    stopper = asyncio.ensure_future(stop.wait())
+    last = ""
+    try:
+        with Live(
+            _watch_view(handle.id, None), console=console, transient=False,
+            auto_refresh=False, redirect_stdout=False, redirect_stderr=False,
+        ) if console.is_terminal else nullcontext() as live:  # fmt: skip
+            while not result.done():
+                snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
+                if live is not None:
+                    live.update(_watch_view(handle.id, snapshot), refresh=True)
+                elif (line := progress_text(snapshot)) != last:
+                    console.print(f"{handle.id}: {line}", markup=False)
+                    last = line
+                await asyncio.wait({result, stopper}, timeout=FOLLOW_EVERY_S,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                if stop.is_set():
+                    raise WatchStopped(handle.id)
+        return result.result()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        stopper.cancel()
+        result.cancel()
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One contact of a result: its CSV row (RESULT_COLUMNS), and what the row was read from
+    (the call's outcome; its request when asked for), which the report's figures use."""
+
+    row: dict[str, Any]
+    outcome: CallOutcome | None = None
+    request: CallRequest | None = None
+
+
+def _bad_row(bad: BadRow) -> ResultRecord:
+    return ResultRecord(
+        {
+            "row": bad.row,
+            "status": "invalid_row",
+            "detail": f"{bad.field}: {bad.message} (rule: {bad.rule})",
+        }
+    )
+
+
+async def _result_row(client: Client, wf: WorkflowExecution, with_request: bool) -> ResultRecord:
     memo = await wf.memo()
     fields = search_fields(wf.typed_search_attributes)
     row: dict[str, Any] = {
@@ -142,18 +237,20 @@ async def _result_row(client: Client, wf: WorkflowExecution) -> dict[str, Any]:
         "workflow_id": wf.id,
     }
     handle = client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=CallOutcome)
+    request = await _request_of(client, handle) if with_request else None
     status = wf.status
     if status == WorkflowExecutionStatus.RUNNING:
         # Visibility trails the run: a call reports to its campaign just before it closes,
         # so right after the campaign ends its calls may still be listed running.
         status = (await handle.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
-        return {**row, "status": "in_progress", "detail": fields.get("CallStatus")}
+        row = {**row, "status": "in_progress", "detail": fields.get("CallStatus")}
+        return ResultRecord(row, request=request)
     if status != WorkflowExecutionStatus.COMPLETED:
         name = status.name.lower() if status else "unknown"
-        return {**row, "status": "failed", "detail": f"call workflow {name}"}
+        return ResultRecord({**row, "status": "failed", "detail": f"call workflow {name}"})
     outcome: CallOutcome = await handle.result()
-    return {
+    row = {
         **row,
         "status": outcome.status.value,
         "call_id": outcome.call_id,
@@ -162,48 +259,70 @@ async def _result_row(client: Client, wf: WorkflowExecution) -> dict[str, Any]:
         "started_at": outcome.started_at,
         "ended_at": outcome.ended_at,
         "detail": outcome.detail,
-        "from_number": await _dialed_from(client, handle, outcome),
+        "from_number": await _dialed_from(client, handle, outcome, request),
     }
+    return ResultRecord(row, outcome, request)
+
+
+async def _request_of(
+    client: Client, handle: WorkflowHandle[Any, CallOutcome]
+) -> CallRequest | None:
+    """The call's request, from the run's first event (decrypted with this client's keys)."""
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        (request,) = await client.data_converter.decode(payloads, [CallRequest])
+        return request if isinstance(request, CallRequest) else None
+    return None
 
 
 async def _dialed_from(
-    client: Client, handle: WorkflowHandle[Any, CallOutcome], outcome: CallOutcome
+    client: Client,
+    handle: WorkflowHandle[Any, CallOutcome],
+    outcome: CallOutcome,
+    request: CallRequest | None,
 ) -> str | None:
     """The number the call's last attempt dialed from: the one picked from its pool, as the
-    attempt records it, else the request's own (read from the run's first event, so only
-    for calls that name a number: a pool's pick is on the attempt)."""
+    attempt records it, else the request's own (read from the run's first event unless
+    already read, so only for calls that name a number: a pool's pick is on the attempt)."""
     if not outcome.attempts:
         return None  # never dialed (rejected before its first attempt)
     picked = outcome.attempts[-1].from_number
     if picked is not None:
         return picked
-    async for event in handle.fetch_history_events(page_size=1):
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        (request,) = await client.data_converter.decode(payloads, [CallRequest])
-        if not isinstance(request, CallRequest) or request.from_number is None:
-            return None
-        try:
-            return normalize_e164("from_number", request.from_number)
-        except InvalidCallRequest:
-            return request.from_number
-    return None
+    if request is None:
+        request = await _request_of(client, handle)
+    if request is None or request.from_number is None:
+        return None
+    try:
+        return normalize_e164("from_number", request.from_number)
+    except InvalidCallRequest:
+        return request.from_number
 
 
-async def export_results(
-    client: Client, campaign_id: str, bad_rows: tuple[BadRow, ...], out: Path
-) -> int:
-    """Every call of the campaign (by its CampaignId), its outcome read through this
-    client (so decrypted with its keys), and the bad rows; one CSV row each, by row."""
-    query = f'WorkflowType = "{CALL_WORKFLOW}" AND CampaignId = "{campaign_id}"'
+def campaign_calls(campaign_id: str) -> str:
+    """The visibility query of a campaign's calls."""
+    return f'WorkflowType = "{CALL_WORKFLOW}" AND CampaignId = "{campaign_id}"'
+
+
+async def read_results(
+    client: Client,
+    query: str,
+    bad_rows: tuple[BadRow, ...] = (),
+    *,
+    with_requests: bool = False,
+) -> list[ResultRecord]:
+    """Every call the visibility ``query`` lists, its outcome read through this client (so
+    decrypted with its keys), and the bad rows; one record each, by row. ``with_requests``:
+    each call's request too (one more read per call; the report needs the callee's zone)."""
     expected = (await client.count_workflows(query)).count
-    rows: list[dict[str, Any]] = [_bad_row(b) for b in bad_rows]
+    records: list[ResultRecord] = [_bad_row(b) for b in bad_rows]
     limit = asyncio.Semaphore(READ_CONCURRENCY)
     with progress_bar() as bar:
         task = bar.add_task("reading outcomes", total=expected)
 
         async def one(wf: WorkflowExecution) -> None:
             async with limit:
-                rows.append(await _result_row(client, wf))
+                records.append(await _result_row(client, wf, with_requests))
             bar.advance(task)
 
         pending: set[asyncio.Task[None]] = set()
@@ -215,13 +334,30 @@ async def export_results(
                     finished.result()  # a failed read fails the export
         if pending:
             await asyncio.gather(*pending)
-    rows.sort(key=lambda r: (r.get("row") is None, r.get("row") or 0, r.get("workflow_id") or ""))
+    records.sort(key=_by_row)
+    return records
+
+
+def _by_row(record: ResultRecord) -> tuple[bool, int, str]:
+    row = record.row
+    return (row.get("row") is None, row.get("row") or 0, row.get("workflow_id") or "")
+
+
+def write_results_csv(records: list[ResultRecord], out: Path) -> None:
     with out.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(RESULT_COLUMNS)
-        for row in rows:
-            writer.writerow([_csv_cell(row.get(c)) for c in RESULT_COLUMNS])
-    return len(rows)
+        for record in records:
+            writer.writerow([_csv_cell(record.row.get(c)) for c in RESULT_COLUMNS])
+
+
+async def export_results(
+    client: Client, campaign_id: str, bad_rows: tuple[BadRow, ...], out: Path
+) -> int:
+    """Every call of the campaign (by its CampaignId) and the bad rows: one CSV row each."""
+    records = await read_results(client, campaign_calls(campaign_id), bad_rows)
+    write_results_csv(records, out)
+    return len(records)
 
 
 def _csv_cell(value: Any) -> str:

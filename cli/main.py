@@ -24,6 +24,7 @@ from cli import (
     namespace_commands,
     number_commands,
     process_commands,
+    report_commands,
 )
 from cli.command import help_text
 
@@ -43,7 +44,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 # Added without a name, a group's commands sit at the top level, in this order in --help.
-for group in (call_commands, namespace_commands, doctor_command, process_commands):
+for group in (call_commands, report_commands, namespace_commands, doctor_command, process_commands):
     app.add_typer(group.app)
 app.add_typer(campaign_commands.app, name="campaign")
 app.add_typer(do_not_call_commands.app, name="dnc")
