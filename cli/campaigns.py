@@ -15,7 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.progress import (
     BarColumn,
@@ -160,7 +160,8 @@ def _watch_view(workflow_id: str, snapshot: CampaignSnapshot | None) -> Table:
         return table
     done = snapshot.finished + snapshot.invalid_rows
     bar = ProgressBar(total=snapshot.total or None, completed=done, width=40)
-    table.add_row("finished", Group(bar, f"{snapshot.finished} of {snapshot.total} contacts"))
+    table.add_row("finished", bar)
+    table.add_row("", f"{snapshot.finished} of {snapshot.total} contacts")
     table.add_row("in flight", str(snapshot.in_flight))
     table.add_row("reached", str(snapshot.reached))
     for status, count in sorted(snapshot.counts.items()):

@@ -44,6 +44,7 @@ figure.chart svg{width:100%;height:auto;display:block}
 table{border-collapse:collapse;background:#fff;font-size:13px}
 th,td{border:1px solid #e0e0e0;padding:4px 8px;text-align:left}th{background:#f5f5f5}
 tr.rested td{background:#ffebee}
+details{margin-top:4px;font-size:12px}summary{color:#616161;cursor:pointer}
 .note{color:#616161;font-size:12px}
 """
 
@@ -90,11 +91,60 @@ def _headline(figures: Figures) -> str:
             h.do_not_call_learned,
             str(h.do_not_call_learned),
         ),
-        _figure("talk_minutes", "talk minutes", talk_minutes, f"{talk_minutes:g}"),
+        # The value unrounded: a script adds it up; the text rounds.
+        _figure("talk_minutes", "talk minutes", h.talk_seconds / 60, f"{talk_minutes:g}"),
         _figure("invalid_rows", "bad rows", h.invalid_rows, str(h.invalid_rows)),
         _figure("in_progress", "still open", h.in_progress, str(h.in_progress)),
     ]
     return '<section class="figures">' + "".join(cards) + "</section>"
+
+
+def _rate_text(rate: float | None) -> str | None:
+    return None if rate is None else f"{rate:.1%}"
+
+
+def chart_table(name: str, figures: Figures) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """The numbers a chart draws, as a table under it (for a screen reader, a copy, a test)."""
+    if name == "dials-over-time":
+        found = figures.over_time
+        statuses = tuple(found.series)
+        rows: list[dict[str, Any]] = []
+        for index in range(found.buckets):
+            assert found.start is not None
+            row: dict[str, Any] = {
+                "from (UTC)": (found.start + found.width * index).isoformat(timespec="seconds")
+            }
+            row.update({status: found.series[status][index] for status in statuses})
+            row["dials"] = sum(found.series[status][index] for status in statuses)
+            if row["dials"]:
+                rows.append(row)
+        return ("from (UTC)", *statuses, "dials"), rows
+    if name in ("answer-rate-by-local-hour", "answer-rate-by-caller"):
+        by_hour = name == "answer-rate-by-local-hour"
+        rates = figures.by_local_hour if by_hour else figures.by_caller
+        first = "local hour" if by_hour else "number"
+        rows = [
+            {
+                first: r.label,
+                "dials": r.counted,
+                "answered": r.answered,
+                "answer rate": _rate_text(r.rate),
+                "rested": "yes" if r.rested else "no",
+            }
+            for r in rates
+            if r.counted or not by_hour
+        ]
+        columns = (first, "dials", "answered", "answer rate")
+        return (columns if by_hour else (*columns, "rested")), rows
+    if name == "attempts-per-contact":
+        rows = [{"attempts": k, "contacts": v} for k, v in figures.attempts_per_contact.items()]
+        return ("attempts", "contacts"), rows
+    talk = sorted(figures.talk_seconds)
+    if not talk:
+        return ("dials with talk",), [{"dials with talk": 0}]
+    spread = ("dials with talk", "shortest (s)", "median (s)", "longest (s)", "total (min)")
+    values = (len(talk), talk[0], talk[len(talk) // 2], talk[-1], round(sum(talk) / 60, 1))
+    return spread, [dict(zip(spread, values, strict=True))]
 
 
 def _table(
@@ -145,7 +195,8 @@ def render(
     for name, title, svg in charts:
         parts.append(
             f'<figure class="chart" id="{name}" data-chart="{name}" '
-            f'title="{escape(title)}">{svg}</figure>'
+            f'title="{escape(title)}">{svg}<details><summary>the numbers</summary>'
+            f"{_table(*chart_table(name, figures), key=name)}</details></figure>"
         )
     parts.append("</section><h2>Numbers' health</h2>")
     if health is None:
