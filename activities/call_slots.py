@@ -16,6 +16,7 @@ from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -177,10 +178,32 @@ class CallSlotActivities:
     @activity.defn(name="release_call_slot")
     async def release_call_slot(self, ticket: SlotTicket) -> None:
         """Give the slot back (or leave the queue). A pool terminated meanwhile starts again
-        with this release, and its fresh run looks up who holds what."""
+        with this release, and its fresh run looks up who holds what; a pool closed as idle
+        holds nothing, this slot included, and is left closed: a release run again (its
+        workflow task failed, say, after the first had reached the pool) starts no run."""
         holder = activity.info().workflow_id
         assert holder is not None
+        pool = self._client.get_workflow_handle(slots_workflow_id(self._task_queue, ticket.shard))
+        try:
+            await pool.signal(RELEASE_SLOT_SIGNAL, holder)
+            return
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        if await self._closed_idle(pool):
+            return
         await self._signal_with_start(ticket.shard, RELEASE_SLOT_SIGNAL, holder)
+
+    @staticmethod
+    async def _closed_idle(pool: WorkflowHandle[Any, Any]) -> bool:
+        """The pool's latest run closed as an idle pool does (or it never ran)."""
+        try:
+            status = (await pool.describe()).status
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return True
+            raise
+        return status in CLEAN_CLOSE
 
     @activity.defn(name="grant_call_slots")
     async def grant_call_slots(self, round_: SlotGrants) -> list[str]:

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
 class CallProgress:
     def __init__(self) -> None:
         # The patch `lean-call-actions` (workflows/outbound_call.py): upserts that the UI could
-        # never see apart wait for the next one, and the slot goes back by signal.
+        # never see apart wait for the next one.
         self.lean = False
         # Search-attribute updates held back (lean only), by attribute name: the last wins.
         self._pending: dict[str, SearchAttributeUpdate[Any]] = {}

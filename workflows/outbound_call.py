@@ -104,10 +104,9 @@ RETURNED_CALL = "returned-call"
 # Patch: a request with a text_follow_up sends its text after the final outcome; asked only
 # for such requests, so every other run keeps its recorded commands.
 TEXT_FOLLOW_UP = "text-follow-up"
-# Patch (docs/benchmarks.md, "What a call costs"): fewer billable actions per call, nothing the
-# UI shows lost. ToNumberHash and a waiting_for_slot the pool answers at once ride along with
-# the next upsert of the same workflow task, and the slot goes back by a signal from the
-# workflow instead of a local activity (workflows/slot_lease.py).
+# Patch (docs/benchmarks.md, "Billable actions per call"): fewer billable actions per call,
+# nothing the UI shows lost. ToNumberHash and a waiting_for_slot the pool answers at once ride
+# along with the next upsert of the same workflow task (workflows/call_progress.py).
 LEAN_CALL_ACTIONS = "lean-call-actions"
 
 

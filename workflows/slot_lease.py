@@ -8,10 +8,9 @@
 The call workflow forwards the pool's signals (``slot_granted``, ``slot_ask_again``) to
 ``granted`` and ``ask_again``. The lease asks the shard its id hashes to by local activity,
 takes the slot from the answer when the pool has room, and otherwise waits on the call's one
-deadline timer for the grant. It gives the slot back by a signal from the workflow (runs of
-the patch `lean-call-actions`: no action on the sending side), or by local activity (older
-runs, and when that signal fails: a pool terminated since, which the local activity's
-signal-with-start starts again).
+deadline timer for the grant; it gives the slot back by local activity too (a signal from
+the workflow would save that activity's billable action but costs the hand-over about 80 ms
+and the server more CPU: docs/benchmarks.md, "Lines kept busy").
 """
 
 from __future__ import annotations
@@ -19,13 +18,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.call_slots import CallSlotActivities
     from calls.slots import SlotRequest, SlotTicket
     from outbound_calls_client.models import CallTimeouts
-    from outbound_calls_client.names import RELEASE_SLOT_SIGNAL
     from workflows.call_progress import CallProgress
     from workflows.deadline_timer import DeadlineTimer
 
@@ -115,16 +112,6 @@ class SlotLease:
         self._granted = False
         if self._ticket is None:
             return
-        if self._progress.lean:
-            pool = workflow.get_external_workflow_handle(self._ticket.pool_id)
-            try:
-                await pool.signal(RELEASE_SLOT_SIGNAL, self._holder)
-                return
-            except FailureError as err:
-                workflow.logger.warning(
-                    "slot release by signal failed; releasing by local activity",
-                    extra={"error": str(err)},
-                )
         await workflow.execute_local_activity_method(
             CallSlotActivities.release_call_slot,
             self._ticket,

@@ -76,13 +76,11 @@ async def test_answered_call_completes_with_analysis(
     assert create["retell_llm_dynamic_variables"] == {"customer_name": "Ada"}
 
 
-# A happy-path answered call's budget, its slot included: 40 until the patch
-# lean-call-actions, whose release by signal from the workflow costs up to 5 events (the
-# signal's two and a workflow task for its answer) and saves a billable action.
-MAX_HAPPY_PATH_EVENTS = 45
+# The budget for a happy-path answered call, its slot included.
+MAX_HAPPY_PATH_EVENTS = 40
 
 
-async def test_a_happy_path_call_takes_its_slot_from_the_answer_within_its_event_budget(
+async def test_a_happy_path_call_takes_its_slot_from_the_answer_within_forty_events(
     ts_env: WorkflowEnvironment, task_queue: str, sim: SimulatorAdmin
 ) -> None:
     handle = await _start(ts_env, task_queue, call_request("answered"))

@@ -1,22 +1,24 @@
 """The patches lean-call-actions and recover-by-local-activity: what a call and a fresh slot
 pool cost in Temporal Cloud's billable actions (bench/action_rules.py), nothing the UI shows
-lost. The old paths are what the recorded histories replay (tests/workflow/test_replay.py).
+lost; and a release run twice, which starts no pool run. The old paths are what the recorded
+histories replay (tests/workflow/test_replay.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.call_slots import CallSlotActivities
 from bench.action_rules import LOCAL_ACTIVITY_MARKER, count_actions
-from calls.slots import slots_workflow_id
+from calls.slots import SlotTicket, slots_workflow_id
 from outbound_calls_client import search_attributes as sa
 from outbound_calls_client.models import OutcomeStatus
-from outbound_calls_client.names import RELEASE_SLOT_SIGNAL
 from outbound_calls_client.start import start_call
 from tests.helpers.call_harness import (
     SimulatorAdmin,
@@ -65,7 +67,7 @@ def _tasks_with_markers(events: list[HistoryEvent], name: str) -> set[int]:
     }
 
 
-async def test_an_answered_call_costs_twelve_actions_and_its_pool_five(
+async def test_an_answered_call_costs_thirteen_actions_and_its_pool_five(
     ts_env: WorkflowEnvironment, sim: SimulatorAdmin
 ) -> None:
     async with call_worker(ts_env.client, sim.base_url) as queue:
@@ -85,7 +87,9 @@ async def test_an_answered_call_costs_twelve_actions_and_its_pool_five(
     assert 3 <= upserts <= 5, upserts
     assert dict(call) == {
         "workflow_started": 1,
-        "local_activities": 1,  # validation, do-not-call, the ask, the contact claim: one task
+        # Validation, do-not-call, the ask and the contact claim share the first task; the
+        # release has its own.
+        "local_activities": 2,
         "activity": 1,  # the create
         "timer": 1,
         "signal": 3,
@@ -99,16 +103,7 @@ async def test_an_answered_call_costs_twelve_actions_and_its_pool_five(
     assert '"waiting_for_slot"' not in statuses
     assert statuses[-1] == '"finished"'
     assert len(statuses) == upserts
-    released = [
-        e.signal_external_workflow_execution_initiated_event_attributes
-        for e in events
-        if e.event_type == _E.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
-    ]
-    assert [(r.workflow_execution.workflow_id, r.signal_name) for r in released] == [
-        (pool.id, RELEASE_SLOT_SIGNAL)
-    ]
-    assert len(_tasks_with_markers(events, LOCAL_ACTIVITY_MARKER)) == 1  # no release by one
-
+    assert len(_tasks_with_markers(events, LOCAL_ACTIVITY_MARKER)) == 2
     # The pool's fresh run: its start, the recovery's local activity with the patches' markers
     # in one task, the lease timer, the ask (an update) and the release (a signal).
     kinds = count_actions(pool_events).actions
@@ -148,28 +143,46 @@ async def test_a_queued_call_shows_waiting_for_slot_while_it_waits(
     assert statuses[:2] == ['"waiting_for_slot"', '"dialing"']
 
 
-async def test_a_release_to_a_terminated_pool_goes_by_local_activity_and_restarts_it(
+async def test_a_release_run_again_after_the_pool_closed_starts_no_run(
+    ts_env: WorkflowEnvironment, sim: SimulatorAdmin
+) -> None:
+    """What a workflow task failed after its release (UnhandledCommand: a webhook landed
+    meanwhile) does: the release local activity runs again, the pool closed since."""
+    async with call_worker(ts_env.client, sim.base_url) as queue:
+        handle = await start_call(ts_env.client, call_request("answered"), task_queue=queue)
+        await deliver(handle, await sim.finished_events(await _created(sim)))
+        await handle.result()
+        pool = ts_env.client.get_workflow_handle(slots_workflow_id(queue))
+        await pool.result()
+        closed = (await pool.describe()).run_id
+        activities = CallSlotActivities(ts_env.client, task_queue=queue, capacity=10)
+        ticket = SlotTicket(shard=0, pool_id=pool.id)
+        await _as_the_call(handle.id).run(activities.release_call_slot, ticket)
+        latest = await ts_env.client.get_workflow_handle(pool.id).describe()
+    assert latest.run_id == closed
+    assert latest.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_release_to_a_terminated_pool_starts_a_fresh_run(
     ts_env: WorkflowEnvironment, sim: SimulatorAdmin
 ) -> None:
     async with call_worker(ts_env.client, sim.base_url) as queue:
         handle = await start_call(ts_env.client, call_request("answered"), task_queue=queue)
-        bodies = await sim.finished_events(await call_id_of(handle))
+        bodies = await sim.finished_events(await _created(sim))
         pool = ts_env.client.get_workflow_handle(slots_workflow_id(queue))
         terminated = (await pool.describe()).run_id
         await pool.terminate("operator mistake (test)")
         await deliver(handle, bodies)
         assert (await handle.result()).status == OutcomeStatus.COMPLETED
-        events = await _events(handle)
-        # The signal failed (no run to take it); the local activity's signal-with-start
-        # started a fresh run, which found the call gone and closed idle.
-        failed = [
-            e.event_id
-            for e in events
-            if e.event_type == _E.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED
-        ]
-        assert len(failed) == 1
-        assert max(_tasks_with_markers(events, LOCAL_ACTIVITY_MARKER)) > failed[0]
+        # The release's signal found no run; the pool's last run was no idle close, so the
+        # release started a fresh one, which found the call gone and closed idle.
         fresh = ts_env.client.get_workflow_handle(pool.id)
         await fresh.result()
         assert (await fresh.describe()).run_id != terminated
     assert all(c.get("call_status") == "ended" for c in await sim.calls())
+
+
+def _as_the_call(workflow_id: str) -> ActivityEnvironment:
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(environment.info, workflow_id=workflow_id)
+    return environment
