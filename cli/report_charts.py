@@ -73,7 +73,7 @@ def charts(figures: Figures) -> list[Chart]:
         ("answer-rate-by-local-hour", "Answer rate by the callee's local hour", _by_hour),
         ("answer-rate-by-caller", "Answer rate by caller number", _by_caller),
         ("attempts-per-contact", "Attempts per contact", _attempts),
-        ("talk-time", "Talk time per answered dial", _talk),
+        ("talk-time", "Talk time per dial that connected", _talk),
     ]
     made: list[Chart] = []
     with _style():
