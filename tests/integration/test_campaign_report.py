@@ -434,7 +434,7 @@ async def test_campaign_status_watch_follows_the_campaign_to_its_end(
     campaign_id = f"watch-{uuid.uuid4().hex[:8]}"
     contacts = scratch / "contacts.csv"
     # Long enough to outlast the CLI's start (the watch must see it running).
-    _write_contacts(contacts, [("415", "answered", 4000), ("212", "busy", None)] * 2)
+    _write_contacts(contacts, [("415", "answered", 6000), ("212", "busy", None)] * 2)
     await start_campaign(
         dev_env.client, _request(campaign_id, contacts), task_queue=running.task_queue
     )
