@@ -15,7 +15,7 @@ DEV_LOCK := requirements/dev-lock.txt
 # The resolver behind `make lock`, pinned: another uv may resolve or write the locks otherwise.
 UV_VERSION := 0.13.9
 
-.PHONY: run test test-fast lint venv clean histories lock lock-upgrade lock-check
+.PHONY: run test test-tools test-fast lint venv clean histories lock lock-upgrade lock-check
 .PHONY: bench load bench-tools
 
 # --clear: a package dropped from the lock must leave the venv too. No resolving here: the
@@ -42,9 +42,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-# No root needed: every tool the tests use comes from PyPI (pyproject.toml's dev extra).
-test: lint
+# Every tool the tests use comes from PyPI (pyproject.toml's dev extra), but one: the campaign
+# report's browser test opens the page in Debian's Chromium, installed here when it is missing
+# and apt-get can (root); where it cannot, that test is skipped and says how to install it.
+test: lint test-tools
 	$(BIN)/python -m pytest
+
+test-tools:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 \
+		|| [ "$$(id -u)" != 0 ] || { \
+		echo "installing chromium (Debian package) for the report's browser test"; \
+		log=$$(mktemp); \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium; } >"$$log" 2>&1 \
+			|| { tail -5 "$$log"; echo "chromium not installed: its test will be skipped"; }; \
+		rm -f "$$log"; }
 
 # Pure code and time-skipping workflow tests: no lint, no processes, no dev server.
 test-fast: $(STAMP)
