@@ -9,15 +9,15 @@ Our own numbers are shown in clear: they are the account's, not a callee's
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from adapters.caller_id_store import open_caller_id_store
-from adapters.caller_ids import CallerIdStore, PoolNumber
+from adapters.caller_ids import CallerIdStore
 from cli.command import (
     OutputOption,
     Session,
@@ -28,6 +28,7 @@ from cli.command import (
     worker_settings,
 )
 from cli.failures import CliError
+from cli.number_rows import COLUMNS, number_rows
 from cli.output import Document, OutputFormat, emit, note
 from outbound_calls_client.bounds import check_pool_name
 from outbound_calls_client.errors import InvalidCallRequest
@@ -42,47 +43,11 @@ app = typer.Typer(
 )
 
 CODES = "Exit codes:\n0 done\n1 could not do it (e.g. not in any pool)\n2 bad input"
-COLUMNS = (
-    "number",
-    "pool",
-    "daily_cap",
-    "used_today",
-    "calls",
-    "answered",
-    "answer_rate",
-    "rests",
-    "rested_until",
-    "rested_reason",
-)
 Number = Annotated[str, typer.Argument(help="one of your Retell numbers, E.164 (+14155550100)")]
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # A rest is a pause, not a removal: beyond a month, remove the number instead.
 MAX_REST = timedelta(days=30)
-
-
-def number_rows(numbers: Sequence[PoolNumber], now: datetime) -> list[dict[str, Any]]:
-    """The rows ``numbers list`` shows (the campaign report's health table too)."""
-    return [
-        {
-            "number": n.number,
-            "pool": n.pool,
-            "daily_cap": n.daily_cap,
-            "used_today": n.used_today,
-            # Since the number was added (calls/caller_id_health.py): what its health
-            # is judged on, and how often it was rested for it.
-            "calls": n.calls,
-            "answered": n.answered,
-            "answer_rate": round(n.answered / n.calls, 3) if n.calls else None,
-            "rests": n.rests,
-            # A rest that has run out is over: the number is picked again.
-            "rested_until": n.rested_until.isoformat()
-            if n.rested_until and n.rested_until > now
-            else None,
-            "rested_reason": n.rested_reason if n.rested_until and n.rested_until > now else None,
-        }
-        for n in numbers
-    ]
 
 
 def _store() -> AbstractAsyncContextManager[CallerIdStore]:

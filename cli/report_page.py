@@ -14,20 +14,9 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from cli.number_rows import COLUMNS as HEALTH_COLUMNS
 from cli.report_figures import Figures
 
-HEALTH_COLUMNS = (
-    "number",
-    "pool",
-    "daily_cap",
-    "used_today",
-    "calls",
-    "answered",
-    "answer_rate",
-    "rests",
-    "rested_until",
-    "rested_reason",
-)
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#212121;
 background:#fafafa}

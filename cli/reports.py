@@ -24,7 +24,7 @@ from temporalio.client import Client
 from adapters.caller_id_store import open_caller_id_store
 from adapters.settings import WorkerSettings
 from cli.campaigns import ResultRecord, read_results
-from cli.number_commands import number_rows
+from cli.number_rows import number_rows
 from cli.output import note
 from cli.report_figures import Figures, compute
 from cli.report_page import PageInfo, render

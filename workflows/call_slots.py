@@ -207,23 +207,19 @@ class CallSlotsWorkflow:
     async def _recover(self, by_local_activity: bool) -> None:
         """A first run, or one after a terminate: the calls of this shard that may hold a
         slot count as holders until they release it or ask again (then they were waiting)."""
+        execute = (
+            workflow.execute_local_activity_method
+            if by_local_activity
+            else workflow.execute_activity_method
+        )
         try:
-            if by_local_activity:
-                found = await workflow.execute_local_activity_method(
-                    CallSlotActivities.recover_slot_holders,
-                    args=[self._shard, self._shards],
-                    start_to_close_timeout=RECOVER_TIMEOUT,
-                    retry_policy=RECOVER_RETRY,
-                    summary="who may hold a slot of this pool (after a terminate)",
-                )
-            else:
-                found = await workflow.execute_activity_method(
-                    CallSlotActivities.recover_slot_holders,
-                    args=[self._shard, self._shards],
-                    start_to_close_timeout=RECOVER_TIMEOUT,
-                    retry_policy=RECOVER_RETRY,
-                    summary="who may hold a slot of this pool (after a terminate)",
-                )
+            found = await execute(
+                CallSlotActivities.recover_slot_holders,
+                args=[self._shard, self._shards],
+                start_to_close_timeout=RECOVER_TIMEOUT,
+                retry_policy=RECOVER_RETRY,
+                summary="who may hold a slot of this pool (after a terminate)",
+            )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # run() continues with its holders
