@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.command import Session, bad_input, help_text, run_step
+from cli.command import Session, TaskQueueOption, bad_input, help_text, run_step
 from cli.output import note
 from cli.report_page import PageInfo
 from cli.reports import parse_since, period_query, write_report
@@ -44,11 +44,12 @@ def period_report(
     ] = "7d",
     png: PngOption = None,
     show_numbers: ShowNumbersOption = False,
+    task_queue: TaskQueueOption = None,
 ) -> None:
     """One self-contained HTML page (charts inline, opens offline) of every call started in
-    the period, campaign or not: figures, outcomes, dials over time, answer rate by the
-    callee's local hour and by caller number, attempts per contact, talk time, and the
-    numbers' health."""
+    the period on the task queue, campaign or not: figures, outcomes, dials over time,
+    answer rate by the callee's local hour and by caller number, attempts per contact, talk
+    time, and the numbers' health."""
     try:
         length = parse_since(since)
     except ValueError as exc:
@@ -57,14 +58,18 @@ def period_report(
     async def step(session: Session) -> int:
         now = datetime.now(UTC)
         start = now - length
+        queue = task_queue or session.settings.temporal_task_queue
         info = PageInfo(
             title=f"Calls of the last {since}",
-            subject=f"every call started since {start.isoformat(timespec='seconds')}",
+            subject=(
+                f"every call started on task queue {queue} since "
+                f"{start.isoformat(timespec='seconds')}"
+            ),
             made_at=now,
         )
         written = await write_report(
             await session.client(),
-            period_query(start),
+            period_query(start, queue),
             info,
             out,
             png_dir=png,

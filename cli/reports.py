@@ -58,9 +58,13 @@ def parse_since(raw: str) -> timedelta:
     return length
 
 
-def period_query(since: datetime) -> str:
-    """Every call started since then, campaign or not."""
-    return f'WorkflowType = "{CALL_WORKFLOW}" AND StartTime >= "{since.isoformat()}"'
+def period_query(since: datetime, task_queue: str) -> str:
+    """Every call started on ``task_queue`` since then, campaign or not: the calls of one
+    deployment, whose keys this command has, not those of another sharing the namespace."""
+    return (
+        f'WorkflowType = "{CALL_WORKFLOW}" AND TaskQueue = "{task_queue}" '
+        f'AND StartTime >= "{since.isoformat()}"'
+    )
 
 
 def caller_labels(numbers: set[str], show_numbers: bool) -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 from cli.campaigns import ResultRecord
 from cli.report_figures import callee_zone, compute
 from cli.report_page import PageInfo, render
-from cli.reports import caller_labels, parse_since
+from cli.reports import caller_labels, parse_since, period_query
 from outbound_calls_client.models import (
     AttemptRecord,
     CallingWindow,
@@ -161,3 +161,11 @@ def test_the_page_is_one_file(records: list[ResultRecord]) -> None:
     for reference in re.findall(r'(?:href="|url\()#([^")]+)', page):
         assert reference in ids, reference
     assert 'data-partial="yes"' in page
+
+
+def test_a_period_is_the_calls_of_one_task_queue() -> None:
+    # Another deployment sharing the namespace has calls this command cannot decrypt.
+    query = period_query(datetime(2026, 12, 7, tzinfo=UTC), "calls-eu")
+    assert 'TaskQueue = "calls-eu"' in query
+    assert 'WorkflowType = "OutboundCallWorkflow"' in query
+    assert 'StartTime >= "2026-12-07T00:00:00+00:00"' in query
