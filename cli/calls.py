@@ -3,8 +3,6 @@ read where it stands, follow it to its outcome, and say it in a table row or one
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.failures import OUTCOME_EXIT_CODES, CliError, ExitCode
+from cli.following import Following
 from cli.output import Document, note
 from outbound_calls_client.models import CallOutcome, CallSnapshot, OutcomeStatus
 from outbound_calls_client.names import CALL_WORKFLOW, CALL_WORKFLOW_ID_PREFIX, call_workflow_id
@@ -210,14 +209,9 @@ class Interrupted(Exception):
 
 async def follow(handle: WorkflowHandle[Any, CallOutcome]) -> CallOutcome:
     """Await the outcome, printing each new state to stderr; Ctrl-C stops following only."""
-    result = asyncio.ensure_future(handle.result())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    stopper = asyncio.ensure_future(stop.wait())
     last = ""
-    try:
-        while not result.done():
+    with Following(handle.result()) as following:
+        while not following.done:
             try:
                 snapshot: CallSnapshot = await handle.query(
                     OutboundCallWorkflow.status, rpc_timeout=timedelta(seconds=5)
@@ -231,14 +225,9 @@ async def follow(handle: WorkflowHandle[Any, CallOutcome]) -> CallOutcome:
             if key != last:
                 note(line)
                 last = key
-            await asyncio.wait({result, stopper}, timeout=1.0, return_when="FIRST_COMPLETED")
-            if stop.is_set():
-                result.cancel()
+            if await following.wait(1.0):
                 raise Interrupted(handle.id)
-        return result.result()
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        stopper.cancel()
+        return following.result()
 
 
 def interrupted_text(workflow_id: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from adapters.contacts_file import contacts_at, scan_path
 from calls.contacts_file import ReadLimits
 from cli.calls import search_fields
 from cli.campaign_check import CampaignCheck
+from cli.following import Following
 from cli.output import csv_safe
 from outbound_calls_client.campaign import CAMPAIGN_ROW_MEMO_KEY, CampaignSnapshot, CampaignSummary
 from outbound_calls_client.contacts import BadRow, Contact, ContactsOpened, ContactSource
@@ -179,33 +179,24 @@ async def watch_campaign(handle: WorkflowHandle[Any, CampaignSummary]) -> Campai
     """Live progress on stderr until the campaign ends: a Rich view on a terminal, a line
     per change when piped. Ctrl-C raises :class:`WatchStopped`; the campaign goes on."""
     console = Console(stderr=True, highlight=False)
-    result = asyncio.ensure_future(handle.result())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    stopper = asyncio.ensure_future(stop.wait())
     last = ""
-    try:
-        with Live(
+    with (
+        Following(handle.result()) as following,
+        Live(
             _watch_view(handle.id, None), console=console, transient=False,
             auto_refresh=False, redirect_stdout=False, redirect_stderr=False,
-        ) if console.is_terminal else nullcontext() as live:  # fmt: skip
-            while not result.done():
-                snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
-                if live is not None:
-                    live.update(_watch_view(handle.id, snapshot), refresh=True)
-                elif (line := progress_text(snapshot)) != last:
-                    console.print(f"{handle.id}: {line}", markup=False)
-                    last = line
-                await asyncio.wait({result, stopper}, timeout=FOLLOW_EVERY_S,
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-                if stop.is_set():
-                    raise WatchStopped(handle.id)
-        return result.result()
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        stopper.cancel()
-        result.cancel()
+        ) if console.is_terminal else nullcontext() as live,
+    ):  # fmt: skip
+        while not following.done:
+            snapshot: CampaignSnapshot = await handle.query(CampaignWorkflow.progress)
+            if live is not None:
+                live.update(_watch_view(handle.id, snapshot), refresh=True)
+            elif (line := progress_text(snapshot)) != last:
+                console.print(f"{handle.id}: {line}", markup=False)
+                last = line
+            if await following.wait(FOLLOW_EVERY_S):
+                raise WatchStopped(handle.id)
+        return following.result()
 
 
 @dataclass(frozen=True)
