@@ -19,10 +19,10 @@ HEARTBEAT_EVERY_S = 5.0
 @asynccontextmanager
 async def heartbeating(every_s: float | None = None) -> AsyncIterator[None]:
     """Heartbeat every ``every_s`` (HEARTBEAT_EVERY_S, read when the body starts) while the
-    body runs, the first after ``every_s``: the
-    server counts the heartbeat timeout from the attempt's start anyway, and a body done
-    sooner (a create answers in about a second) sends none, which on Temporal Cloud is one
-    billable action less per call (docs/benchmarks.md, "What a call costs")."""
+    body runs, the first after ``every_s``: the server counts the heartbeat timeout from the
+    attempt's start anyway, and a body done sooner (a create answers in about a second)
+    sends none, which on Temporal Cloud is one billable action less per call
+    (docs/benchmarks.md, "Billable actions per call")."""
 
     interval = HEARTBEAT_EVERY_S if every_s is None else every_s
 

@@ -59,7 +59,7 @@ RECOVERED_LEASE = timedelta(hours=2)
 ASKS_WAIT_FOR_RECOVERY = "asks-wait-for-recovery"
 # Patch: a fresh run looks up its holders by local activity, whose marker shares the first
 # workflow task with the patches' markers: one billable action where an activity and a
-# marker alone in its task were two (docs/benchmarks.md, "What a call costs").
+# marker alone in its task were two (docs/benchmarks.md, "Billable actions per call").
 RECOVER_BY_LOCAL_ACTIVITY = "recover-by-local-activity"
 RECOVER_TIMEOUT = timedelta(minutes=2)
 RECOVER_RETRY = RetryPolicy(maximum_attempts=5)

@@ -110,12 +110,11 @@ class SlotLease:
             return
         self.requested = False
         self._granted = False
-        if self._ticket is None:
-            return
-        await workflow.execute_local_activity_method(
-            CallSlotActivities.release_call_slot,
-            self._ticket,
-            start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-            retry_policy=DELIVERY_RETRY,
-            summary="give the call slot back",
-        )
+        if self._ticket is not None:
+            await workflow.execute_local_activity_method(
+                CallSlotActivities.release_call_slot,
+                self._ticket,
+                start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary="give the call slot back",
+            )
